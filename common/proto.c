@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "proto.h"
+
+void dsl_cursor_init(struct dsl_cursor *c, const void *p, size_t len)
+{
+    c->p = p;
+    c->len = len;
+    c->off = 0;
+    c->err = false;
+}
+
+static bool cursor_take(struct dsl_cursor *c, void *dst, size_t n)
+{
+    if (c->err || c->len - c->off < n) {
+        c->err = true;
+        memset(dst, 0, n);
+        return false;
+    }
+    memcpy(dst, c->p + c->off, n);
+    c->off += n;
+    return true;
+}
+
+uint8_t dsl_get_u8(struct dsl_cursor *c)
+{
+    uint8_t v;
+    cursor_take(c, &v, sizeof(v));
+    return v;
+}
+
+uint16_t dsl_get_u16(struct dsl_cursor *c)
+{
+    uint16_t v;
+    cursor_take(c, &v, sizeof(v));
+    return v;
+}
+
+uint32_t dsl_get_u32(struct dsl_cursor *c)
+{
+    uint32_t v;
+    cursor_take(c, &v, sizeof(v));
+    return v;
+}
+
+uint64_t dsl_get_u64(struct dsl_cursor *c)
+{
+    uint64_t v;
+    cursor_take(c, &v, sizeof(v));
+    return v;
+}
+
+void dsl_get_str(struct dsl_cursor *c, char *dst, size_t max)
+{
+    uint16_t n = dsl_get_u16(c);
+
+    dst[0] = '\0';
+    if (c->err)
+        return;
+    if (max > DSL_STR_MAX)
+        max = DSL_STR_MAX;
+    if (n > max || c->len - c->off < n || memchr(c->p + c->off, '\0', n)) {
+        c->err = true;
+        return;
+    }
+    memcpy(dst, c->p + c->off, n);
+    dst[n] = '\0';
+    c->off += n;
+}
+
+int dsl_cursor_finish(const struct dsl_cursor *c)
+{
+    return (c->err || c->off != c->len) ? -EBADMSG : 0;
+}
+
+void dsl_writer_begin(struct dsl_writer *w, enum dsl_msg_type type)
+{
+    struct dsl_hdr h = {
+        .magic = DSL_PROTO_MAGIC,
+        .version = DSL_PROTO_VERSION,
+        .type = (uint16_t)type,
+    };
+
+    memcpy(w->buf, &h, sizeof(h));
+    w->len = DSL_HDR_SIZE;
+    w->err = false;
+}
+
+static void writer_put(struct dsl_writer *w, const void *src, size_t n)
+{
+    if (w->err || sizeof(w->buf) - w->len < n) {
+        w->err = true;
+        return;
+    }
+    memcpy(w->buf + w->len, src, n);
+    w->len += n;
+}
+
+void dsl_put_u8(struct dsl_writer *w, uint8_t v)
+{
+    writer_put(w, &v, sizeof(v));
+}
+
+void dsl_put_u16(struct dsl_writer *w, uint16_t v)
+{
+    writer_put(w, &v, sizeof(v));
+}
+
+void dsl_put_u32(struct dsl_writer *w, uint32_t v)
+{
+    writer_put(w, &v, sizeof(v));
+}
+
+void dsl_put_u64(struct dsl_writer *w, uint64_t v)
+{
+    writer_put(w, &v, sizeof(v));
+}
+
+void dsl_put_str(struct dsl_writer *w, const char *s)
+{
+    size_t n = s ? strnlen(s, DSL_STR_MAX) : 0;
+
+    dsl_put_u16(w, (uint16_t)n);
+    writer_put(w, s, n);
+}
+
+int dsl_writer_finish(struct dsl_writer *w)
+{
+    uint32_t len;
+
+    if (w->err)
+        return -EMSGSIZE;
+    len = (uint32_t)(w->len - DSL_HDR_SIZE);
+    memcpy(w->buf + offsetof(struct dsl_hdr, len), &len, sizeof(len));
+    return (int)w->len;
+}
+
+int dsl_hdr_check(const struct dsl_hdr *h)
+{
+    if (h->magic != DSL_PROTO_MAGIC)
+        return -EPROTO;
+    if (h->version != DSL_PROTO_VERSION)
+        return -EPROTONOSUPPORT;
+    if (h->type == 0 || h->type > DSL_MSG_TYPE_MAX_)
+        return -EBADMSG;
+    if (h->len > DSL_PAYLOAD_MAX)
+        return -EMSGSIZE;
+    if (h->reserved != 0)
+        return -EBADMSG;
+    return 0;
+}
+
+void dsl_framer_reset(struct dsl_framer *f)
+{
+    f->have = 0;
+}
+
+int dsl_framer_push(struct dsl_framer *f, const uint8_t *data, size_t n, size_t *ret_consumed)
+{
+    size_t used = 0;
+
+    if (f->have < DSL_HDR_SIZE) {
+        size_t take = DSL_HDR_SIZE - f->have;
+        int r;
+
+        if (take > n)
+            take = n;
+        memcpy((uint8_t *)&f->hdr + f->have, data, take);
+        f->have += take;
+        used += take;
+        if (f->have < DSL_HDR_SIZE) {
+            *ret_consumed = used;
+            return 0;
+        }
+        r = dsl_hdr_check(&f->hdr);
+        if (r < 0) {
+            *ret_consumed = used;
+            return r;
+        }
+    }
+
+    size_t want = DSL_HDR_SIZE + f->hdr.len - f->have;
+    size_t take = n - used < want ? n - used : want;
+
+    memcpy(f->payload + (f->have - DSL_HDR_SIZE), data + used, take);
+    f->have += take;
+    used += take;
+    *ret_consumed = used;
+    return f->have == DSL_HDR_SIZE + f->hdr.len ? 1 : 0;
+}
+
+int dsl_hello_encode(struct dsl_writer *w, const struct dsl_hello *m)
+{
+    dsl_writer_begin(w, DSL_MSG_HELLO);
+    dsl_put_u32(w, m->flags);
+    dsl_put_u32(w, m->timer_ms);
+    dsl_put_u32(w, m->nslots);
+    dsl_put_str(w, m->program);
+    return dsl_writer_finish(w);
+}
+
+int dsl_hello_decode(const uint8_t *p, size_t len, struct dsl_hello *ret)
+{
+    struct dsl_cursor c;
+    struct dsl_hello m;
+
+    dsl_cursor_init(&c, p, len);
+    m.flags = dsl_get_u32(&c);
+    m.timer_ms = dsl_get_u32(&c);
+    m.nslots = dsl_get_u32(&c);
+    dsl_get_str(&c, m.program, sizeof(m.program) - 1);
+    if (dsl_cursor_finish(&c) < 0)
+        return -EBADMSG;
+    if (m.flags & ~DSL_HELLO_FLAGS_KNOWN)
+        return -EBADMSG;
+    *ret = m;
+    return 0;
+}
+
+int dsl_welcome_encode(struct dsl_writer *w, const struct dsl_welcome *m)
+{
+    dsl_writer_begin(w, DSL_MSG_WELCOME);
+    dsl_put_u32(w, (uint32_t)m->daemon_pid);
+    dsl_put_u32(w, m->nslots);
+    dsl_put_u32(w, m->timer_ms);
+    dsl_put_u64(w, m->generation);
+    return dsl_writer_finish(w);
+}
+
+int dsl_welcome_decode(const uint8_t *p, size_t len, struct dsl_welcome *ret)
+{
+    struct dsl_cursor c;
+    struct dsl_welcome m;
+
+    dsl_cursor_init(&c, p, len);
+    m.daemon_pid = (int32_t)dsl_get_u32(&c);
+    m.nslots = dsl_get_u32(&c);
+    m.timer_ms = dsl_get_u32(&c);
+    m.generation = dsl_get_u64(&c);
+    if (dsl_cursor_finish(&c) < 0)
+        return -EBADMSG;
+    if (m.daemon_pid <= 0 || m.nslots == 0 || m.nslots > 4096u)
+        return -EBADMSG;
+    *ret = m;
+    return 0;
+}
+
+int dsl_error_encode(struct dsl_writer *w, const struct dsl_error *m)
+{
+    dsl_writer_begin(w, DSL_MSG_ERROR);
+    dsl_put_u32(w, (uint32_t)m->err);
+    dsl_put_str(w, m->message);
+    return dsl_writer_finish(w);
+}
+
+int dsl_error_decode(const uint8_t *p, size_t len, struct dsl_error *ret)
+{
+    struct dsl_cursor c;
+    struct dsl_error m;
+
+    dsl_cursor_init(&c, p, len);
+    m.err = (int32_t)dsl_get_u32(&c);
+    dsl_get_str(&c, m.message, sizeof(m.message) - 1);
+    if (dsl_cursor_finish(&c) < 0)
+        return -EBADMSG;
+    if (m.err <= 0 || m.err > 4095)
+        return -EBADMSG;
+    *ret = m;
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "dogslow.h"
+
+int dsl_parse_seconds_ms(const char *s, uint32_t *ret_ms)
+{
+    uint64_t whole = 0, frac = 0;
+    int fdigits = 0;
+    const char *p = s;
+
+    if (!s || !*s)
+        return -EINVAL;
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        whole = whole * 10 + (uint64_t)(*p - '0');
+        if (whole > UINT32_MAX / 1000)
+            return -ERANGE;
+    }
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (++fdigits > 3)
+                return -EINVAL;
+            frac = frac * 10 + (uint64_t)(*p - '0');
+        }
+        for (int i = fdigits; i < 3; i++)
+            frac *= 10;
+    }
+    if (*p != '\0')
+        return -EINVAL;
+    if (whole * 1000 + frac > UINT32_MAX)
+        return -ERANGE;
+    *ret_ms = (uint32_t)(whole * 1000 + frac);
+    return 0;
+}
+
+size_t dsl_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n;
+
+    if (size == 0)
+        return 0;
+    n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
+int dsl_socket_path_candidate(int idx, char *buf, size_t size)
+{
+    int n;
+
+    if (idx == 0) {
+        n = snprintf(buf, size, "%s", DOGSLOW_DEFAULT_SOCKET);
+    } else {
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+        if (xdg && xdg[0] == '/')
+            n = snprintf(buf, size, "%s/dogslow/dogslow.sock", xdg);
+        else
+            n = snprintf(buf, size, "/tmp/dogslow-%u/dogslow.sock", (unsigned)getuid());
+    }
+    if (n < 0 || (size_t)n >= size)
+        return -ENAMETOOLONG;
+    return 0;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by the daemon, the client library and the tools. */
+#ifndef DOGSLOW_UTIL_H
+#define DOGSLOW_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NSEC_PER_SEC  1000000000ull
+#define NSEC_PER_MSEC 1000000ull
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline uint64_t dsl_now_ns(clockid_t clk)
+{
+    struct timespec ts;
+
+    clock_gettime(clk, &ts);
+    return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* Closes *fd if it is open; for __attribute__((cleanup)). */
+static inline void dsl_closep(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+}
+#define _cleanup_close_ __attribute__((cleanup(dsl_closep)))
+
+/* Hand an fd over to a new owner: the cleanup no longer closes it. */
+static inline int dsl_take_fd(int *fd)
+{
+    int r = *fd;
+    *fd = -1;
+    return r;
+}
+
+/*
+ * Parse a duration in seconds with optional fraction ("25", "0.5", "2.25")
+ * into milliseconds, rejecting signs, junk, more than 3 decimals and
+ * overflow.  Returns 0 or -EINVAL / -ERANGE.
+ */
+int dsl_parse_seconds_ms(const char *s, uint32_t *ret_ms);
+
+/* Copy a string into a fixed buffer, always NUL-terminated; returns the
+ * length copied.  (No strcpy/strncpy anywhere in the code base.) */
+size_t dsl_strlcpy(char *dst, const char *src, size_t size);
+
+/*
+ * Where the daemon listens when neither the command line nor
+ * $DOGSLOW_SOCKET says: /run/dogslow/dogslow.sock for root,
+ * $XDG_RUNTIME_DIR/dogslow/dogslow.sock (or /tmp/dogslow-UID/dogslow.sock)
+ * for other users.  idx 0 is the system path, 1 the per-user one.
+ * Returns 0, or -ENAMETOOLONG.
+ */
+int dsl_socket_path_candidate(int idx, char *buf, size_t size);
+
+#endif

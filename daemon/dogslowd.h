@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dogslowd's internal interfaces.  See docs/architecture.md for how the
+ * parts fit together.
+ */
+#ifndef DOGSLOWD_H
+#define DOGSLOWD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "proto.h"
+#include "scoreboard.h"
+
+#define DSL_FRAMES_MAX 256 /* hard cap on frames per snapshot */
+
+/* ---- configuration (built-in defaults; see conf/dogslow.conf) ---------- */
+
+struct config {
+    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char output_dir[PATH_MAX];
+    uint32_t timer_ms;      /* DOGSLOW_TIMER */
+    uint32_t timer_min_ms;  /* bounds for a worker's own timer */
+    uint32_t timer_max_ms;
+    uint32_t max_workers;   /* registered processes at once */
+    uint32_t max_frames;    /* frames per snapshot */
+    uint32_t scan_ms;       /* how often scoreboards are scanned */
+    uint32_t hello_timeout_ms;
+    bool log_to_file;       /* DOGSLOW_LOG_TO_FILE */
+};
+
+void config_defaults(struct config *c);
+
+/* ---- logging (log.c) ---------------------------------------------------- */
+
+enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
+
+extern int log_max_level;
+void log_msg(int level, bool with_errno, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define log_warn(...)  log_msg(LOG_LVL_WARN, true, __VA_ARGS__)  /* appends strerror(errno) */
+#define log_warnx(...) log_msg(LOG_LVL_WARN, false, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, false, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LVL_NOTICE, false, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, false, __VA_ARGS__)
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- event sources ------------------------------------------------------ */
+
+enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SCAN, EV_DEADLINE, EV_SIGNAL };
+
+/* What epoll's data.ptr points at: the kind, and its owner. */
+struct ev {
+    enum ev_kind kind;
+    void *owner;
+};
+
+/* ---- registered processes (registry.c) ---------------------------------- */
+
+struct slot_state {
+    uint32_t armed_seq; /* request (seq) already in the deadline heap, or 0 */
+};
+
+struct worker {
+    struct worker *prev, *next;
+    uint64_t id; /* never reused; heap entries refer to workers by id */
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    int pidfd;
+    int conn; /* the registering connection; -1 once it is gone */
+    struct ev conn_ev, pid_ev;
+    struct dsl_framer *framer; /* input of a connection not yet registered */
+    uint64_t hello_deadline_ns;
+    bool registered;
+    bool dead; /* removed; freed after the current batch of events */
+
+    int memfd;
+    struct dsl_sb_header *sb;
+    size_t sb_size;
+    uint32_t nslots; /* our own copy; the worker can scribble on the header */
+    struct slot_state *slots;
+    uint64_t timer_ns;
+    char program[DSL_STR_MAX + 1];
+
+    void *unwind_as; /* libunwind address space, cached across snapshots */
+    void *dwfl;      /* libdwfl session, cached across snapshots */
+    uint64_t reports;
+};
+
+struct daemon;
+
+int registry_accept(struct daemon *d);
+void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events);
+void registry_pidfd_event(struct daemon *d, struct worker *w);
+void registry_remove(struct daemon *d, struct worker *w, const char *why);
+struct worker *registry_find(struct daemon *d, uint64_t id);
+void registry_expire_hellos(struct daemon *d, uint64_t now);
+void registry_bury(struct daemon *d);
+
+/* ---- deadlines (deadline.c) --------------------------------------------- */
+
+struct deadline {
+    uint64_t when_ns;  /* CLOCK_MONOTONIC */
+    uint64_t worker_id;
+    uint32_t slot;
+    uint32_t seq;
+};
+
+struct heap {
+    struct deadline *v;
+    size_t n, cap, max;
+};
+
+int heap_push(struct heap *h, const struct deadline *e);
+bool heap_peek(const struct heap *h, struct deadline *ret);
+bool heap_pop(struct heap *h, struct deadline *ret);
+void heap_remove_worker(struct heap *h, uint64_t worker_id);
+void heap_free(struct heap *h);
+
+/* ---- scanning and firing (watch.c) -------------------------------------- */
+
+void watch_scan(struct daemon *d, uint64_t now);
+void watch_fire(struct daemon *d, uint64_t now);
+void watch_rearm(struct daemon *d);
+
+/* ---- snapshots (snapshot.c) --------------------------------------------- */
+
+struct frame {
+    uint64_t ip;
+    uint64_t sp;
+    bool signal_frame;
+};
+
+struct snapshot {
+    pid_t pid, tid;
+    struct frame frames[DSL_FRAMES_MAX];
+    unsigned nframes;
+    int err;             /* 0, or why the stack is missing or short */
+    char note[160];      /* a line for the report when err != 0 */
+    uint64_t pause_ns;   /* time the thread was held */
+};
+
+int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *ret);
+void snapshot_release_worker(struct worker *w);
+void snapshot_retry_detach(struct daemon *d);
+
+/* ---- naming (symbolize.c) ----------------------------------------------- */
+
+struct symframe {
+    uint64_t ip;
+    char module[PATH_MAX];
+    char function[512];
+    uint64_t offset; /* from the function's start */
+    char file[PATH_MAX];
+    int line;        /* 0: unknown */
+};
+
+int symbolize(struct worker *w, const struct snapshot *s, struct symframe *out, unsigned max);
+void symbolize_release_worker(struct worker *w);
+
+/* ---- reports (report.c) ------------------------------------------------- */
+
+struct report_info {
+    const struct dsl_request *req;
+    const struct worker *w;
+    uint64_t now_real_ns, start_real_ns;
+    const struct snapshot *snap;
+    const struct symframe *frames;
+    unsigned nframes;
+};
+
+int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size);
+
+/* ---- the daemon --------------------------------------------------------- */
+
+struct daemon {
+    struct config cfg;
+    int epfd;
+    int listen_fd;
+    int scan_fd, deadline_fd, signal_fd;
+    struct ev listen_ev, scan_ev, deadline_ev, signal_ev;
+    pid_t pid;
+    uint64_t generation;
+    char hostname[256];
+
+    struct worker *workers; /* list head */
+    struct worker *graveyard; /* removed workers, freed after each batch */
+    unsigned nworkers, nconns;
+    uint64_t next_worker_id;
+
+    struct heap heap;
+    uint64_t armed_ns; /* what the deadline timerfd is set to, 0 if idle */
+
+    /* Threads we attached to but could not stop in time: detached when
+     * they finally stop (see snapshot.c). */
+    pid_t pending_detach[64];
+    unsigned npending_detach;
+
+    uint64_t reports_written;
+    bool quit;
+};
+
+#endif

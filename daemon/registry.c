@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry: connections from workers, their registration, and the
+ * scoreboards and pidfds that come with it.
+ *
+ * A connection is a 'struct worker' from accept() on; it becomes registered
+ * when a valid HELLO arrives.  Who the peer is comes from the kernel
+ * (SO_PEERCRED, SO_PEERPIDFD), never from the message.  Anything malformed
+ * closes that one connection with a logged reason.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "dogslowd.h"
+#include "util.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef F_SEAL_SEAL
+#define F_SEAL_SEAL   0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW   0x0004
+#endif
+#define SB_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)
+
+static int epoll_add(struct daemon *d, int fd, uint32_t events, struct ev *ev)
+{
+    struct epoll_event e = {.events = events, .data.ptr = ev};
+    return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
+}
+
+struct worker *registry_find(struct daemon *d, uint64_t id)
+{
+    for (struct worker *w = d->workers; w; w = w->next)
+        if (w->id == id)
+            return w;
+    return NULL;
+}
+
+static void unlink_worker(struct daemon *d, struct worker *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        d->workers = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+}
+
+static void close_conn(struct daemon *d, struct worker *w)
+{
+    if (w->conn < 0)
+        return;
+    epoll_ctl(d->epfd, EPOLL_CTL_DEL, w->conn, NULL);
+    close(w->conn);
+    w->conn = -1;
+    d->nconns--;
+}
+
+void registry_remove(struct daemon *d, struct worker *w, const char *why)
+{
+    if (w->registered) {
+        log_info("pid %d (%s) %s; forgotten", (int)w->pid, w->program, why);
+        d->nworkers--;
+    } else if (why) {
+        log_info("connection from pid %d closed: %s", (int)w->pid, why);
+    }
+    close_conn(d, w);
+    if (w->pidfd >= 0) {
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, w->pidfd, NULL);
+        close(w->pidfd);
+    }
+    if (w->sb)
+        munmap(w->sb, w->sb_size);
+    if (w->memfd >= 0)
+        close(w->memfd);
+    heap_remove_worker(&d->heap, w->id);
+    snapshot_release_worker(w);
+    symbolize_release_worker(w);
+    unlink_worker(d, w);
+    free(w->slots);
+    free(w->framer);
+    w->slots = NULL;
+    w->framer = NULL;
+    w->sb = NULL;
+    w->memfd = w->pidfd = -1;
+    /* Other events of the same epoll batch may still point at w. */
+    w->dead = true;
+    w->next = d->graveyard;
+    d->graveyard = w;
+    watch_rearm(d);
+}
+
+void registry_bury(struct daemon *d)
+{
+    while (d->graveyard) {
+        struct worker *w = d->graveyard;
+        d->graveyard = w->next;
+        free(w);
+    }
+}
+
+int registry_accept(struct daemon *d)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    struct worker *w;
+    int fd, pidfd;
+
+    fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            log_warn("accept");
+        return -errno;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) {
+        log_warn("SO_PEERCRED");
+        close(fd);
+        return -EPROTO;
+    }
+    /* Connections are capped so a flood of half-open ones cannot exhaust
+     * descriptors or memory. */
+    if (d->nconns >= d->cfg.max_workers + 16) {
+        log_warnx("refusing connection from pid %d: %u connections open", (int)cred.pid,
+                  d->nconns);
+        close(fd);
+        return -EAGAIN;
+    }
+    /* The kernel's pidfd for the peer (Linux 6.5+) cannot race with pid
+     * reuse; older kernels fall back to pidfd_open(). */
+    len = sizeof(pidfd);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+        pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+        if (pidfd < 0) {
+            log_warn("pidfd_open(%d)", (int)cred.pid);
+            close(fd);
+            return -ESRCH;
+        }
+    }
+    if (fcntl(pidfd, F_SETFD, FD_CLOEXEC) < 0) {
+        close(pidfd);
+        close(fd);
+        return -errno;
+    }
+    w = calloc(1, sizeof(*w));
+    if (w)
+        w->framer = calloc(1, sizeof(*w->framer));
+    if (!w || !w->framer) {
+        free(w);
+        close(pidfd);
+        close(fd);
+        return -ENOMEM;
+    }
+    w->id = ++d->next_worker_id;
+    w->pid = cred.pid;
+    w->uid = cred.uid;
+    w->gid = cred.gid;
+    w->conn = fd;
+    w->pidfd = pidfd;
+    w->memfd = -1;
+    w->conn_ev = (struct ev){EV_CONN, w};
+    w->pid_ev = (struct ev){EV_PIDFD, w};
+    w->hello_deadline_ns = dsl_now_ns(CLOCK_MONOTONIC) + d->cfg.hello_timeout_ms * NSEC_PER_MSEC;
+    w->next = d->workers;
+    if (d->workers)
+        d->workers->prev = w;
+    d->workers = w;
+    d->nconns++;
+    if (epoll_add(d, fd, EPOLLIN | EPOLLRDHUP, &w->conn_ev) < 0) {
+        log_warn("epoll_ctl");
+        registry_remove(d, w, "internal error");
+        return -EIO;
+    }
+    return 0;
+}
+
+static int send_msg(int fd, const struct dsl_writer *wr, int n, int pass_fd)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cbuf;
+    struct iovec iov = {.iov_base = (void *)wr->buf, .iov_len = (size_t)n};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+    if (pass_fd >= 0) {
+        struct cmsghdr *cm;
+
+        memset(&cbuf, 0, sizeof(cbuf));
+        mh.msg_control = cbuf.buf;
+        mh.msg_controllen = sizeof(cbuf.buf);
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+    }
+    /* A fresh socket's buffer always has room for one small message; if it
+     * does not, the peer is not a client we want. */
+    if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != n)
+        return -errno;
+    return 0;
+}
+
+static void refuse(struct daemon *d, struct worker *w, int err, const char *reason)
+{
+    struct dsl_writer wr;
+    struct dsl_error e = {.err = err};
+    int n;
+
+    dsl_strlcpy(e.message, reason, sizeof(e.message));
+    n = dsl_error_encode(&wr, &e);
+    if (n > 0)
+        (void)send_msg(w->conn, &wr, n, -1);
+    registry_remove(d, w, reason);
+}
+
+/* Create a fresh scoreboard: a sealed memfd, so the worker can neither
+ * shrink it (which would crash us with SIGBUS) nor grow it. */
+static int scoreboard_create(struct worker *w, uint32_t nslots)
+{
+    size_t size = dsl_sb_size(nslots);
+    _cleanup_close_ int fd = -1;
+    void *p;
+
+    fd = memfd_create("dogslow-scoreboard", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) < 0)
+        return -errno;
+    if (fcntl(fd, F_ADD_SEALS, SB_SEALS) < 0)
+        return -errno;
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    dsl_sb_init(p, nslots);
+    w->sb = p;
+    w->sb_size = size;
+    w->nslots = nslots;
+    w->memfd = dsl_take_fd(&fd);
+    return 0;
+}
+
+/* Take over a scoreboard a worker offers back (it was registered with a
+ * daemon that restarted).  It is hostile input until proven otherwise. */
+static int scoreboard_adopt(struct worker *w, int fd)
+{
+    struct stat st;
+    struct dsl_sb_header *p;
+    int seals;
+
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(struct dsl_sb_header) ||
+        st.st_size > (off_t)dsl_sb_size(DSL_SLOTS_MAX))
+        return -EINVAL;
+    seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || (seals & SB_SEALS) != SB_SEALS)
+        return -EPERM;
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    if (dsl_sb_check_header(p, (size_t)st.st_size) < 0) {
+        munmap(p, (size_t)st.st_size);
+        return -EINVAL;
+    }
+    w->sb = p;
+    w->sb_size = (size_t)st.st_size;
+    w->nslots = p->nslots; /* validated against the size just above */
+    w->memfd = fd;
+    return 0;
+}
+
+static void sanitize(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            *s = '?';
+}
+
+static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_hello *h, int fd)
+{
+    _cleanup_close_ int passed = fd;
+    struct dsl_welcome wel;
+    struct dsl_writer wr;
+    uint32_t nslots, timer_ms;
+    int n, r;
+
+    if ((h->flags & DSL_HELLO_ADOPT) != (passed >= 0 ? DSL_HELLO_ADOPT : 0)) {
+        refuse(d, w, EPROTO, "scoreboard flag and passed descriptor disagree");
+        return;
+    }
+    /* A daemon that is not root can only trace its own user's processes. */
+    if (getuid() != 0 && w->uid != getuid()) {
+        refuse(d, w, EACCES, "dogslowd runs as another user and cannot watch this process");
+        return;
+    }
+    if (d->nworkers >= d->cfg.max_workers) {
+        refuse(d, w, EAGAIN, "too many registered processes");
+        return;
+    }
+    /* One registration per process: a new one replaces the old. */
+    for (struct worker *o = d->workers; o; o = o->next) {
+        if (o != w && o->registered && o->pid == w->pid) {
+            registry_remove(d, o, "registered again");
+            break;
+        }
+    }
+
+    timer_ms = h->timer_ms ? h->timer_ms : d->cfg.timer_ms;
+    if (timer_ms < d->cfg.timer_min_ms)
+        timer_ms = d->cfg.timer_min_ms;
+    if (timer_ms > d->cfg.timer_max_ms)
+        timer_ms = d->cfg.timer_max_ms;
+    nslots = h->nslots ? h->nslots : DSL_SLOTS_DEFAULT;
+    if (nslots > DSL_SLOTS_MAX)
+        nslots = DSL_SLOTS_MAX;
+
+    if (passed >= 0) {
+        r = scoreboard_adopt(w, passed);
+        if (r == 0) {
+            passed = -1; /* now w->memfd */
+        } else {
+            log_warnx("pid %d offered a scoreboard that cannot be used (%s); giving it a new one",
+                      (int)w->pid, strerror(-r));
+            r = scoreboard_create(w, nslots);
+        }
+    } else {
+        r = scoreboard_create(w, nslots);
+    }
+    if (r < 0) {
+        errno = -r;
+        log_warn("cannot create a scoreboard for pid %d", (int)w->pid);
+        refuse(d, w, -r, "daemon could not create a scoreboard");
+        return;
+    }
+    w->slots = calloc(w->nslots, sizeof(*w->slots));
+    if (!w->slots) {
+        refuse(d, w, ENOMEM, "out of memory");
+        return;
+    }
+    w->timer_ns = (uint64_t)timer_ms * NSEC_PER_MSEC;
+    dsl_strlcpy(w->program, h->program, sizeof(w->program));
+    sanitize(w->program);
+    __atomic_store_n(&w->sb->daemon_pid, d->pid, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->sb->generation, d->generation, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->sb->heartbeat_ns, dsl_now_ns(CLOCK_MONOTONIC), __ATOMIC_RELEASE);
+
+    wel = (struct dsl_welcome){
+        .daemon_pid = d->pid,
+        .nslots = w->nslots,
+        .timer_ms = timer_ms,
+        .generation = d->generation,
+    };
+    n = dsl_welcome_encode(&wr, &wel);
+    if (n < 0 || send_msg(w->conn, &wr, n, w->memfd) < 0) {
+        registry_remove(d, w, "could not answer");
+        return;
+    }
+    if (epoll_add(d, w->pidfd, EPOLLIN, &w->pid_ev) < 0) {
+        log_warn("epoll_ctl(pidfd)");
+        registry_remove(d, w, "internal error");
+        return;
+    }
+    free(w->framer);
+    w->framer = NULL;
+    w->registered = true;
+    d->nworkers++;
+    log_info("registered pid %d (%s), uid %u, %u thread slots, timer %u.%03u s%s", (int)w->pid,
+             w->program, (unsigned)w->uid, w->nslots, timer_ms / 1000, timer_ms % 1000,
+             (h->flags & DSL_HELLO_ADOPT) ? ", scoreboard adopted" : "");
+    /* Requests already running in an adopted scoreboard are armed now. */
+    watch_scan(d, dsl_now_ns(CLOCK_MONOTONIC));
+}
+
+void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events)
+{
+    uint8_t buf[DSL_HDR_SIZE + DSL_PAYLOAD_MAX];
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * 8)];
+    } cbuf;
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+    struct msghdr mh = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = cbuf.buf,
+        .msg_controllen = sizeof(cbuf.buf),
+    };
+    int passed = -1, nfds = 0;
+    ssize_t n;
+    size_t off = 0;
+
+    n = recvmsg(w->conn, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        registry_remove(d, w, w->registered ? "disconnected" : strerror(errno));
+        return;
+    }
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int x;
+            memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (passed < 0)
+                passed = x;
+            else
+                close(x);
+            nfds++;
+        }
+    }
+    if (n == 0) {
+        if (passed >= 0)
+            close(passed);
+        registry_remove(d, w, w->registered ? "unregistered" : "closed before registering");
+        return;
+    }
+    if (w->registered) {
+        /* Nothing is defined after the hello yet. */
+        if (passed >= 0)
+            close(passed);
+        registry_remove(d, w, "protocol error: unexpected message after registration");
+        return;
+    }
+    if (mh.msg_flags & MSG_CTRUNC || nfds > 1) {
+        if (passed >= 0)
+            close(passed);
+        registry_remove(d, w, "protocol error: unexpected descriptors");
+        return;
+    }
+    while (off < (size_t)n) {
+        size_t used;
+        int r = dsl_framer_push(w->framer, buf + off, (size_t)n - off, &used);
+        char why[96];
+
+        off += used;
+        if (r < 0) {
+            snprintf(why, sizeof(why), "protocol error: bad header (%s)", strerror(-r));
+            if (passed >= 0)
+                close(passed);
+            registry_remove(d, w, why);
+            return;
+        }
+        if (r == 0)
+            break;
+        if (w->framer->hdr.type != DSL_MSG_HELLO || off != (size_t)n) {
+            if (passed >= 0)
+                close(passed);
+            registry_remove(d, w, "protocol error: expected a single hello");
+            return;
+        }
+        struct dsl_hello h;
+        if (dsl_hello_decode(w->framer->payload, w->framer->hdr.len, &h) < 0) {
+            if (passed >= 0)
+                close(passed);
+            registry_remove(d, w, "protocol error: malformed hello");
+            return;
+        }
+        handle_hello(d, w, &h, passed);
+        return;
+    }
+    /* A partial hello: wait for the rest, but no descriptor may come with a
+     * fragment (it would have to be remembered). */
+    if (passed >= 0) {
+        close(passed);
+        registry_remove(d, w, "protocol error: descriptor with a partial message");
+    }
+    (void)events;
+}
+
+void registry_pidfd_event(struct daemon *d, struct worker *w)
+{
+    registry_remove(d, w, "exited");
+}
+
+void registry_expire_hellos(struct daemon *d, uint64_t now)
+{
+    struct worker *w = d->workers, *next;
+
+    for (; w; w = next) {
+        next = w->next;
+        if (!w->registered && now > w->hello_deadline_ns)
+            registry_remove(d, w, "no hello in time");
+    }
+}

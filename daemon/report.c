@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reports: render an undead request in dogslow's text format and write it
+ * to the report directory, atomically (temporary file, fsync, rename that
+ * never replaces) and with mode 0640.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dogslowd.h"
+#include "util.h"
+
+#define REPORT_MAX     (1024 * 1024) /* bytes per report */
+#define SOURCE_MAX     (16 * 1024 * 1024) /* bytes of a source file scanned */
+#define SOURCE_LINE_MAX 200           /* bytes of a source line shown */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    bool truncated;
+};
+
+static void __attribute__((format(printf, 2, 3))) bprintf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->truncated)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (b->p && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t want = b->len + (size_t)n + 1;
+        if (want > REPORT_MAX) {
+            b->truncated = true;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < want)
+            cap *= 2;
+        if (cap > REPORT_MAX)
+            cap = REPORT_MAX;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->truncated = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void fmt_time(uint64_t real_ns, char *out, size_t size)
+{
+    time_t t = (time_t)(real_ns / NSEC_PER_SEC);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%d-%m-%Y %H:%M:%S UTC", &tm);
+}
+
+static pid_t parent_pid(pid_t pid)
+{
+    char path[64], buf[1024];
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+    char *p;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: skip to the last ')'. */
+    p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+        return 0;
+    return (pid_t)strtol(p + 4, NULL, 10);
+}
+
+/*
+ * The source line for file:line, when the worker's user could read it too:
+ * the file name comes from the worker's DWARF, and the daemon must not be
+ * tricked into quoting files the worker has no right to (issue: privilege
+ * split; see docs/architecture.md).
+ */
+static bool source_line(const struct worker *w, const char *file, int line, char *out,
+                        size_t size)
+{
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    char buf[8192];
+    size_t col = 0, scanned = 0;
+    int cur = 1;
+    ssize_t n;
+
+    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return false;
+    if (st.st_uid != w->uid && !(st.st_mode & S_IROTH) && w->uid != 0)
+        return false;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n') {
+                if (cur == line) {
+                    out[col] = '\0';
+                    return true;
+                }
+                cur++;
+                continue;
+            }
+            if (cur == line && col < size - 1 && col < SOURCE_LINE_MAX) {
+                unsigned char c = (unsigned char)buf[i];
+                out[col++] = (c == '\t') ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+            }
+        }
+        scanned += (size_t)n;
+        if (scanned > SOURCE_MAX)
+            return false;
+    }
+    if (cur == line && col) {
+        out[col] = '\0';
+        return true;
+    }
+    return false;
+}
+
+static void trim(char *s)
+{
+    size_t n = strlen(s), i = 0;
+
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    while (s[i] == ' ')
+        i++;
+    memmove(s, s + i, n - i + 1);
+}
+
+static void render_frame(struct buf *b, const struct worker *w, const struct symframe *f)
+{
+    char src[SOURCE_LINE_MAX + 1];
+
+    if (f->file[0] && f->line > 0) {
+        bprintf(b, "  File \"%s\", line %d, in %s\n", f->file, f->line,
+                f->function[0] ? f->function : "??");
+        if (source_line(w, f->file, f->line, src, sizeof(src))) {
+            trim(src);
+            if (src[0])
+                bprintf(b, "    %s\n", src);
+        }
+    } else if (f->function[0]) {
+        bprintf(b, "  File \"%s\", in %s+0x%llx\n", f->module, f->function,
+                (unsigned long long)f->offset);
+    } else {
+        bprintf(b, "  File \"%s\", at 0x%llx\n", f->module, (unsigned long long)f->ip);
+    }
+}
+
+static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
+{
+    char now[64], started[64];
+    const struct snapshot *s = ri->snap;
+
+    fmt_time(ri->now_real_ns, now, sizeof(now));
+    fmt_time(ri->start_real_ns, started, sizeof(started));
+    bprintf(b, "Undead request intercepted at: %s\n\n", now);
+    bprintf(b, "%s %s\n", ri->req->method, ri->req->url);
+    bprintf(b, "Hostname:   %s\n", d->hostname);
+    bprintf(b, "Program:    %s\n", ri->w->program);
+    bprintf(b, "Thread ID:  %d\n", (int)ri->req->tid);
+    bprintf(b, "Process ID: %d\n", (int)ri->w->pid);
+    bprintf(b, "Parent PID: %d\n", (int)parent_pid(ri->w->pid));
+    bprintf(b, "Started:    %s\n", started);
+    bprintf(b, "Running:    %.3f s\n",
+            (double)(ri->now_real_ns - ri->start_real_ns) / (double)NSEC_PER_SEC);
+    if (s->pause_ns)
+        bprintf(b, "Paused:     %llu us (the thread was held this long for the snapshot)\n",
+                (unsigned long long)(s->pause_ns / 1000));
+    bprintf(b, "\n");
+    if (s->err)
+        bprintf(b, "  [%s]\n", s->note);
+    else if (s->note[0])
+        bprintf(b, "  [%s]\n", s->note);
+    /* Oldest call first, as in a Python traceback. */
+    for (unsigned i = ri->nframes; i-- > 0;)
+        render_frame(b, ri->w, &ri->frames[i]);
+    bprintf(b, "\n");
+    if (b->truncated)
+        return -EFBIG;
+    return b->p ? 0 : -ENOMEM;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    size_t n = dsl_strlcpy(tmp, path, sizeof(tmp));
+
+    if (n == 0 || n >= sizeof(tmp) - 1)
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size)
+{
+    struct buf b = {0};
+    char stamp[32], name[128], tmpname[160];
+    _cleanup_close_ int dirfd = -1, fd = -1;
+    time_t t = (time_t)(ri->now_real_ns / NSEC_PER_SEC);
+    struct tm tm;
+    int r;
+
+    r = render(d, ri, &b);
+    if (r == -EFBIG) {
+        /* Keep what fits, and say so. */
+        b.truncated = false;
+        if (b.len > REPORT_MAX - 64)
+            b.len = REPORT_MAX - 64;
+        bprintf(&b, "\n[report truncated at %d bytes]\n", REPORT_MAX - 64);
+    } else if (r < 0) {
+        free(b.p);
+        return r;
+    }
+
+    r = mkdir_p(d->cfg.output_dir, 0750);
+    if (r < 0)
+        goto out;
+    dirfd = open(d->cfg.output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        r = -errno;
+        goto out;
+    }
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(tmpname, sizeof(tmpname), ".slow_request_%s_%d_%d.tmp", stamp, (int)ri->w->pid,
+             (int)ri->req->tid);
+    fd = openat(dirfd, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (fchmod(fd, 0640) < 0 || (r = write_all(fd, b.p, b.len)) < 0 || fsync(fd) < 0) {
+        r = r < 0 ? r : -errno;
+        unlinkat(dirfd, tmpname, 0);
+        goto out;
+    }
+    /* Never replace an existing report: add a counter instead. */
+    for (int i = 1; i < 100; i++) {
+        if (i == 1)
+            snprintf(name, sizeof(name), "slow_request_%s_%d_%d.log", stamp, (int)ri->w->pid,
+                     (int)ri->req->tid);
+        else
+            snprintf(name, sizeof(name), "slow_request_%s_%d_%d_%d.log", stamp,
+                     (int)ri->w->pid, (int)ri->req->tid, i);
+        r = renameat2(dirfd, tmpname, dirfd, name, RENAME_NOREPLACE);
+        if (r == 0 || errno != EEXIST)
+            break;
+    }
+    if (r < 0) {
+        r = -errno;
+        unlinkat(dirfd, tmpname, 0);
+        goto out;
+    }
+    snprintf(ret_path, size, "%s/%s", d->cfg.output_dir, name);
+    r = 0;
+out:
+    free(b.p);
+    return r;
+}

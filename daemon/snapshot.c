@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Snapshots: hold exactly one thread for as short a time as possible.
+ *
+ *   1. check the tid belongs to the registered process (pidfd alive, tid
+ *      listed in /proc/PID/task), PTRACE_SEIZE it (never SIGSTOP), check
+ *      again that the thread we hold is the process's;
+ *   2. PTRACE_INTERRUPT and wait for the stop with a bounded, non-blocking
+ *      poll;
+ *   3. unwind with libunwind-ptrace (instruction and stack pointers only);
+ *   4. PTRACE_DETACH, re-injecting a signal if the stop we got was a
+ *      signal-delivery stop, so the worker loses nothing.
+ *
+ * Naming frames (symbolize.c) and formatting (report.c) happen after the
+ * thread runs again.  Every error path detaches.  If the daemon dies in the
+ * middle, the kernel detaches for us and the thread simply goes on (we never
+ * set PTRACE_O_EXITKILL).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libunwind-ptrace.h>
+
+#include "dogslowd.h"
+#include "util.h"
+
+/* How long we wait for an interrupted thread to stop.  A thread in an
+ * uninterruptible sleep stops only when it leaves it; we do not wait that
+ * long, and detach later instead (snapshot_retry_detach). */
+#define STOP_TIMEOUT_NS (200 * NSEC_PER_MSEC)
+
+static bool pid_alive(const struct worker *w)
+{
+    return syscall(SYS_pidfd_send_signal, w->pidfd, 0, NULL, 0) == 0;
+}
+
+/* Is tid a thread of w's process right now?  Checked before and after the
+ * attach; together with the pidfd this rules out a reused pid or tid. */
+static bool tid_belongs(const struct worker *w, pid_t tid)
+{
+    char path[64], buf[512];
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+    const char *p;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)w->pid, (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    p = strstr(buf, "\nTgid:");
+    if (!p || strtol(p + 6, NULL, 10) != w->pid)
+        return false;
+    return pid_alive(w);
+}
+
+static pid_t tracer_of(pid_t tid)
+{
+    char path[64], buf[2048];
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+    const char *p;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    p = strstr(buf, "\nTracerPid:");
+    return p ? (pid_t)strtol(p + 11, NULL, 10) : 0;
+}
+
+static void remember_detach(struct daemon *d, pid_t tid)
+{
+    if (d->npending_detach < ARRAY_SIZE(d->pending_detach))
+        d->pending_detach[d->npending_detach++] = tid;
+    else
+        log_warnx("cannot track thread %d for a late detach; it is released when it stops "
+                  "or when dogslowd exits",
+                  (int)tid);
+}
+
+/*
+ * Threads that did not stop within STOP_TIMEOUT_NS stay attached until they
+ * do; each scan reaps their stop and detaches them.
+ */
+void snapshot_retry_detach(struct daemon *d)
+{
+    unsigned j = 0;
+
+    for (unsigned i = 0; i < d->npending_detach; i++) {
+        pid_t tid = d->pending_detach[i];
+        int st;
+        pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+
+        if (r == 0) {
+            d->pending_detach[j++] = tid;
+            continue;
+        }
+        if (r == tid && WIFSTOPPED(st)) {
+            int sig = (st >> 16) == 0 ? WSTOPSIG(st) : 0;
+            ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
+            log_info("thread %d stopped at last and was released", (int)tid);
+        }
+    }
+    d->npending_detach = j;
+}
+
+/* Wait, without blocking the daemon for long, for tid's next stop. */
+static int wait_stop(pid_t tid, int *ret_status)
+{
+    uint64_t deadline = dsl_now_ns(CLOCK_MONOTONIC) + STOP_TIMEOUT_NS;
+    unsigned spins = 0;
+
+    for (;;) {
+        int st;
+        pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+
+        if (r == tid) {
+            *ret_status = st;
+            return 0;
+        }
+        if (r < 0 && errno != EINTR)
+            return -errno;
+        if (dsl_now_ns(CLOCK_MONOTONIC) > deadline)
+            return -ETIMEDOUT;
+        /* The stop normally arrives within microseconds: spin first. */
+        if (++spins > 64) {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+void snapshot_release_worker(struct worker *w)
+{
+    if (w->unwind_as) {
+        unw_destroy_addr_space(w->unwind_as);
+        w->unwind_as = NULL;
+    }
+}
+
+static void unwind(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+{
+    unw_cursor_t cur;
+    void *upt;
+    int r;
+
+    if (!w->unwind_as) {
+        w->unwind_as = unw_create_addr_space(&_UPT_accessors, 0);
+        if (!w->unwind_as) {
+            s->err = ENOMEM;
+            snprintf(s->note, sizeof(s->note), "cannot create an unwinder");
+            return;
+        }
+        /* Without a cache libunwind re-reads unwind tables word by word on
+         * every snapshot. */
+        unw_set_caching_policy(w->unwind_as, UNW_CACHE_GLOBAL);
+    }
+    upt = _UPT_create(tid);
+    if (!upt) {
+        s->err = ENOMEM;
+        snprintf(s->note, sizeof(s->note), "cannot create an unwinder");
+        return;
+    }
+    r = unw_init_remote(&cur, w->unwind_as, upt);
+    if (r < 0) {
+        s->err = EIO;
+        snprintf(s->note, sizeof(s->note), "cannot start unwinding (libunwind error %d)", r);
+        _UPT_destroy(upt);
+        return;
+    }
+    unsigned max = d->cfg.max_frames < DSL_FRAMES_MAX ? d->cfg.max_frames : DSL_FRAMES_MAX;
+    do {
+        unw_word_t ip = 0, sp = 0;
+
+        if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
+            break;
+        unw_get_reg(&cur, UNW_REG_SP, &sp);
+        s->frames[s->nframes].ip = ip;
+        s->frames[s->nframes].sp = sp;
+        s->frames[s->nframes].signal_frame = unw_is_signal_frame(&cur) > 0;
+        s->nframes++;
+        if (s->nframes >= max) {
+            snprintf(s->note, sizeof(s->note), "stack truncated at %u frames", max);
+            break;
+        }
+        r = unw_step(&cur);
+    } while (r > 0);
+    if (r < 0 && s->nframes < max) {
+        s->err = EIO;
+        snprintf(s->note, sizeof(s->note), "stack may be incomplete (unwinder stopped: error %d)",
+                 r);
+    }
+    _UPT_destroy(upt);
+}
+
+int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+{
+    uint64_t t0, t1;
+    int st, sig = 0, r;
+
+    memset(s, 0, offsetof(struct snapshot, frames));
+    s->nframes = 0;
+    s->note[0] = '\0';
+    s->pid = w->pid;
+    s->tid = tid;
+
+    if (!tid_belongs(w, tid)) {
+        s->err = ESRCH;
+        snprintf(s->note, sizeof(s->note), "thread %d is not (or no longer) in process %d",
+                 (int)tid, (int)w->pid);
+        return -ESRCH;
+    }
+    t0 = dsl_now_ns(CLOCK_MONOTONIC);
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0) {
+        r = -errno;
+        pid_t tracer = tracer_of(tid);
+        s->err = -r;
+        if (tracer > 0)
+            snprintf(s->note, sizeof(s->note),
+                     "thread is being traced by another process (pid %d); not disturbed",
+                     (int)tracer);
+        else
+            snprintf(s->note, sizeof(s->note), "cannot attach: %s", strerror(-r));
+        return r;
+    }
+    /* Attached.  From here on, every path detaches. */
+    if (!tid_belongs(w, tid)) {
+        ptrace(PTRACE_DETACH, tid, NULL, NULL);
+        s->err = ESRCH;
+        snprintf(s->note, sizeof(s->note), "thread %d left process %d", (int)tid, (int)w->pid);
+        return -ESRCH;
+    }
+    if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) {
+        r = -errno;
+        ptrace(PTRACE_DETACH, tid, NULL, NULL);
+        s->err = -r;
+        snprintf(s->note, sizeof(s->note), "cannot interrupt: %s", strerror(-r));
+        return r;
+    }
+    r = wait_stop(tid, &st);
+    if (r == -ETIMEDOUT) {
+        /* Not stopped (yet): the interrupt is still pending.  We must not
+         * wait here; detach once it stops. */
+        if (ptrace(PTRACE_DETACH, tid, NULL, NULL) < 0)
+            remember_detach(d, tid);
+        s->err = ETIMEDOUT;
+        snprintf(s->note, sizeof(s->note),
+                 "thread did not stop within %llu ms (uninterruptible sleep?)",
+                 (unsigned long long)(STOP_TIMEOUT_NS / NSEC_PER_MSEC));
+        return r;
+    }
+    if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+        s->err = ESRCH;
+        snprintf(s->note, sizeof(s->note), "thread exited during the snapshot");
+        return -ESRCH;
+    }
+    /* A signal-delivery stop (event 0) carries a signal that must reach
+     * the thread when we let go; an interrupt or group stop does not. */
+    if ((st >> 16) == 0)
+        sig = WSTOPSIG(st);
+
+    unwind(d, w, tid, s);
+
+    if (ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig) < 0 && errno != ESRCH)
+        log_warn("PTRACE_DETACH %d", (int)tid);
+    t1 = dsl_now_ns(CLOCK_MONOTONIC);
+    s->pause_ns = t1 - t0;
+    return 0;
+}

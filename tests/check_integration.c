@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration tests: the real dogslowd on a private socket, real worker
+ * processes linking libdogslow, real report files.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "harness.h"
+
+static const char *worker_prog(void)
+{
+    return getenv("TEST_WORKER");
+}
+
+static void parse_ready(const char *line, int *pid, int *tid)
+{
+    ck_assert_msg(line && sscanf(line, "ready pid=%d tid=%d", pid, tid) == 2,
+                  "worker did not report ready: %s", line ? line : "(nothing)");
+}
+
+/* Find a and then b after it in s. */
+static bool in_order(const char *s, const char *a, const char *b)
+{
+    const char *pa = strstr(s, a);
+    return pa && strstr(pa + strlen(a), b);
+}
+
+START_TEST(slow_request_is_reported)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"slow", "1.5", "PUT", "/orders/42?page=2", NULL};
+    char needle[64], expect[128];
+    int pid, tid;
+
+    td_start(&d, "0.3", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    parse_ready(tw_expect(&w, "ready", 5000), &pid, &tid);
+    ck_assert_msg(td_wait_reports(&d, 1, 5000) == 1, "no report; daemon log:\n%s", td_log(&d));
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+
+    snprintf(needle, sizeof(needle), "_%d_%d.log", pid, tid);
+    char *r = td_read_report(&d, needle);
+    ck_assert_msg(r != NULL, "report file is not named with pid and tid");
+    ck_assert_msg(!strncmp(r, "Undead request intercepted at: ", 31), "%s", r);
+    ck_assert_msg(strstr(r, "\nPUT /orders/42?page=2\n"), "%s", r);
+    snprintf(expect, sizeof(expect), "\nThread ID:  %d\n", tid);
+    ck_assert_msg(strstr(r, expect), "%s", r);
+    snprintf(expect, sizeof(expect), "\nProcess ID: %d\n", pid);
+    ck_assert_msg(strstr(r, expect), "%s", r);
+    ck_assert_msg(strstr(r, "\nHostname:   "), "%s", r);
+    ck_assert_msg(strstr(r, "\nStarted:    "), "%s", r);
+    /* The worker's own functions, oldest call first, with file and line. */
+    ck_assert_msg(in_order(r, "in main\n", "in handle_slow_request\n"), "%s", r);
+    ck_assert_msg(in_order(r, "in handle_slow_request\n", "in wait_for_database\n"), "%s", r);
+    ck_assert_msg(strstr(r, "test_worker.c\", line "), "%s", r);
+    ck_assert_msg(strstr(r, "nanosleep"), "%s", r);
+    free(r);
+
+    /* One report per undead request, not one per scan. */
+    sleep_ms(300);
+    ck_assert_int_eq(td_count_reports(&d), 1);
+    ck_assert(td_alive(&d));
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(report_file_is_0640_and_complete)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"slow", "0.8", NULL};
+    char path[600];
+    struct stat st;
+    int pid, tid;
+
+    td_start(&d, "0.2", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    parse_ready(tw_expect(&w, "ready", 5000), &pid, &tid);
+    ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
+    tw_wait(&w, 5000);
+    char *r = td_read_report(&d, NULL);
+    ck_assert_ptr_nonnull(r);
+    free(r);
+    /* Find its name to stat it. */
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "ls %s/slow_request_*.log", d.out);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(fgets(path, sizeof(path), p));
+    pclose(p);
+    path[strcspn(path, "\n")] = '\0';
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0640);
+    /* No temporary file is left behind. */
+    snprintf(cmd, sizeof(cmd), "ls -A %s | grep -c tmp", d.out);
+    p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(fgets(path, sizeof(path), p));
+    pclose(p);
+    ck_assert_str_eq(path, "0\n");
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(fast_requests_are_not_reported)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"fast", "10000", NULL};
+
+    td_start(&d, "0.2", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 5000));
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    ck_assert_int_eq(td_count_reports(&d), 0);
+    ck_assert_msg(strstr(td_log(&d), "registered pid"), "%s", td_log(&d));
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(worker_exiting_mid_request_is_forgotten)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"exitmid", "0.1", NULL};
+    char expect[64];
+    int pid, tid;
+
+    td_start(&d, "0.6", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    parse_ready(tw_expect(&w, "ready", 5000), &pid, &tid);
+    ck_assert_int_eq(tw_wait(&w, 5000), 0);
+    snprintf(expect, sizeof(expect), "pid %d (test_worker)", pid);
+    for (long long end = now_ms() + 3000; now_ms() < end && !strstr(td_log(&d), "forgotten");)
+        sleep_ms(20);
+    ck_assert_msg(strstr(td_log(&d), expect) && strstr(td_log(&d), "forgotten"), "%s",
+                  td_log(&d));
+    /* Past the deadline: the abandoned request must not be reported. */
+    sleep_ms(900);
+    ck_assert_int_eq(td_count_reports(&d), 0);
+    ck_assert(td_alive(&d));
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(forked_child_is_tracked_separately)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"fork", "1.2", NULL};
+    char needle[64], expect[64];
+    int pid, tid;
+
+    td_start(&d, "0.3", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    pid_t parent = w.pid;
+    parse_ready(tw_expect(&w, "ready", 5000), &pid, &tid);
+    ck_assert_int_ne(pid, parent); /* the child's request */
+    ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    snprintf(needle, sizeof(needle), "_%d_%d.log", pid, tid);
+    char *r = td_read_report(&d, needle);
+    ck_assert_msg(r != NULL, "no report for the child %d", pid);
+    ck_assert_msg(strstr(r, "GET /child/slow\n"), "%s", r);
+    snprintf(expect, sizeof(expect), "Parent PID: %d\n", (int)parent);
+    ck_assert_msg(strstr(r, expect), "%s", r);
+    free(r);
+    /* Both processes registered, each on its own. */
+    snprintf(expect, sizeof(expect), "registered pid %d ", pid);
+    ck_assert_msg(strstr(td_log(&d), expect), "%s", td_log(&d));
+    snprintf(expect, sizeof(expect), "registered pid %d ", (int)parent);
+    ck_assert_msg(strstr(td_log(&d), expect), "%s", td_log(&d));
+    ck_assert_int_eq(td_count_reports(&d), 1);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(second_thread_is_reported_with_its_tid)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"thread", "1.0", NULL};
+    char needle[64];
+    int pid, tid;
+
+    td_start(&d, "0.3", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    parse_ready(tw_expect(&w, "ready", 5000), &pid, &tid);
+    ck_assert_int_ne(pid, tid);
+    ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
+    tw_wait(&w, 5000);
+    snprintf(needle, sizeof(needle), "_%d_%d.log", pid, tid);
+    char *r = td_read_report(&d, needle);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(strstr(r, "POST /thread/slow\n"), "%s", r);
+    ck_assert_msg(in_order(r, "in slow_thread\n", "in wait_for_database\n"), "%s", r);
+    free(r);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(cpu_bound_request_is_reported)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"spin", "1.0", "GET", "/spin", NULL};
+    int pid, tid;
+
+    td_start(&d, "0.3", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    parse_ready(tw_expect(&w, "ready", 5000), &pid, &tid);
+    ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
+    ck_assert_int_eq(tw_wait(&w, 5000), 0);
+    char *r = td_read_report(&d, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(strstr(r, "in handle_spin_request\n"), "%s", r);
+    ck_assert_msg(strstr(r, "in main\n"), "%s", r);
+    free(r);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+static const char *bad_modes[][2] = {
+    {"garbage", "closed"}, {"huge", "closed"},      {"badhello", "closed"},
+    {"wrongtype", "closed"}, {"fds", "closed"},     {"split", "answered 2"},
+};
+
+START_TEST(malformed_clients_do_not_disturb_a_good_one)
+{
+    struct tdaemon d;
+    struct tworker good, bad;
+    const char *args[] = {"slow", "2.5", "GET", "/good", NULL};
+    int pid, tid;
+
+    td_start(&d, "1.0", NULL);
+    tw_start(&good, &d, worker_prog(), args);
+    parse_ready(tw_expect(&good, "ready", 5000), &pid, &tid);
+    for (size_t i = 0; i < sizeof(bad_modes) / sizeof(bad_modes[0]); i++) {
+        const char *bargs[] = {d.sock, bad_modes[i][0], NULL};
+        tw_start(&bad, NULL, getenv("BAD_CLIENT"), bargs);
+        const char *line = tw_expect(&bad, "", 10000);
+        ck_assert_msg(line && !strcmp(line, bad_modes[i][1]), "mode %s: got '%s', want '%s'",
+                      bad_modes[i][0], line ? line : "(nothing)", bad_modes[i][1]);
+        tw_wait(&bad, 2000);
+    }
+    ck_assert_msg(td_wait_reports(&d, 1, 5000) == 1, "%s", td_log(&d));
+    char *r = td_read_report(&d, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(strstr(r, "GET /good\n"), "%s", r);
+    free(r);
+    ck_assert_msg(strstr(td_log(&d), "protocol error"), "%s", td_log(&d));
+    ck_assert(td_alive(&d));
+    ck_assert_int_eq(tw_wait(&good, 5000), 0);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(silent_client_is_dropped)
+{
+    struct tdaemon d;
+    struct tworker bad;
+
+    td_start(&d, "1.0", NULL);
+    const char *bargs[] = {d.sock, "silent", NULL};
+    tw_start(&bad, NULL, getenv("BAD_CLIENT"), bargs);
+    const char *line = tw_expect(&bad, "", 10000);
+    ck_assert_msg(line && !strcmp(line, "closed"), "got %s", line ? line : "(nothing)");
+    ck_assert_msg(strstr(td_log(&d), "no hello in time"), "%s", td_log(&d));
+    tw_wait(&bad, 2000);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(spoofed_tid_is_never_attached)
+{
+    struct tdaemon d;
+    struct tworker bad;
+    char victim_s[32];
+    pid_t victim = fork();
+
+    if (victim == 0) {
+        execl("/bin/sleep", "sleep", "20", (char *)NULL);
+        _exit(127);
+    }
+    snprintf(victim_s, sizeof(victim_s), "%d", (int)victim);
+    td_start(&d, "0.2", NULL);
+    const char *bargs[] = {d.sock, "spoof", victim_s, NULL};
+    tw_start(&bad, NULL, getenv("BAD_CLIENT"), bargs);
+    ck_assert_ptr_nonnull(tw_expect(&bad, "spoofed", 5000));
+    ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
+    char *r = td_read_report(&d, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(strstr(r, "is not (or no longer) in process"), "%s", r);
+    ck_assert_msg(!strstr(r, "File \""), "a foreign thread was unwound:\n%s", r);
+    free(r);
+    /* The victim was never stopped or traced. */
+    int st;
+    ck_assert_int_eq(waitpid(victim, &st, WNOHANG), 0);
+    kill(victim, SIGKILL);
+    waitpid(victim, &st, 0);
+    ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    tw_kill(&bad);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(no_daemon_means_cheap_noops)
+{
+    struct tworker w;
+    const char *args[] = {"noregister", NULL};
+
+    tw_start(&w, NULL, worker_prog(), args);
+    const char *line = tw_expect(&w, "register=", 5000);
+    ck_assert_ptr_nonnull(line);
+    ck_assert_msg(strstr(line, "register=-2 ") && strstr(line, "begin=-107 "), "%s", line);
+    ck_assert_msg(strstr(line, "cannot connect to dogslowd at /nonexistent/dogslow.sock"), "%s",
+                  line);
+    ck_assert_int_eq(tw_wait(&w, 5000), 0);
+}
+END_TEST
+
+START_TEST(request_in_flight_survives_daemon_restart)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"restart", "9", NULL};
+    char needle[64];
+    int pid, tid;
+
+    td_start(&d, "2", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    parse_ready(tw_expect(&w, "ready", 5000), &pid, &tid);
+    sleep_ms(200);
+    td_kill(&d); /* SIGKILL: no goodbye to anyone */
+    ck_assert_int_eq(td_count_reports(&d), 0);
+    td_restart(&d, "2");
+    /* The worker notices the stale heartbeat within ~3 s and offers its
+     * scoreboard to the new daemon, which finds the request still running. */
+    ck_assert_msg(td_wait_reports(&d, 1, 8000) == 1, "%s", td_log(&d));
+    snprintf(needle, sizeof(needle), "_%d_%d.log", pid, tid);
+    char *r = td_read_report(&d, needle);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(strstr(r, "GET /across/restart\n"), "%s", r);
+    free(r);
+    ck_assert_msg(strstr(td_log(&d), "scoreboard adopted"), "%s", td_log(&d));
+    tw_kill(&w);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("integration");
+    TCase *tc = tcase_create("daemon");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, slow_request_is_reported);
+    tcase_add_test(tc, report_file_is_0640_and_complete);
+    tcase_add_test(tc, fast_requests_are_not_reported);
+    tcase_add_test(tc, worker_exiting_mid_request_is_forgotten);
+    tcase_add_test(tc, forked_child_is_tracked_separately);
+    tcase_add_test(tc, second_thread_is_reported_with_its_tid);
+    tcase_add_test(tc, cpu_bound_request_is_reported);
+    tcase_add_test(tc, malformed_clients_do_not_disturb_a_good_one);
+    tcase_add_test(tc, silent_client_is_dropped);
+    tcase_add_test(tc, spoofed_tid_is_never_attached);
+    tcase_add_test(tc, no_daemon_means_cheap_noops);
+    tcase_add_test(tc, request_in_flight_survives_daemon_restart);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

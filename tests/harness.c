@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "harness.h"
+
+long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static const char *env_or_die(const char *name)
+{
+    const char *v = getenv(name);
+    ck_assert_msg(v && *v, "%s is not set (run the tests with 'make check')", name);
+    return v;
+}
+
+static bool can_connect(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    ok = s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (s >= 0)
+        close(s);
+    return ok;
+}
+
+static void spawn_daemon(struct tdaemon *d, const char *timer, const char *const *extra)
+{
+    const char *argv[32];
+    int n = 0;
+
+    argv[n++] = env_or_die("DOGSLOWD");
+    argv[n++] = "--foreground";
+    argv[n++] = "--socket";
+    argv[n++] = d->sock;
+    argv[n++] = "--output";
+    argv[n++] = d->out;
+    argv[n++] = "--timer";
+    argv[n++] = timer;
+    argv[n++] = "--timer-min";
+    argv[n++] = "0.1";
+    for (int i = 0; extra && extra[i] && n < 30; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+
+    d->pid = fork();
+    ck_assert_int_ge(d->pid, 0);
+    if (d->pid == 0) {
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    for (long long end = now_ms() + 10000; now_ms() < end; sleep_ms(10)) {
+        if (can_connect(d->sock))
+            return;
+        int st;
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid)
+            ck_abort_msg("dogslowd exited at start-up:\n%s", td_log(d));
+    }
+    ck_abort_msg("dogslowd did not start listening within 10 s:\n%s", td_log(d));
+}
+
+void td_start(struct tdaemon *d, const char *timer, const char *const *extra)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->dir, sizeof(d->dir), "/tmp/dogslow-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(d->dir));
+    snprintf(d->sock, sizeof(d->sock), "%s/dogslow.sock", d->dir);
+    snprintf(d->out, sizeof(d->out), "%s/reports", d->dir);
+    snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+    spawn_daemon(d, timer, extra);
+}
+
+void td_restart(struct tdaemon *d, const char *timer)
+{
+    spawn_daemon(d, timer, NULL);
+}
+
+bool td_alive(struct tdaemon *d)
+{
+    int st;
+    return d->pid > 0 && waitpid(d->pid, &st, WNOHANG) == 0;
+}
+
+int td_stop(struct tdaemon *d)
+{
+    int st;
+
+    if (d->pid <= 0)
+        return -1;
+    kill(d->pid, SIGTERM);
+    for (long long end = now_ms() + 10000; now_ms() < end; sleep_ms(10)) {
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            d->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+    }
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, &st, 0);
+    d->pid = 0;
+    return -1;
+}
+
+void td_kill(struct tdaemon *d)
+{
+    int st;
+
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, &st, 0);
+    d->pid = 0;
+}
+
+void td_cleanup(struct tdaemon *d)
+{
+    char cmd[400];
+
+    if (d->pid > 0)
+        td_kill(d);
+    if (d->dir[0] && !getenv("KEEP_TEST_DIRS")) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+        (void)!system(cmd);
+    }
+}
+
+const char *td_log(struct tdaemon *d)
+{
+    static char buf[65536];
+    int fd = open(d->log, O_RDONLY | O_CLOEXEC);
+    ssize_t n = 0;
+
+    buf[0] = '\0';
+    if (fd >= 0) {
+        off_t size = lseek(fd, 0, SEEK_END);
+        off_t from = size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0;
+        n = pread(fd, buf, sizeof(buf) - 1, from);
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+void tw_start(struct tworker *w, struct tdaemon *d, const char *prog, const char *const *argv)
+{
+    int p[2];
+    const char *args[16];
+    int n = 0;
+
+    memset(w, 0, sizeof(*w));
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    args[n++] = prog;
+    for (int i = 0; argv && argv[i] && n < 15; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
+    w->pid = fork();
+    ck_assert_int_ge(w->pid, 0);
+    if (w->pid == 0) {
+        dup2(p[1], 1);
+        if (d)
+            setenv("DOGSLOW_SOCKET", d->sock, 1);
+        else
+            setenv("DOGSLOW_SOCKET", "/nonexistent/dogslow.sock", 1);
+        execv(prog, (char *const *)args);
+        _exit(127);
+    }
+    close(p[1]);
+    w->out = p[0];
+}
+
+const char *tw_expect(struct tworker *w, const char *prefix, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    size_t len = 0;
+
+    for (;;) {
+        struct pollfd pfd = {.fd = w->out, .events = POLLIN};
+        long long left = end - now_ms();
+        char c;
+
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            return NULL;
+        if (read(w->out, &c, 1) != 1)
+            return NULL;
+        if (c != '\n') {
+            if (len < sizeof(w->line) - 1)
+                w->line[len++] = c;
+            continue;
+        }
+        w->line[len] = '\0';
+        if (!strncmp(w->line, prefix, strlen(prefix)))
+            return w->line;
+        len = 0;
+    }
+}
+
+int tw_wait(struct tworker *w, int timeout_ms)
+{
+    int st;
+
+    for (long long end = now_ms() + timeout_ms; now_ms() < end; sleep_ms(10)) {
+        if (waitpid(w->pid, &st, WNOHANG) == w->pid) {
+            close(w->out);
+            w->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+    }
+    tw_kill(w);
+    return -1;
+}
+
+void tw_kill(struct tworker *w)
+{
+    int st;
+
+    if (w->pid <= 0)
+        return;
+    kill(w->pid, SIGKILL);
+    waitpid(w->pid, &st, 0);
+    close(w->out);
+    w->pid = 0;
+}
+
+static bool is_report(const char *name)
+{
+    size_t n = strlen(name);
+    return !strncmp(name, "slow_request_", 13) && n > 4 && !strcmp(name + n - 4, ".log");
+}
+
+int td_count_reports(struct tdaemon *d)
+{
+    DIR *dir = opendir(d->out);
+    struct dirent *e;
+    int n = 0;
+
+    if (!dir)
+        return 0;
+    while ((e = readdir(dir)))
+        if (is_report(e->d_name))
+            n++;
+    closedir(dir);
+    return n;
+}
+
+int td_wait_reports(struct tdaemon *d, int n, int timeout_ms)
+{
+    int have = 0;
+
+    for (long long end = now_ms() + timeout_ms; now_ms() < end; sleep_ms(10)) {
+        have = td_count_reports(d);
+        if (have >= n)
+            break;
+    }
+    return have;
+}
+
+char *td_read_report(struct tdaemon *d, const char *needle)
+{
+    DIR *dir = opendir(d->out);
+    struct dirent *e;
+    char path[600], *buf = NULL;
+
+    if (!dir)
+        return NULL;
+    while ((e = readdir(dir))) {
+        if (!is_report(e->d_name) || (needle && !strstr(e->d_name, needle)))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", d->out, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            break;
+        buf = calloc(1, 1 << 20);
+        size_t n = fread(buf, 1, (1 << 20) - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        break;
+    }
+    closedir(dir);
+    return buf;
+}

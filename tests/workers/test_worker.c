@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A real worker process for the integration tests.  It links libdogslow
+ * like any application and acts out one scenario:
+ *
+ *   slow SECONDS METHOD URL   one request stuck in nanosleep for SECONDS
+ *   spin SECONDS METHOD URL   one request burning CPU for SECONDS
+ *   fast COUNT                COUNT requests that end at once
+ *   exitmid SECONDS           a request that is abandoned by _exit()
+ *   fork SECONDS              parent registers and forks; the child's
+ *                             request is slow, the parent's is fast
+ *   thread SECONDS            a second thread handles the slow request
+ *   noregister SECONDS        begin/end without a daemon: must be no-ops
+ *   restart SECONDS           a request that spans a daemon restart; a second
+ *                             thread keeps making fast requests meanwhile
+ *
+ * It prints "ready pid=P tid=T" when the interesting request has begun, and
+ * "done rc=R" at the end.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dogslow.h"
+
+static double seconds;
+
+static void say_ready(void)
+{
+    printf("ready pid=%d tid=%d\n", (int)getpid(), (int)gettid());
+    fflush(stdout);
+}
+
+static void __attribute__((noinline)) wait_for_database(double s)
+{
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9)};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void __attribute__((noinline)) handle_slow_request(const char *method, const char *url)
+{
+    if (dogslow_begin(method, url) == 0)
+        say_ready();
+    else {
+        printf("ready-unwatched pid=%d tid=%d\n", (int)getpid(), (int)gettid());
+        fflush(stdout);
+    }
+    wait_for_database(seconds);
+    dogslow_end();
+}
+
+static volatile unsigned long sink;
+
+static void __attribute__((noinline)) burn_cpu(double s)
+{
+    struct timespec a, b;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do {
+        for (int i = 0; i < 100000; i++)
+            sink += (unsigned long)i * 7;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    } while ((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9 < s);
+}
+
+static void __attribute__((noinline)) handle_spin_request(const char *method, const char *url)
+{
+    dogslow_begin(method, url);
+    say_ready();
+    burn_cpu(seconds);
+    dogslow_end();
+}
+
+static void *slow_thread(void *arg)
+{
+    handle_slow_request("POST", "/thread/slow");
+    return arg;
+}
+
+static volatile int stop_fast;
+
+static void *fast_loop(void *arg)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+
+    while (!stop_fast) {
+        dogslow_begin("GET", "/fast");
+        dogslow_end();
+        nanosleep(&ts, NULL);
+    }
+    return arg;
+}
+
+static int reg(void)
+{
+    int r = dogslow_register(NULL);
+
+    if (r < 0) {
+        printf("register-failed r=%d err=%s msg=%s\n", r, strerror(-r), dogslow_last_error());
+        fflush(stdout);
+    }
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    int rc = 0;
+
+    seconds = argc > 2 ? strtod(argv[2], NULL) : 1.0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    if (!strcmp(mode, "slow") || !strcmp(mode, "spin")) {
+        if (reg() < 0)
+            return 2;
+        const char *method = argc > 3 ? argv[3] : "GET";
+        const char *url = argc > 4 ? argv[4] : "/slow";
+        if (!strcmp(mode, "slow"))
+            handle_slow_request(method, url);
+        else
+            handle_spin_request(method, url);
+    } else if (!strcmp(mode, "fast")) {
+        if (reg() < 0)
+            return 2;
+        say_ready();
+        for (int i = 0; i < (int)seconds; i++) {
+            dogslow_begin("GET", "/fast");
+            dogslow_end();
+        }
+        /* Stay alive past any timer so a missed end would be noticed. */
+        wait_for_database(1.0);
+    } else if (!strcmp(mode, "exitmid")) {
+        if (reg() < 0)
+            return 2;
+        dogslow_begin("GET", "/abandoned");
+        say_ready();
+        wait_for_database(seconds);
+        _exit(0);
+    } else if (!strcmp(mode, "fork")) {
+        if (reg() < 0)
+            return 2;
+        fflush(stdout);
+        pid_t child = fork();
+        if (child == 0) {
+            handle_slow_request("GET", "/child/slow");
+            _exit(0);
+        }
+        dogslow_begin("GET", "/parent/fast");
+        dogslow_end();
+        int st;
+        waitpid(child, &st, 0);
+        rc = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+    } else if (!strcmp(mode, "thread")) {
+        pthread_t t;
+        if (reg() < 0)
+            return 2;
+        dogslow_begin("GET", "/main/fast");
+        dogslow_end();
+        pthread_create(&t, NULL, slow_thread, NULL);
+        pthread_join(t, NULL);
+    } else if (!strcmp(mode, "noregister")) {
+        int r1 = dogslow_register(NULL);
+        int r2 = dogslow_begin("GET", "/x");
+        int r3 = dogslow_end();
+        printf("register=%d begin=%d end=%d msg=%s\n", r1, r2, r3, dogslow_last_error());
+        rc = (r1 < 0 && r2 < 0) ? 0 : 1;
+    } else if (!strcmp(mode, "restart")) {
+        pthread_t t;
+        if (reg() < 0)
+            return 2;
+        pthread_create(&t, NULL, fast_loop, NULL);
+        handle_slow_request("GET", "/across/restart");
+        stop_fast = 1;
+        pthread_join(t, NULL);
+    } else {
+        fprintf(stderr, "usage: test_worker slow|spin|fast|exitmid|fork|thread|noregister|restart ...\n");
+        return 2;
+    }
+    printf("done rc=%d\n", rc);
+    return rc;
+}
