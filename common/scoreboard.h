@@ -59,7 +59,10 @@ struct dsl_slot {
     uint64_t start_ns; /* CLOCK_MONOTONIC at dogslow_begin() */
     uint16_t method_len;
     uint16_t url_len;
-    uint32_t reserved0;
+    /* Written by the daemon: the seq of the last request it reported, so a
+     * restarted daemon that adopts the scoreboard does not report it twice.
+     * (A worker that scribbles here can only silence its own reports.) */
+    uint32_t reported_seq;
     uint64_t reserved1;
     char method[DSL_METHOD_MAX + 1];
     char url[DSL_URL_MAX + 1];

@@ -22,6 +22,7 @@
 struct config {
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char output_dir[PATH_MAX];
+    char state_dir[PATH_MAX]; /* registrations, for a restarted daemon */
     uint32_t timer_ms;      /* DOGSLOW_TIMER */
     uint32_t timer_min_ms;  /* bounds for a worker's own timer */
     uint32_t timer_max_ms;
@@ -84,6 +85,7 @@ struct worker {
     struct slot_state *slots;
     uint64_t timer_ns;
     char program[DSL_STR_MAX + 1];
+    uint64_t starttime; /* /proc/PID/stat field 22: tells a reused pid apart */
 
     void *unwind_as; /* libunwind address space, cached across snapshots */
     void *dwfl;      /* libdwfl session, cached across snapshots */
@@ -99,6 +101,7 @@ void registry_remove(struct daemon *d, struct worker *w, const char *why);
 struct worker *registry_find(struct daemon *d, uint64_t id);
 void registry_expire_hellos(struct daemon *d, uint64_t now);
 void registry_bury(struct daemon *d);
+void registry_adopt_previous(struct daemon *d);
 
 /* ---- deadlines (deadline.c) --------------------------------------------- */
 

@@ -402,6 +402,14 @@ int main(int argc, char **argv)
                d.cfg.timer_ms % 1000);
         return 0;
     }
+    /* Registrations are written down next to the socket. */
+    {
+        const char *slash = strrchr(d.cfg.socket_path, '/');
+        int len = slash ? (int)(slash - d.cfg.socket_path) : 0;
+        if (len > 0)
+            snprintf(d.cfg.state_dir, sizeof(d.cfg.state_dir), "%.*s/workers", len,
+                     d.cfg.socket_path);
+    }
     d.listen_fd = d.epfd = d.scan_fd = d.deadline_fd = d.signal_fd = -1;
     r = setup(&d);
     if (r < 0) {
@@ -412,6 +420,7 @@ int main(int argc, char **argv)
     log_notice("dogslowd %s listening on %s; reports in %s; timer %u.%03u s", PACKAGE_VERSION,
                d.cfg.socket_path, d.cfg.output_dir, d.cfg.timer_ms / 1000,
                d.cfg.timer_ms % 1000);
+    registry_adopt_previous(&d);
 #ifdef HAVE_LIBSYSTEMD
     sd_notify(0, "READY=1");
 #endif

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "dogslowd.h"
@@ -71,10 +72,93 @@ static void close_conn(struct daemon *d, struct worker *w)
     d->nconns--;
 }
 
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks.
+ * With the pid it names one process for good. */
+static int proc_starttime(pid_t pid, uint64_t *ret)
+{
+    char path[64], buf[1024];
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+    char *p;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the command name may hold anything */
+    if (!p)
+        return -EIO;
+    for (int field = 2; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p)
+            return -EIO;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p + 1, &end, 10);
+    if (errno || end == p + 1)
+        return -EIO;
+    *ret = v;
+    return 0;
+}
+
+/*
+ * Each registration is written down in the state directory, so a daemon
+ * that restarts (crash, upgrade) can take the workers back without their
+ * help -- even one whose only thread is stuck in the very request we must
+ * report.  One small file per process: "1 PID STARTTIME TIMER_MS PROGRAM".
+ */
+static void state_save(struct daemon *d, const struct worker *w)
+{
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 40], line[512];
+    _cleanup_close_ int fd = -1;
+    int n;
+
+    if (!d->cfg.state_dir[0] || w->starttime == 0)
+        return;
+    n = snprintf(line, sizeof(line), "1 %d %llu %llu %s\n", (int)w->pid,
+                 (unsigned long long)w->starttime,
+                 (unsigned long long)(w->timer_ns / NSEC_PER_MSEC), w->program);
+    snprintf(path, sizeof(path), "%s/%d", d->cfg.state_dir, (int)w->pid);
+    snprintf(tmp, sizeof(tmp), "%s/.%d.tmp", d->cfg.state_dir, (int)w->pid);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || write(fd, line, (size_t)n) != n || rename(tmp, path) < 0) {
+        log_warn("cannot record pid %d in %s", (int)w->pid, d->cfg.state_dir);
+        unlink(tmp);
+    }
+}
+
+static void state_forget(struct daemon *d, const struct worker *w)
+{
+    char path[PATH_MAX + 32];
+
+    if (!d->cfg.state_dir[0] || !w->registered)
+        return;
+    snprintf(path, sizeof(path), "%s/%d", d->cfg.state_dir, (int)w->pid);
+    unlink(path);
+}
+
+/* Slots of an adopted scoreboard: requests already reported stay reported. */
+static void init_slot_states(struct worker *w)
+{
+    for (uint32_t i = 0; i < w->nslots; i++) {
+        uint32_t r = __atomic_load_n(&dsl_sb_slot(w->sb, i)->reported_seq, __ATOMIC_RELAXED);
+        w->slots[i].armed_seq = (r & 1u) ? r : 0;
+    }
+}
+
 void registry_remove(struct daemon *d, struct worker *w, const char *why)
 {
     if (w->registered) {
-        log_info("pid %d (%s) %s; forgotten", (int)w->pid, w->program, why);
+        if (why)
+            log_info("pid %d (%s) %s; forgotten", (int)w->pid, w->program, why);
+        /* At shutdown (why == NULL) the record stays for the next daemon. */
+        if (why)
+            state_forget(d, w);
         d->nworkers--;
     } else if (why) {
         log_info("connection from pid %d closed: %s", (int)w->pid, why);
@@ -320,6 +404,8 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
             break;
         }
     }
+    if (proc_starttime(w->pid, &w->starttime) < 0)
+        w->starttime = 0;
 
     timer_ms = h->timer_ms ? h->timer_ms : d->cfg.timer_ms;
     if (timer_ms < d->cfg.timer_min_ms)
@@ -353,6 +439,7 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         refuse(d, w, ENOMEM, "out of memory");
         return;
     }
+    init_slot_states(w);
     w->timer_ns = (uint64_t)timer_ms * NSEC_PER_MSEC;
     dsl_strlcpy(w->program, h->program, sizeof(w->program));
     sanitize(w->program);
@@ -366,11 +453,6 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         .timer_ms = timer_ms,
         .generation = d->generation,
     };
-    n = dsl_welcome_encode(&wr, &wel);
-    if (n < 0 || send_msg(w->conn, &wr, n, w->memfd) < 0) {
-        registry_remove(d, w, "could not answer");
-        return;
-    }
     if (epoll_add(d, w->pidfd, EPOLLIN, &w->pid_ev) < 0) {
         log_warn("epoll_ctl(pidfd)");
         registry_remove(d, w, "internal error");
@@ -380,6 +462,14 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
     w->framer = NULL;
     w->registered = true;
     d->nworkers++;
+    /* Written down before the worker hears back, so a daemon that dies
+     * right after still hands the worker on to the next one. */
+    state_save(d, w);
+    n = dsl_welcome_encode(&wr, &wel);
+    if (n < 0 || send_msg(w->conn, &wr, n, w->memfd) < 0) {
+        registry_remove(d, w, "could not answer");
+        return;
+    }
     log_info("registered pid %d (%s), uid %u, %u thread slots, timer %u.%03u s%s", (int)w->pid,
              w->program, (unsigned)w->uid, w->nslots, timer_ms / 1000, timer_ms % 1000,
              (h->flags & DSL_HELLO_ADOPT) ? ", scoreboard adopted" : "");
@@ -498,4 +588,159 @@ void registry_expire_hellos(struct daemon *d, uint64_t now)
         if (!w->registered && now > w->hello_deadline_ns)
             registry_remove(d, w, "no hello in time");
     }
+}
+
+/* The scoreboard memfd among PID's descriptors, fetched with pidfd_getfd(). */
+static int fetch_scoreboard(struct worker *w)
+{
+    char dirpath[64], path[128], target[128];
+    DIR *dir;
+    struct dirent *e;
+    int r = -ENOENT;
+
+    snprintf(dirpath, sizeof(dirpath), "/proc/%d/fd", (int)w->pid);
+    dir = opendir(dirpath);
+    if (!dir)
+        return -errno;
+    while ((e = readdir(dir)) && r < 0) {
+        char *end;
+        long fdnum = strtol(e->d_name, &end, 10);
+        ssize_t n;
+
+        if (*end || end == e->d_name || fdnum < 0 || fdnum > INT32_MAX)
+            continue;
+        snprintf(path, sizeof(path), "%s/%ld", dirpath, fdnum);
+        n = readlink(path, target, sizeof(target) - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strncmp(target, "/memfd:dogslow-scoreboard", 25) != 0)
+            continue;
+        int fd = (int)syscall(SYS_pidfd_getfd, w->pidfd, (int)fdnum, 0);
+        if (fd < 0)
+            continue;
+        r = scoreboard_adopt(w, fd);
+        if (r < 0)
+            close(fd);
+    }
+    closedir(dir);
+    return r;
+}
+
+static bool adopt_one(struct daemon *d, const char *line)
+{
+    int pid, fields;
+    unsigned long long starttime, timer_ms;
+    uint64_t now_start;
+    char program[DSL_STR_MAX + 1];
+    struct worker *w;
+    int pidfd;
+
+    program[0] = '\0';
+    fields = sscanf(line, "1 %d %llu %llu %255[^\n]", &pid, &starttime, &timer_ms, program);
+    if (fields < 3 || pid <= 0 || timer_ms == 0)
+        return false;
+    for (w = d->workers; w; w = w->next)
+        if (w->pid == pid)
+            return false;
+    /* Same process as recorded?  Checked again after the pidfd is open, so
+     * the pidfd cannot belong to a newcomer that reused the pid. */
+    if (proc_starttime(pid, &now_start) < 0 || now_start != starttime)
+        return false;
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0)
+        return false;
+    if (proc_starttime(pid, &now_start) < 0 || now_start != starttime) {
+        close(pidfd);
+        return false;
+    }
+    w = calloc(1, sizeof(*w));
+    if (!w) {
+        close(pidfd);
+        return false;
+    }
+    w->id = ++d->next_worker_id;
+    w->pid = pid;
+    w->pidfd = pidfd;
+    w->conn = -1;
+    w->memfd = -1;
+    w->starttime = starttime;
+    w->conn_ev = (struct ev){EV_CONN, w};
+    w->pid_ev = (struct ev){EV_PIDFD, w};
+    dsl_strlcpy(w->program, program[0] ? program : "?", sizeof(w->program));
+    sanitize(w->program);
+    if (timer_ms < d->cfg.timer_min_ms)
+        timer_ms = d->cfg.timer_min_ms;
+    if (timer_ms > d->cfg.timer_max_ms)
+        timer_ms = d->cfg.timer_max_ms;
+    w->timer_ns = timer_ms * NSEC_PER_MSEC;
+    {
+        char path[64];
+        struct stat st;
+        snprintf(path, sizeof(path), "/proc/%d", pid);
+        if (stat(path, &st) == 0) {
+            w->uid = st.st_uid;
+            w->gid = st.st_gid;
+        }
+    }
+    w->next = d->workers;
+    if (d->workers)
+        d->workers->prev = w;
+    d->workers = w;
+    if ((getuid() != 0 && w->uid != getuid()) || fetch_scoreboard(w) < 0 ||
+        !(w->slots = calloc(w->nslots, sizeof(*w->slots))) ||
+        epoll_add(d, w->pidfd, EPOLLIN, &w->pid_ev) < 0) {
+        registry_remove(d, w, NULL);
+        return false;
+    }
+    init_slot_states(w);
+    w->registered = true;
+    d->nworkers++;
+    __atomic_store_n(&w->sb->daemon_pid, d->pid, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->sb->generation, d->generation, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->sb->heartbeat_ns, dsl_now_ns(CLOCK_MONOTONIC), __ATOMIC_RELEASE);
+    state_save(d, w);
+    log_info("adopted pid %d (%s) from the previous daemon, %u thread slots", pid, w->program,
+             w->nslots);
+    return true;
+}
+
+void registry_adopt_previous(struct daemon *d)
+{
+    DIR *dir;
+    struct dirent *e;
+    unsigned adopted = 0;
+
+    if (!d->cfg.state_dir[0])
+        return;
+    if (mkdir(d->cfg.state_dir, 0700) < 0 && errno != EEXIST) {
+        log_warn("cannot create %s; registrations will not survive a restart",
+                 d->cfg.state_dir);
+        d->cfg.state_dir[0] = '\0';
+        return;
+    }
+    dir = opendir(d->cfg.state_dir);
+    if (!dir)
+        return;
+    while ((e = readdir(dir))) {
+        char path[PATH_MAX + 300], line[512];
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        if (e->d_name[0] == '.' )
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", d->cfg.state_dir, e->d_name);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        n = fd >= 0 ? read(fd, line, sizeof(line) - 1) : -1;
+        unlink(path); /* rewritten below if the process is still there */
+        if (n <= 0)
+            continue;
+        line[n] = '\0';
+        if (adopt_one(d, line))
+            adopted++;
+    }
+    closedir(dir);
+    if (adopted)
+        log_notice("took over %u registered processes from the previous daemon", adopted);
+    watch_scan(d, dsl_now_ns(CLOCK_MONOTONIC));
 }

@@ -98,7 +98,12 @@ int symbolize(struct worker *w, const struct snapshot *s, struct symframe *out, 
             int lineno = 0;
             const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
             if (file && lineno > 0) {
-                dsl_strlcpy(f->file, file, sizeof(f->file));
+                const char *dir = file[0] != '/' ? dwfl_line_comp_dir(line) : NULL;
+                /* Relative names are relative to the compilation directory. */
+                if (dir && dir[0] == '/')
+                    snprintf(f->file, sizeof(f->file), "%s/%s", dir, file);
+                else
+                    dsl_strlcpy(f->file, file, sizeof(f->file));
                 f->line = lineno;
             }
         }

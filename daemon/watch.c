@@ -158,6 +158,7 @@ void watch_fire(struct daemon *d, uint64_t now)
         }
         if (r != 1 || req.seq != e.seq)
             continue;
+        __atomic_store_n(&dsl_sb_slot(w->sb, e.slot)->reported_seq, req.seq, __ATOMIC_RELAXED);
         undead(d, w, &req);
         /* Snapshots take time; take the clock again for what follows. */
         now = dsl_now_ns(CLOCK_MONOTONIC);

@@ -67,6 +67,7 @@ struct client {
     uint64_t pending_since;
     uint64_t next_try_ns;
     int32_t ptracer; /* pid given to PR_SET_PTRACER */
+    int32_t sb_daemon_pid; /* the scoreboard's daemon_pid when we set it */
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     uint32_t timer_ms;
     uint32_t max_threads;
@@ -357,6 +358,7 @@ static int install(int sock, const struct dsl_welcome *w, int memfd)
         g.nslots = w->nslots;
         __atomic_add_fetch(&g.epoch, 1, __ATOMIC_RELEASE);
     }
+    g.sb_daemon_pid = __atomic_load_n(&g.map->daemon_pid, __ATOMIC_RELAXED);
     __atomic_store_n(&g.sb, g.map, __ATOMIC_RELEASE);
     /* Under Yama ptrace_scope 1 only a declared tracer may attach.  Name the
      * daemon as the kernel sees it from our pid namespace. */
@@ -531,6 +533,23 @@ static __attribute__((noinline)) void upkeep(uint64_t now)
     unlock();
 }
 
+/* A restarted daemon took our scoreboard over by itself (see the daemon's
+ * registry.c): name it as our tracer for Yama's sake.  Once per restart. */
+static __attribute__((noinline)) void follow_daemon(struct dsl_sb_header *sb)
+{
+    int32_t pid;
+
+    if (!try_lock())
+        return;
+    pid = __atomic_load_n(&sb->daemon_pid, __ATOMIC_RELAXED);
+    if (pid > 0 && pid != g.sb_daemon_pid) {
+        (void)prctl(PR_SET_PTRACER, (unsigned long)pid, 0, 0, 0);
+        g.ptracer = pid;
+    }
+    g.sb_daemon_pid = pid;
+    unlock();
+}
+
 /* First request on this thread (or first since the scoreboard changed). */
 static __attribute__((noinline)) struct dsl_slot *claim_slot(struct dsl_sb_header *sb,
                                                              uint32_t epoch)
@@ -596,6 +615,8 @@ DSL_EXPORT int dogslow_begin(const char *method, const char *url)
          * now.  This request is still recorded in the same scoreboard, so a
          * restarted daemon that adopts it sees the request too. */
         upkeep(now);
+    } else if (unlikely(__atomic_load_n(&sb->daemon_pid, __ATOMIC_RELAXED) != g.sb_daemon_pid)) {
+        follow_daemon(sb);
     }
 
     s = t_slot;

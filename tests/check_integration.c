@@ -350,6 +350,11 @@ START_TEST(request_in_flight_survives_daemon_restart)
     sleep_ms(200);
     td_kill(&d); /* SIGKILL: no goodbye to anyone */
     ck_assert_int_eq(td_count_reports(&d), 0);
+    /* The new daemon has no records of the old one (say /run was wiped):
+     * the worker must find it by itself. */
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/workers'", d.dir);
+    ck_assert_int_eq(system(cmd), 0);
     td_restart(&d, "2");
     /* The worker notices the stale heartbeat within ~3 s and offers its
      * scoreboard to the new daemon, which finds the request still running. */
@@ -360,6 +365,41 @@ START_TEST(request_in_flight_survives_daemon_restart)
     ck_assert_msg(strstr(r, "GET /across/restart\n"), "%s", r);
     free(r);
     ck_assert_msg(strstr(td_log(&d), "scoreboard adopted"), "%s", td_log(&d));
+    tw_kill(&w);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(stuck_single_thread_survives_daemon_restart)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"slow", "8", "GET", "/stuck/alone", NULL};
+    char needle[64], expect[64];
+    int pid, tid;
+
+    td_start(&d, "2", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    parse_ready(tw_expect(&w, "ready", 5000), &pid, &tid);
+    td_kill(&d);
+    td_restart(&d, "2");
+    /* The worker's only thread is stuck and never calls into the library
+     * again: the new daemon must take it over from its own records. */
+    ck_assert_msg(td_wait_reports(&d, 1, 5000) == 1, "%s", td_log(&d));
+    snprintf(needle, sizeof(needle), "_%d_%d.log", pid, tid);
+    char *r = td_read_report(&d, needle);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(strstr(r, "GET /stuck/alone\n"), "%s", r);
+    ck_assert_msg(strstr(r, "in wait_for_database\n"), "%s", r);
+    free(r);
+    snprintf(expect, sizeof(expect), "adopted pid %d (test_worker)", pid);
+    ck_assert_msg(strstr(td_log(&d), expect), "%s", td_log(&d));
+    /* Reported once: a third daemon does not report it again. */
+    td_kill(&d);
+    td_restart(&d, "2");
+    sleep_ms(500);
+    ck_assert_int_eq(td_count_reports(&d), 1);
     tw_kill(&w);
     td_stop(&d);
     td_cleanup(&d);
@@ -384,6 +424,7 @@ static Suite *suite(void)
     tcase_add_test(tc, spoofed_tid_is_never_attached);
     tcase_add_test(tc, no_daemon_means_cheap_noops);
     tcase_add_test(tc, request_in_flight_survives_daemon_restart);
+    tcase_add_test(tc, stuck_single_thread_survives_daemon_restart);
     suite_add_tcase(s, tc);
     return s;
 }
