@@ -175,6 +175,10 @@ struct report_info {
     unsigned nframes;
 };
 
+/* The report as text (malloc'd, not NUL-terminated beyond len). */
+int report_render(struct daemon *d, const struct report_info *ri, char **ret_text,
+                  size_t *ret_len);
+/* Render and write to the report directory; the file's path in ret_path. */
 int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size);
 
 /* ---- the daemon --------------------------------------------------------- */

@@ -244,16 +244,12 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size)
+int report_render(struct daemon *d, const struct report_info *ri, char **ret_text,
+                  size_t *ret_len)
 {
     struct buf b = {0};
-    char stamp[32], name[128], tmpname[160];
-    _cleanup_close_ int dirfd = -1, fd = -1;
-    time_t t = (time_t)(ri->now_real_ns / NSEC_PER_SEC);
-    struct tm tm;
-    int r;
+    int r = render(d, ri, &b);
 
-    r = render(d, ri, &b);
     if (r == -EFBIG) {
         /* Keep what fits, and say so. */
         b.truncated = false;
@@ -264,6 +260,23 @@ int report_write(struct daemon *d, const struct report_info *ri, char *ret_path,
         free(b.p);
         return r;
     }
+    *ret_text = b.p;
+    *ret_len = b.len;
+    return 0;
+}
+
+int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size)
+{
+    struct buf b = {0};
+    char stamp[32], name[128], tmpname[160];
+    _cleanup_close_ int dirfd = -1, fd = -1;
+    time_t t = (time_t)(ri->now_real_ns / NSEC_PER_SEC);
+    struct tm tm;
+    int r;
+
+    r = report_render(d, ri, &b.p, &b.len);
+    if (r < 0)
+        return r;
 
     r = mkdir_p(d->cfg.output_dir, 0750);
     if (r < 0)
