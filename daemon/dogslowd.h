@@ -31,6 +31,9 @@ struct config {
     uint32_t scan_ms;       /* how often scoreboards are scanned */
     uint32_t hello_timeout_ms;
     bool log_to_file;       /* DOGSLOW_LOG_TO_FILE */
+    bool stack_vars;        /* DOGSLOW_STACK_VARS: locals in reports */
+    uint32_t max_stack_bytes; /* stack copied per snapshot */
+    uint32_t max_value_bytes; /* bytes shown per local variable */
 };
 
 void config_defaults(struct config *c);

@@ -43,6 +43,9 @@ void config_defaults(struct config *c)
     c->scan_ms = 50;
     c->hello_timeout_ms = 5000;
     c->log_to_file = true;
+    c->stack_vars = false;
+    c->max_stack_bytes = 1024 * 1024;
+    c->max_value_bytes = 256;
     if (geteuid() == 0) {
         dsl_strlcpy(c->output_dir, "/var/log/dogslow", sizeof(c->output_dir));
     } else {
