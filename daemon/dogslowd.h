@@ -90,8 +90,10 @@ struct worker {
     char program[DSL_STR_MAX + 1];
     uint64_t starttime; /* /proc/PID/stat field 22: tells a reused pid apart */
 
-    void *unwind_as; /* libunwind address space, cached across snapshots */
+    void *unwind_as; /* libunwind address space (fallback unwinder) */
     void *dwfl;      /* libdwfl session, cached across snapshots */
+    bool dwfl_attached; /* dwfl_attach_state done */
+    struct snapshot *unwinding; /* the snapshot unwind.c's callbacks read */
     uint64_t reports;
 };
 
@@ -132,39 +134,78 @@ void watch_scan(struct daemon *d, uint64_t now);
 void watch_fire(struct daemon *d, uint64_t now);
 void watch_rearm(struct daemon *d);
 
-/* ---- snapshots (snapshot.c) --------------------------------------------- */
+/* ---- snapshots (snapshot.c, unwind.c) --------------------------------- */
+
+/* x86_64 DWARF register numbers 0..16: rax rdx rcx rbx rsi rdi rbp rsp
+ * r8..r15, and 16 = the return address column (rip). */
+#define DSL_NREGS 17
+#define DSL_REG_RBP 6
+#define DSL_REG_RSP 7
+#define DSL_REG_RIP 16
 
 struct frame {
     uint64_t ip;
-    uint64_t sp;
-    bool signal_frame;
+    bool activation;     /* ip is exact (innermost or interrupted frame), not a return address */
+    uint32_t regs_known; /* bit n set: regs[n] is known in this frame */
+    uint64_t regs[DSL_NREGS];
 };
 
 struct snapshot {
     pid_t pid, tid;
+    uint64_t regs[DSL_NREGS]; /* as the thread was stopped */
+    bool have_regs;
+    /* Copy of the live stack taken while the thread was held:
+     * [stack_addr, stack_addr + stack_len). */
+    uint8_t *stack;
+    size_t stack_len, stack_cap;
+    uint64_t stack_addr;
     struct frame frames[DSL_FRAMES_MAX];
     unsigned nframes;
     int err;             /* 0, or why the stack is missing or short */
     char note[160];      /* a line for the report when err != 0 */
     uint64_t pause_ns;   /* time the thread was held */
+    uint64_t unwind_ns;  /* time spent unwinding the copy afterwards */
 };
 
-int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *ret);
+/* Hold the thread, copy registers and stack, let it go.  Then unwind the
+ * copy (unwind.c).  s->stack is a buffer reused across calls. */
+int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s);
 void snapshot_release_worker(struct worker *w);
 void snapshot_retry_detach(struct daemon *d);
 
-/* ---- naming (symbolize.c) ----------------------------------------------- */
+/* Unwind a snapshot's copy with libdwfl (unwind.c).  Needs w's Dwfl with
+ * modules reported (symbolize_prepare). */
+int unwind_snapshot(struct daemon *d, struct worker *w, struct snapshot *s);
+
+/* ---- naming (symbolize.c) and local variables (locals.c) ---------------- */
+
+struct var {
+    char *name;
+    char *value;
+};
 
 struct symframe {
     uint64_t ip;
-    char module[PATH_MAX];
+    char module[1024];
     char function[512];
     uint64_t offset; /* from the function's start */
-    char file[PATH_MAX];
+    char file[1024];
     int line;        /* 0: unknown */
+    bool inlined;    /* inlined into the frame that follows (its caller) */
+    unsigned nvars;
+    struct var *vars; /* malloc'd; see symframes_free */
+    const char *vars_note; /* static text when locals cannot be shown */
 };
 
-int symbolize(struct worker *w, const struct snapshot *s, struct symframe *out, unsigned max);
+#define DSL_SYMFRAMES_MAX (2 * DSL_FRAMES_MAX)
+
+/* Report w's modules to its Dwfl session (re-reads /proc/PID/maps). */
+int symbolize_prepare(struct worker *w);
+/* Name the frames (and inlined frames) of s into out; with_locals adds
+ * local variables read from the snapshot.  Returns the count. */
+int symbolize(struct daemon *d, struct worker *w, const struct snapshot *s, bool with_locals,
+              struct symframe *out, unsigned max);
+void symframes_free(struct symframe *f, unsigned n);
 void symbolize_release_worker(struct worker *w);
 
 /* ---- reports (report.c) ------------------------------------------------- */

@@ -81,6 +81,7 @@ static void usage(FILE *f)
             "      --timer-min SECONDS  smallest timer a worker may ask for (default 0.1)\n"
             "      --timer-max SECONDS  largest timer a worker may ask for (default 3600)\n"
             "      --max-workers N    registered processes at once (default 4096)\n"
+            "      --stack-vars       show local variables in reports (DOGSLOW_STACK_VARS)\n"
             "  -v, --verbose          log debug messages\n"
             "  -h, --help             show this help\n"
             "  -V, --version          show the version\n");
@@ -100,7 +101,7 @@ static uint32_t parse_seconds_opt(const char *name, const char *v)
 
 static int parse_args(int argc, char **argv, struct config *c, bool *ret_check)
 {
-    enum { OPT_TIMER_MIN = 256, OPT_TIMER_MAX, OPT_MAX_WORKERS };
+    enum { OPT_TIMER_MIN = 256, OPT_TIMER_MAX, OPT_MAX_WORKERS, OPT_STACK_VARS };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"foreground", no_argument, NULL, 'f'},
@@ -110,6 +111,7 @@ static int parse_args(int argc, char **argv, struct config *c, bool *ret_check)
         {"timer-min", required_argument, NULL, OPT_TIMER_MIN},
         {"timer-max", required_argument, NULL, OPT_TIMER_MAX},
         {"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
+        {"stack-vars", no_argument, NULL, OPT_STACK_VARS},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -171,6 +173,9 @@ static int parse_args(int argc, char **argv, struct config *c, bool *ret_check)
             c->max_workers = (uint32_t)v;
             break;
         }
+        case OPT_STACK_VARS:
+            c->stack_vars = true;
+            break;
         case 'v':
             log_max_level = LOG_LVL_DEBUG;
             break;

@@ -155,24 +155,32 @@ static void trim(char *s)
     memmove(s, s + i, n - i + 1);
 }
 
-static void render_frame(struct buf *b, const struct worker *w, const struct symframe *f)
+static void render_frame(struct buf *b, const struct worker *w, const struct symframe *f,
+                         bool with_locals)
 {
     char src[SOURCE_LINE_MAX + 1];
+    const char *inl = f->inlined ? " (inlined)" : "";
 
     if (f->file[0] && f->line > 0) {
-        bprintf(b, "  File \"%s\", line %d, in %s\n", f->file, f->line,
-                f->function[0] ? f->function : "??");
+        bprintf(b, "  File \"%s\", line %d, in %s%s\n", f->file, f->line,
+                f->function[0] ? f->function : "??", inl);
         if (source_line(w, f->file, f->line, src, sizeof(src))) {
             trim(src);
             if (src[0])
                 bprintf(b, "    %s\n", src);
         }
     } else if (f->function[0]) {
-        bprintf(b, "  File \"%s\", in %s+0x%llx\n", f->module, f->function,
-                (unsigned long long)f->offset);
+        bprintf(b, "  File \"%s\", in %s+0x%llx%s\n", f->module, f->function,
+                (unsigned long long)f->offset, inl);
     } else {
         bprintf(b, "  File \"%s\", at 0x%llx\n", f->module, (unsigned long long)f->ip);
     }
+    if (!with_locals)
+        return;
+    for (unsigned i = 0; i < f->nvars; i++)
+        bprintf(b, "      %s = %s\n", f->vars[i].name, f->vars[i].value);
+    if (f->vars_note && f->nvars)
+        bprintf(b, "      [%s]\n", f->vars_note);
 }
 
 static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
@@ -202,8 +210,14 @@ static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
         bprintf(b, "  [%s]\n", s->note);
     /* Oldest call first, as in a Python traceback. */
     for (unsigned i = ri->nframes; i-- > 0;)
-        render_frame(b, ri->w, &ri->frames[i]);
+        render_frame(b, ri->w, &ri->frames[i], false);
     bprintf(b, "\n");
+    if (d->cfg.stack_vars && ri->nframes) {
+        bprintf(b, "\nFull backtrace with local variables:\n\n");
+        for (unsigned i = ri->nframes; i-- > 0;)
+            render_frame(b, ri->w, &ri->frames[i], true);
+        bprintf(b, "\n");
+    }
     if (b->truncated)
         return -EFBIG;
     return b->p ? 0 : -ENOMEM;

@@ -7,12 +7,15 @@
  *      again that the thread we hold is the process's;
  *   2. PTRACE_INTERRUPT and wait for the stop with a bounded, non-blocking
  *      poll;
- *   3. unwind with libunwind-ptrace (instruction and stack pointers only);
+ *   3. read the registers and copy the live stack, from the stack pointer
+ *      up, with one process_vm_readv (it stops at the end of the mapping);
  *   4. PTRACE_DETACH, re-injecting a signal if the stop we got was a
  *      signal-delivery stop, so the worker loses nothing.
  *
- * Naming frames (symbolize.c) and formatting (report.c) happen after the
- * thread runs again.  Every error path detaches.  If the daemon dies in the
+ * Unwinding the copy (unwind.c, libdwfl), naming frames and reading locals
+ * (symbolize.c, locals.c) and formatting (report.c) happen after the thread
+ * runs again.  Only if the stack cannot be copied does the old way run while
+ * the thread is held: libunwind-ptrace reading the thread directly.  Every error path detaches.  If the daemon dies in the
  * middle, the kernel detaches for us and the thread simply goes on (we never
  * set PTRACE_O_EXITKILL).
  */
@@ -26,6 +29,8 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -124,6 +129,30 @@ void snapshot_retry_detach(struct daemon *d)
     d->npending_detach = j;
 }
 
+/*
+ * Let go of tid.  If it died while we held it, the detach fails and the
+ * kernel keeps it as our zombie: reap it, or its real parent would never see
+ * it exit.  If it cannot be reaped yet, the scan timer tries again.
+ */
+static void release(struct daemon *d, pid_t tid, int sig)
+{
+    int st;
+
+    if (ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig) == 0)
+        return;
+    if (errno != ESRCH) {
+        log_warn("PTRACE_DETACH %d", (int)tid);
+        return;
+    }
+    pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+    if (r == tid && WIFSTOPPED(st)) {
+        ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
+        return;
+    }
+    if (r == 0)
+        remember_detach(d, tid);
+}
+
 /* Wait, without blocking the daemon for long, for tid's next stop. */
 static int wait_stop(pid_t tid, int *ret_status)
 {
@@ -158,7 +187,7 @@ void snapshot_release_worker(struct worker *w)
     }
 }
 
-static void unwind(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+static void unwind_live(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
 {
     unw_cursor_t cur;
     void *upt;
@@ -189,15 +218,21 @@ static void unwind(struct daemon *d, struct worker *w, pid_t tid, struct snapsho
         return;
     }
     unsigned max = d->cfg.max_frames < DSL_FRAMES_MAX ? d->cfg.max_frames : DSL_FRAMES_MAX;
+    bool prev_signal = false;
     do {
         unw_word_t ip = 0, sp = 0;
 
         if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
             break;
         unw_get_reg(&cur, UNW_REG_SP, &sp);
-        s->frames[s->nframes].ip = ip;
-        s->frames[s->nframes].sp = sp;
-        s->frames[s->nframes].signal_frame = unw_is_signal_frame(&cur) > 0;
+        struct frame *f = &s->frames[s->nframes];
+        f->ip = ip;
+        /* Exact for the innermost frame and the one a signal interrupted;
+         * otherwise a return address. */
+        f->activation = s->nframes == 0 || prev_signal;
+        f->regs_known = 1u << DSL_REG_RSP;
+        f->regs[DSL_REG_RSP] = sp;
+        prev_signal = unw_is_signal_frame(&cur) > 0;
         s->nframes++;
         if (s->nframes >= max) {
             snprintf(s->note, sizeof(s->note), "stack truncated at %u frames", max);
@@ -213,13 +248,90 @@ static void unwind(struct daemon *d, struct worker *w, pid_t tid, struct snapsho
     _UPT_destroy(upt);
 }
 
+/* user_regs_struct in DWARF register order. */
+static void dwarf_regs(const struct user_regs_struct *u, uint64_t *r)
+{
+    r[0] = u->rax;
+    r[1] = u->rdx;
+    r[2] = u->rcx;
+    r[3] = u->rbx;
+    r[4] = u->rsi;
+    r[5] = u->rdi;
+    r[6] = u->rbp;
+    r[7] = u->rsp;
+    r[8] = u->r8;
+    r[9] = u->r9;
+    r[10] = u->r10;
+    r[11] = u->r11;
+    r[12] = u->r12;
+    r[13] = u->r13;
+    r[14] = u->r14;
+    r[15] = u->r15;
+    r[16] = u->rip;
+}
+
+/* The x86_64 ABI lets a function use 128 bytes below its stack pointer. */
+#define RED_ZONE 128
+
+/*
+ * Copy [sp - red zone, sp + max) into s->stack.  process_vm_readv stops at
+ * the first unmapped byte, which is how we find the end of the stack without
+ * reading /proc/PID/maps while the thread waits.
+ */
+static int copy_stack(struct daemon *d, struct snapshot *s)
+{
+    size_t want = d->cfg.max_stack_bytes + RED_ZONE;
+    uint64_t from = s->regs[DSL_REG_RSP] - RED_ZONE;
+    ssize_t n;
+
+    if (s->stack_cap < want) {
+        uint8_t *p = realloc(s->stack, want);
+        if (!p)
+            return -ENOMEM;
+        s->stack = p;
+        s->stack_cap = want;
+    }
+    struct iovec local = {.iov_base = s->stack, .iov_len = want};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)from, .iov_len = want};
+    n = process_vm_readv(s->pid, &local, 1, &remote, 1, 0);
+    if (n < 0 && errno == EFAULT) {
+        /* The red zone may start on an unmapped page: try from sp. */
+        from += RED_ZONE;
+        remote.iov_base = (void *)(uintptr_t)from;
+        n = process_vm_readv(s->pid, &local, 1, &remote, 1, 0);
+    }
+    if (n <= 0)
+        return n < 0 ? -errno : -EFAULT;
+    s->stack_addr = from;
+    s->stack_len = (size_t)n;
+    return 0;
+}
+
+/* Test hook: hold the thread this long after stopping it (DOGSLOWD_TEST_HOLD_MS),
+ * so tests can kill the daemon or the worker mid-snapshot. */
+static unsigned test_hold_ms(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("DOGSLOWD_TEST_HOLD_MS");
+        v = e ? (int)strtol(e, NULL, 10) : 0;
+        if (v < 0 || v > 60000)
+            v = 0;
+    }
+    return (unsigned)v;
+}
+
 int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
 {
     uint64_t t0, t1;
     int st, sig = 0, r;
 
-    memset(s, 0, offsetof(struct snapshot, frames));
+    s->have_regs = false;
+    s->stack_len = 0;
+    s->stack_addr = 0;
     s->nframes = 0;
+    s->err = 0;
+    s->pause_ns = s->unwind_ns = 0;
     s->note[0] = '\0';
     s->pid = w->pid;
     s->tid = tid;
@@ -245,14 +357,14 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
     }
     /* Attached.  From here on, every path detaches. */
     if (!tid_belongs(w, tid)) {
-        ptrace(PTRACE_DETACH, tid, NULL, NULL);
+        release(d, tid, 0);
         s->err = ESRCH;
         snprintf(s->note, sizeof(s->note), "thread %d left process %d", (int)tid, (int)w->pid);
         return -ESRCH;
     }
     if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) {
         r = -errno;
-        ptrace(PTRACE_DETACH, tid, NULL, NULL);
+        release(d, tid, 0);
         s->err = -r;
         snprintf(s->note, sizeof(s->note), "cannot interrupt: %s", strerror(-r));
         return r;
@@ -270,6 +382,8 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
         return r;
     }
     if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+        if (r < 0)
+            release(d, tid, 0);
         s->err = ESRCH;
         snprintf(s->note, sizeof(s->note), "thread exited during the snapshot");
         return -ESRCH;
@@ -279,11 +393,31 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
     if ((st >> 16) == 0)
         sig = WSTOPSIG(st);
 
-    unwind(d, w, tid, s);
+    struct user_regs_struct u;
+    bool copied = false;
+    if (ptrace(PTRACE_GETREGS, tid, NULL, &u) == 0) {
+        dwarf_regs(&u, s->regs);
+        s->have_regs = true;
+        copied = copy_stack(d, s) == 0;
+    }
+    if (!copied)
+        unwind_live(d, w, tid, s); /* the slow way, while held */
+    if (test_hold_ms()) {
+        struct timespec ts = {test_hold_ms() / 1000, (long)(test_hold_ms() % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 
-    if (ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig) < 0 && errno != ESRCH)
-        log_warn("PTRACE_DETACH %d", (int)tid);
+    release(d, tid, sig);
     t1 = dsl_now_ns(CLOCK_MONOTONIC);
     s->pause_ns = t1 - t0;
+
+    if (copied) {
+        r = unwind_snapshot(d, w, s);
+        s->unwind_ns = dsl_now_ns(CLOCK_MONOTONIC) - t1;
+        if (r < 0 && s->nframes == 0 && !s->err) {
+            s->err = -r;
+            snprintf(s->note, sizeof(s->note), "cannot unwind the stack: %s", strerror(-r));
+        }
+    }
     return 0;
 }

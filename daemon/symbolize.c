@@ -1,21 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Naming frames with elfutils' libdwfl, after the thread runs again: module,
- * function and offset from the symbol tables, file and line from DWARF
- * (separate debug info under /usr/lib/debug is found the standard way).
+ * function (demangled) and offset from the symbol tables, file and line from
+ * DWARF, and inlined calls as frames of their own (separate debug info under
+ * /usr/lib/debug is found the standard way).
  *
  * One Dwfl per worker is kept across snapshots; each snapshot re-reads the
- * process's maps, and modules that did not change keep their parsed data.
+ * process's maps, and modules that did not change keep their parsed data, so
+ * only the first snapshot of a process pays for loading debug info.
+ *
+ * For an address inside inlined code, find_scopes() gives the nest of
+ * scopes, innermost first.  Each DW_TAG_inlined_subroutine is a frame: its
+ * name is the inlined function's, its position is the line-table row for
+ * the innermost one and, for each outer one, the DW_AT_call_file/call_line
+ * of the inlined call it contains.  The DW_TAG_subprogram closes the group.
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
 #include "dogslowd.h"
+#include "locals.h"
 #include "util.h"
 
 static char *debuginfo_path = NULL;
@@ -29,12 +42,14 @@ static const Dwfl_Callbacks proc_callbacks = {
 void symbolize_release_worker(struct worker *w)
 {
     if (w->dwfl) {
+        w->unwinding = NULL;
         dwfl_end(w->dwfl);
         w->dwfl = NULL;
+        w->dwfl_attached = false;
     }
 }
 
-static int report_modules(struct worker *w)
+int symbolize_prepare(struct worker *w)
 {
     Dwfl *dwfl = w->dwfl;
 
@@ -54,59 +69,337 @@ static int report_modules(struct worker *w)
     return 0;
 }
 
-/* Returns the number of frames named into out (always s->nframes, bounded
- * by max, with "??" for what cannot be named), or a negative errno. */
-int symbolize(struct worker *w, const struct snapshot *s, struct symframe *out, unsigned max)
+void symframes_free(struct symframe *f, unsigned n)
 {
-    unsigned n = s->nframes < max ? s->nframes : max;
-    bool have_modules = report_modules(w) == 0;
-
     for (unsigned i = 0; i < n; i++) {
-        struct symframe *f = &out[i];
-        /* A return address points after the call; look up the call itself,
-         * except in the innermost frame and right above a signal frame. */
-        bool exact = i == 0 || s->frames[i - 1].signal_frame;
-        Dwarf_Addr addr = s->frames[i].ip - (exact ? 0 : 1);
-        Dwfl_Module *mod = have_modules ? dwfl_addrmodule(w->dwfl, addr) : NULL;
-
-        memset(f, 0, sizeof(*f));
-        f->ip = s->frames[i].ip;
-        if (!mod) {
-            dsl_strlcpy(f->module, "??", sizeof(f->module));
-            continue;
+        for (unsigned k = 0; k < f[i].nvars; k++) {
+            free(f[i].vars[k].name);
+            free(f[i].vars[k].value);
         }
-        const char *mainfile = NULL;
-        const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile,
-                                               NULL);
-        dsl_strlcpy(f->module, mainfile ? mainfile : modname ? modname : "??",
-                    sizeof(f->module));
+        free(f[i].vars);
+        f[i].vars = NULL;
+        f[i].nvars = 0;
+    }
+}
 
-        GElf_Off off = 0;
-        GElf_Sym sym;
-        const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
-        if (name) {
-            dsl_strlcpy(f->function, name, sizeof(f->function));
-            /* "memcpy@@GLIBC_2.14" -> "memcpy": the version is noise here. */
-            char *at = strchr(f->function, '@');
-            if (at && at != f->function)
-                *at = '\0';
-            f->offset = off + (exact ? 0 : 1);
+/*
+ * C++ names are demangled with the C++ runtime's __cxa_demangle when it is
+ * present in the process (looked up once; the daemon itself is C and does
+ * not link libstdc++).  Without it the mangled name is shown.
+ */
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
+static void demangle_into(const char *name, char *out, size_t size)
+{
+    static demangle_fn fn;
+    static bool looked;
+    char *d;
+    int status = -1;
+
+    if (!looked) {
+        void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        looked = true;
+        if (h)
+            fn = (demangle_fn)(uintptr_t)dlsym(h, "__cxa_demangle");
+    }
+    if (fn && name[0] == '_' && name[1] == 'Z' && strlen(name) < 4096) {
+        d = fn(name, NULL, NULL, &status);
+        if (d && status == 0) {
+            dsl_strlcpy(out, d, size);
+            free(d);
+            return;
         }
+        free(d);
+    }
+    dsl_strlcpy(out, name, size);
+}
 
-        Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
-        if (line) {
-            int lineno = 0;
-            const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-            if (file && lineno > 0) {
-                const char *dir = file[0] != '/' ? dwfl_line_comp_dir(line) : NULL;
-                /* Relative names are relative to the compilation directory. */
-                if (dir && dir[0] == '/')
-                    snprintf(f->file, sizeof(f->file), "%s/%s", dir, file);
-                else
-                    dsl_strlcpy(f->file, file, sizeof(f->file));
-                f->line = lineno;
+static void strip_version(char *s)
+{
+    /* "memcpy@@GLIBC_2.14" -> "memcpy": the symbol version is noise here. */
+    char *at = strchr(s, '@');
+    if (at && at != s)
+        *at = '\0';
+}
+
+static void join_path(char *out, size_t size, const char *dir, const char *file)
+{
+    if (file[0] != '/' && dir && dir[0] == '/')
+        snprintf(out, size, "%s/%s", dir, file);
+    else
+        dsl_strlcpy(out, file, size);
+}
+
+/* Name of a function scope, preferring the demangled linkage name. */
+static void scope_name(Dwarf_Die *die, char *out, size_t size)
+{
+    Dwarf_Attribute attr;
+    const char *name = NULL;
+
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+        name = dwarf_formstring(&attr);
+    if (name) {
+        demangle_into(name, out, size);
+        return;
+    }
+    name = dwarf_diename(die);
+    dsl_strlcpy(out, name ? name : "??", size);
+}
+
+/* DW_AT_call_file/DW_AT_call_line of an inlined call. */
+static bool call_site(Dwarf_Die *cu, Dwarf_Die *inl, char *file, size_t size, int *line)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word fidx, l;
+    Dwarf_Files *files;
+    size_t nfiles;
+    const char *name;
+
+    if (!dwarf_attr(inl, DW_AT_call_file, &attr) || dwarf_formudata(&attr, &fidx) != 0)
+        return false;
+    if (!dwarf_attr(inl, DW_AT_call_line, &attr) || dwarf_formudata(&attr, &l) != 0)
+        return false;
+    if (dwarf_getsrcfiles(cu, &files, &nfiles) != 0 || fidx >= nfiles)
+        return false;
+    name = dwarf_filesrc(files, fidx, NULL, NULL);
+    if (!name)
+        return false;
+    const char *const *dirs;
+    size_t ndirs;
+    const char *comp = NULL;
+    if (dwarf_getsrcdirs(files, &dirs, &ndirs) == 0 && ndirs > 0)
+        comp = dirs[0];
+    join_path(file, size, comp, name);
+    *line = l > INT32_MAX ? 0 : (int)l;
+    return true;
+}
+
+/*
+ * The nest of concrete scopes containing pc, innermost first: lexical
+ * blocks, inlined subroutines and the subprogram, found by walking the CU's
+ * tree.  (dwarf_getscopes() switches to the abstract definition's parents
+ * after an inlined instance, losing the function it was inlined into.)
+ */
+#define SCOPES_MAX 64
+
+static bool is_scope_tag(int tag)
+{
+    return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+           tag == DW_TAG_lexical_block || tag == DW_TAG_entry_point ||
+           tag == DW_TAG_try_block || tag == DW_TAG_catch_block;
+}
+
+static bool is_container_tag(int tag)
+{
+    /* Functions can also sit inside namespaces and classes (C++). */
+    return tag == DW_TAG_namespace || tag == DW_TAG_class_type ||
+           tag == DW_TAG_structure_type || tag == DW_TAG_module;
+}
+
+static int find_scopes(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **ret)
+{
+    Dwarf_Die path[SCOPES_MAX];
+    Dwarf_Die parent = *cu;
+    int depth = 0;
+    unsigned visited = 0;
+
+    for (;;) {
+        Dwarf_Die child;
+        bool found = false;
+
+        if (dwarf_child(&parent, &child) != 0)
+            break;
+        do {
+            int tag = dwarf_tag(&child);
+            if (++visited > 1000000)
+                break; /* a CU of hostile size */
+            if (is_scope_tag(tag) && dwarf_haspc(&child, pc) == 1) {
+                if (depth == SCOPES_MAX)
+                    break;
+                path[depth++] = child;
+                parent = child;
+                found = true;
+                break;
             }
+            if (is_container_tag(tag) && depth == 0 && dwarf_haschildren(&child)) {
+                /* Look inside namespaces for the function. */
+                Dwarf_Die inner;
+                if (dwarf_child(&child, &inner) == 0) {
+                    do {
+                        if (++visited > 1000000)
+                            break;
+                        int t = dwarf_tag(&inner);
+                        if (is_scope_tag(t) && dwarf_haspc(&inner, pc) == 1) {
+                            path[depth++] = inner;
+                            parent = inner;
+                            found = true;
+                            break;
+                        }
+                    } while (dwarf_siblingof(&inner, &inner) == 0);
+                }
+                if (found)
+                    break;
+            }
+        } while (dwarf_siblingof(&child, &child) == 0);
+        if (!found)
+            break;
+    }
+    if (depth == 0)
+        return 0;
+    Dwarf_Die *out = malloc((size_t)depth * sizeof(*out));
+    if (!out)
+        return -1;
+    for (int i = 0; i < depth; i++)
+        out[i] = path[depth - 1 - i];
+    *ret = out;
+    return depth;
+}
+
+struct physical {
+    const struct frame *fr;
+    const struct frame *caller; /* for the CFA; NULL for the outermost */
+};
+
+/* Name one physical frame into out[0..]; returns how many frames (inlined
+ * ones first) were written. */
+static unsigned name_frame(struct daemon *d, struct worker *w, const struct snapshot *s,
+                           const struct physical *ph, bool with_locals, struct symframe *out,
+                           unsigned room, struct locals_ctx *lc)
+{
+    Dwarf_Addr addr = ph->fr->ip - (ph->fr->activation ? 0 : 1);
+    Dwfl_Module *mod = dwfl_addrmodule(w->dwfl, addr);
+    struct symframe *f = &out[0];
+    Dwarf_Die *scopes = NULL;
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu;
+    int nscopes = 0;
+    unsigned n = 0;
+
+    memset(f, 0, sizeof(*f));
+    f->ip = ph->fr->ip;
+    if (!mod) {
+        dsl_strlcpy(f->module, "??", sizeof(f->module));
+        f->vars_note = "no module at this address";
+        return 1;
+    }
+    const char *mainfile = NULL;
+    const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
+    dsl_strlcpy(f->module, mainfile ? mainfile : modname ? modname : "??", sizeof(f->module));
+
+    /* The ELF symbol: always there unless fully stripped. */
+    GElf_Off off = 0;
+    GElf_Sym sym;
+    const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+    if (name) {
+        demangle_into(name, f->function, sizeof(f->function));
+        strip_version(f->function);
+        f->offset = off + (ph->fr->activation ? 0 : 1);
+    }
+
+    /* The innermost position, from the line table. */
+    char file[sizeof(f->file)] = "";
+    int line = 0;
+    Dwfl_Line *ln = dwfl_module_getsrc(mod, addr);
+    if (ln) {
+        int lineno = 0;
+        const char *src = dwfl_lineinfo(ln, NULL, &lineno, NULL, NULL, NULL);
+        if (src && lineno > 0) {
+            join_path(file, sizeof(file), dwfl_line_comp_dir(ln), src);
+            line = lineno;
         }
     }
+
+    cu = dwfl_module_addrdie(mod, addr, &bias);
+    if (cu)
+        nscopes = find_scopes(cu, addr - bias, &scopes);
+    if (nscopes <= 0) {
+        /* No DWARF for this address: the symbol is all we have. */
+        dsl_strlcpy(f->file, file, sizeof(f->file));
+        f->line = line;
+        f->vars_note = "no debug info";
+        free(scopes);
+        return 1;
+    }
+
+    /* Find the physical function (the subprogram) to get its frame base. */
+    int sub = -1;
+    for (int i = 0; i < nscopes; i++) {
+        if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) {
+            sub = i;
+            break;
+        }
+    }
+    int from = 0;
+    for (int i = 0; i < nscopes && n < room; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+            continue;
+        f = &out[n];
+        if (n > 0) {
+            memset(f, 0, sizeof(*f));
+            f->ip = ph->fr->ip;
+            dsl_strlcpy(f->module, out[0].module, sizeof(f->module));
+        }
+        scope_name(&scopes[i], f->function, sizeof(f->function));
+        f->offset = 0;
+        if (tag == DW_TAG_subprogram && name) {
+            /* Keep the symbol offset on the physical frame. */
+            f->offset = off + (ph->fr->activation ? 0 : 1);
+        }
+        dsl_strlcpy(f->file, file, sizeof(f->file));
+        f->line = line;
+        f->inlined = tag == DW_TAG_inlined_subroutine;
+        if (with_locals)
+            locals_collect(lc, cu, scopes, from, i, sub >= 0 ? &scopes[sub] : NULL,
+                           addr - bias, bias, ph->fr, ph->caller, f);
+        n++;
+        from = i + 1;
+        if (tag == DW_TAG_subprogram)
+            break;
+        /* The caller's position is where this inlined call was made. */
+        if (!call_site(cu, &scopes[i], file, sizeof(file), &line)) {
+            file[0] = '\0';
+            line = 0;
+        }
+    }
+    free(scopes);
+    if (n == 0) {
+        dsl_strlcpy(out[0].file, file, sizeof(out[0].file));
+        out[0].line = line;
+        return 1;
+    }
+    /* The outermost frame of the group is the physical one: the symbol name
+     * is the more reliable one when DWARF lacks a name. */
+    if (out[n - 1].function[0] == '?' && name) {
+        demangle_into(name, out[n - 1].function, sizeof(out[n - 1].function));
+        strip_version(out[n - 1].function);
+    }
+    return n;
+}
+
+int symbolize(struct daemon *d, struct worker *w, const struct snapshot *s, bool with_locals,
+              struct symframe *out, unsigned max)
+{
+    struct locals_ctx lc;
+    unsigned n = 0;
+
+    if (!w->dwfl && symbolize_prepare(w) < 0) {
+        for (unsigned i = 0; i < s->nframes && n < max; i++, n++) {
+            memset(&out[n], 0, sizeof(out[n]));
+            out[n].ip = s->frames[i].ip;
+            dsl_strlcpy(out[n].module, "??", sizeof(out[n].module));
+        }
+        return (int)n;
+    }
+    locals_begin(&lc, d, w, s);
+    for (unsigned i = 0; i < s->nframes && n < max; i++) {
+        struct physical ph = {
+            .fr = &s->frames[i],
+            .caller = i + 1 < s->nframes ? &s->frames[i + 1] : NULL,
+        };
+        n += name_frame(d, w, s, &ph, with_locals, out + n, max - n, &lc);
+    }
+    locals_end(&lc);
     return (int)n;
 }

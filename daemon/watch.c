@@ -92,7 +92,7 @@ void watch_scan(struct daemon *d, uint64_t now)
 static void undead(struct daemon *d, struct worker *w, const struct dsl_request *req)
 {
     static struct snapshot snap;
-    static struct symframe frames[DSL_FRAMES_MAX];
+    static struct symframe frames[DSL_SYMFRAMES_MAX];
     struct report_info ri;
     char path[PATH_MAX];
     uint64_t now_mono, now_real;
@@ -103,7 +103,7 @@ static void undead(struct daemon *d, struct worker *w, const struct dsl_request 
     now_real = dsl_now_ns(CLOCK_REALTIME);
     r = snapshot_thread(d, w, req->tid, &snap);
     if (r == 0 && snap.nframes > 0) {
-        int n = symbolize(w, &snap, frames, ARRAY_SIZE(frames));
+        int n = symbolize(d, w, &snap, d->cfg.stack_vars, frames, ARRAY_SIZE(frames));
         if (n > 0)
             nframes = (unsigned)n;
     }
@@ -134,6 +134,7 @@ static void undead(struct daemon *d, struct worker *w, const struct dsl_request 
     if (path[0])
         log_notice("report written to %s (thread held %.0f us)", path,
                    (double)snap.pause_ns / 1e3);
+    symframes_free(frames, nframes);
 }
 
 void watch_fire(struct daemon *d, uint64_t now)

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Local variables and parameters of native frames, from DWARF location
+ * expressions evaluated against the unwound registers and the copied stack.
+ * See locals.c.
+ */
+#ifndef DOGSLOWD_LOCALS_H
+#define DOGSLOWD_LOCALS_H
+
+#include <elfutils/libdw.h>
+
+#include "dogslowd.h"
+#include "remote.h"
+
+/* Bounds for one report. */
+#define LOCALS_VARS_PER_FRAME 64
+#define LOCALS_VARS_PER_REPORT 2048
+#define LOCALS_READ_BUDGET (512u * 1024u) /* bytes read from the worker */
+#define LOCALS_ARRAY_ITEMS 8
+#define LOCALS_STRUCT_MEMBERS 16
+
+struct locals_ctx {
+    struct daemon *d;
+    struct worker *w;
+    const struct snapshot *s;
+    struct remote_mem mem; /* the stack copy first, then the live process */
+    unsigned vars_total;
+    size_t value_max; /* characters per value */
+};
+
+void locals_begin(struct locals_ctx *lc, struct daemon *d, struct worker *w,
+                  const struct snapshot *s);
+void locals_end(struct locals_ctx *lc);
+
+/*
+ * Collect the variables visible in scopes[from..to] (to is the function or
+ * inlined-function scope, lower indexes are lexical blocks inside it) at
+ * the CU-relative address pc, into out->vars.  subprogram gives the frame
+ * base; fr holds this frame's registers, caller the caller's (for the CFA).
+ */
+void locals_collect(struct locals_ctx *lc, Dwarf_Die *cu, Dwarf_Die *scopes, int from, int to,
+                    Dwarf_Die *subprogram, Dwarf_Addr pc, Dwarf_Addr bias,
+                    const struct frame *fr, const struct frame *caller, struct symframe *out);
+
+/* True when a variable of this name must not be shown (secrets). */
+bool locals_redacted(const char *name);
+
+/* Format raw bytes of a value as text given a few basic kinds; used by the
+ * tests through the public functions above and exposed for fuzzing. */
+
+#endif

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Native snapshots against the real daemon: a worker 30 frames deep with
+ * known locals, built at -O0, at -O2 and stripped of debug info; a
+ * CPU-bound thread snapshotted inside the vDSO many times; a thread stuck in
+ * a signal handler; a worker killed while the daemon holds its thread.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "harness.h"
+
+#define DEPTH 27
+
+static char prog_path[600];
+
+static const char *deep(const char *variant)
+{
+    const char *dir = getenv("DEEP_WORKER_DIR");
+    ck_assert_msg(dir != NULL, "DEEP_WORKER_DIR is not set (run with make check)");
+    snprintf(prog_path, sizeof(prog_path), "%s/deep_worker_%s", dir, variant);
+    return prog_path;
+}
+
+/* The line of the deep worker's source that contains text. */
+static int source_line_of(const char *text)
+{
+    char path[600], line[512];
+    const char *top = getenv("TOP_SRCDIR");
+    int n = 0;
+
+    ck_assert_ptr_nonnull(top);
+    snprintf(path, sizeof(path), "%s/tests/workers/deep_worker.c", top);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        if (strstr(line, text)) {
+            fclose(f);
+            return n;
+        }
+    }
+    fclose(f);
+    ck_abort_msg("'%s' not in deep_worker.c", text);
+    return 0;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* Check cannot carry long messages: print the report, fail short. */
+#define expect(cond, r, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "---- report ----\n%s\n----------------\n", (r));                       \
+            ck_abort_msg(__VA_ARGS__);                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* needles must appear in this order. */
+static void assert_in_order(const char *r, const char *const *needles)
+{
+    const char *p = r;
+    for (int i = 0; needles[i]; i++) {
+        const char *q = strstr(p, needles[i]);
+        expect(q != NULL, r, "'%s' missing (or out of order)", needles[i]);
+        p = q + strlen(needles[i]);
+    }
+}
+
+static char *one_report(struct tdaemon *d, struct tworker *w, int *pid, int *tid)
+{
+    const char *line = tw_expect(w, "ready", 5000);
+    char needle[64];
+
+    ck_assert_msg(line && sscanf(line, "ready pid=%d tid=%d", pid, tid) == 2, "no ready: %s",
+                  line ? line : "(nothing)");
+    ck_assert_msg(td_wait_reports(d, 1, 8000) >= 1, "no report:\n%s", td_log(d));
+    snprintf(needle, sizeof(needle), "_%d_%d", *pid, *tid);
+    char *r = td_read_report(d, needle);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+static const char *const stack_order[] = {
+    "in main\n", "in descend\n", "in stuck_here\n", "in wait_inlined (inlined)\n",
+    "in sleep_for\n", "nanosleep", NULL,
+};
+
+static void check_stack_and_locals(const char *r, bool expect_params)
+{
+    char want[128];
+    const char *full;
+
+    /* Short traceback: the right functions in the right order, 27 levels. */
+    assert_in_order(r, stack_order);
+    full = strstr(r, "Full backtrace with local variables:");
+    expect(full != NULL, r, "no locals section");
+    ck_assert_int_eq(count(r, "in descend\n"), 2 * DEPTH);
+
+    /* File and line: stuck_here is at the wait_inlined(3) call, the inlined
+     * function at its own call to sleep_for. */
+    snprintf(want, sizeof(want), "deep_worker.c\", line %d, in stuck_here\n",
+             source_line_of("wait_inlined(3);"));
+    expect(strstr(r, want), r, "want '%s'", want);
+    snprintf(want, sizeof(want), "deep_worker.c\", line %d, in wait_inlined (inlined)\n",
+             source_line_of("sleep_for(seconds);"));
+    expect(strstr(r, want), r, "want '%s'", want);
+    /* The source line itself is quoted. */
+    expect(strstr(r, "\n    wait_inlined(3);\n"), r, "source line not quoted");
+
+    /* Every kind of local, in the frame where it lives. */
+    static const char *const locals[] = {
+        "      counter = 42\n",
+        "      big = -1234567890123\n",
+        "      small = 65535\n",
+        "      f = 1.5\n",
+        "      d = 2.25\n",
+        "      flag = true\n",
+        "      c = BLUE\n",
+        "\"hello, dogslow\"\n",
+        "      buf = \"abc\"\n",
+        "      p = {x = 3, y = 4, label = 0x",
+        "\"origin\"}\n",
+        "      u = {i = 7, f = ",
+        "      arr = {10, 20, 30, 40, 50, 60, 70, 80, ... (12 elements)}\n",
+        "      ptr = 0x",
+        "      password = [redacted]\n",
+        "      inlined_rounds = 3\n",
+        NULL,
+    };
+    for (int i = 0; locals[i]; i++)
+        expect(strstr(full, locals[i]), r, "want '%s'", locals[i]);
+    expect(!strstr(r, "hunter2"), r, "a secret leaked");
+
+    /* Each recursion level shows its own value, oldest first. */
+    const char *p = full;
+    for (int level = 1; level <= DEPTH; level++) {
+        snprintf(want, sizeof(want), "in descend\n");
+        p = strstr(p, want);
+        expect(p != NULL, r, "level %d missing", level);
+        snprintf(want, sizeof(want), "      here = %d\n", level * 10);
+        const char *next = strstr(p + 1, "  File ");
+        const char *v = strstr(p, want);
+        expect(v && (!next || v < next), r, "level %d: want '%s'", level, want);
+        p++;
+    }
+    if (expect_params) {
+        expect(strstr(full, "      depth_param = 27\n"), r, "depth_param");
+        expect(strstr(full, "      ratio = 0.5\n"), r, "ratio");
+        expect(strstr(full, "\"bottom\"\n"), r, "name");
+        expect(strstr(full, "      level = 27\n"), r, "level");
+    }
+}
+
+static const char *const vars_args[] = {"--stack-vars", NULL};
+
+START_TEST(deep_stack_at_O0)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"sleep", "1.5", NULL};
+    int pid, tid;
+
+    td_start(&d, "0.3", vars_args);
+    tw_start(&w, &d, deep("O0"), args);
+    char *r = one_report(&d, &w, &pid, &tid);
+    check_stack_and_locals(r, true);
+    free(r);
+    ck_assert_int_eq(tw_wait(&w, 5000), 0);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(deep_stack_at_O2)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"sleep", "1.5", NULL};
+    int pid, tid;
+
+    td_start(&d, "0.3", vars_args);
+    tw_start(&w, &d, deep("O2"), args);
+    char *r = one_report(&d, &w, &pid, &tid);
+    check_stack_and_locals(r, false);
+    free(r);
+    ck_assert_int_eq(tw_wait(&w, 5000), 0);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(stripped_worker_still_named)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"sleep", "1.0", NULL};
+    int pid, tid;
+
+    td_start(&d, "0.3", vars_args);
+    tw_start(&w, &d, deep("stripped"), args);
+    char *r = one_report(&d, &w, &pid, &tid);
+    /* No DWARF: names from the symbol table, as symbol+offset. */
+    expect(strstr(r, "in stuck_here"), r, "stuck_here not named");
+    expect(strstr(r, "in descend+0x"), r, "descend not named");
+    expect(strstr(r, "in main+0x"), r, "main not named");
+    expect(count(r, "in descend+0x") == 2 * DEPTH, r, "%d descend frames",
+           count(r, "in descend+0x"));
+    expect(!strstr(r, "deep_worker.c\", line"), r, "line info without debug info?");
+    free(r);
+    tw_wait(&w, 5000);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+/* Many snapshots of a thread spinning on clock_gettime (the vDSO) at -O2:
+ * every one must be complete. */
+START_TEST(cpu_bound_in_vdso_always_complete)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"spin", "25", "0.15", NULL};
+    int pid, tid, n;
+
+    td_start(&d, "0.1", NULL);
+    tw_start(&w, &d, deep("O2"), args);
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 5000));
+    ck_assert_int_eq(tw_wait(&w, 30000), 0);
+    n = td_wait_reports(&d, 25, 3000);
+    ck_assert_msg(n == 25, "%d reports for 25 requests:\n%s", n, td_log(&d));
+    (void)pid;
+    (void)tid;
+    /* Read every report and check that each one reaches main. */
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "ls %s", d.out);
+    FILE *ls = popen(cmd, "r");
+    char name[300];
+    int checked = 0, in_vdso = 0;
+    while (fgets(name, sizeof(name), ls)) {
+        name[strcspn(name, "\n")] = '\0';
+        char *r = td_read_report(&d, name);
+        ck_assert_ptr_nonnull(r);
+        assert_in_order(r, (const char *const[]){"in main", "in descend", "in stuck_here",
+                                                 "in spin_on_clock", NULL});
+        expect(count(r, "in descend") == DEPTH, r, "%d descend frames", count(r, "in descend"));
+        if (strstr(r, "[vdso"))
+            in_vdso++;
+        free(r);
+        checked++;
+    }
+    pclose(ls);
+    ck_assert_int_eq(checked, 25);
+    /* Most of the time is spent in clock_gettime: some snapshots land there. */
+    ck_assert_msg(in_vdso > 0, "no snapshot landed in the vDSO");
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(stuck_in_signal_handler)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"signal", "1.0", NULL};
+    int pid, tid;
+
+    td_start(&d, "0.3", NULL);
+    tw_start(&w, &d, deep("O2"), args);
+    char *r = one_report(&d, &w, &pid, &tid);
+    /* Through the signal frame down to main. */
+    assert_in_order(r, (const char *const[]){"in main", "raise", "in handler", "in descend",
+                                             "in stuck_here", "in sleep_for", NULL});
+    free(r);
+    ck_assert_int_eq(tw_wait(&w, 5000), 0);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+/* The daemon holds the thread (test hook) and the worker is killed: the
+ * daemon must survive and still write what it has. */
+START_TEST(worker_killed_mid_snapshot)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"thread", "5", NULL};
+    int pid, tid;
+
+    setenv("DOGSLOWD_TEST_HOLD_MS", "600", 1);
+    td_start(&d, "0.3", vars_args);
+    unsetenv("DOGSLOWD_TEST_HOLD_MS");
+    tw_start(&w, &d, deep("O0"), args);
+    const char *line = tw_expect(&w, "ready", 5000);
+    ck_assert_msg(line && sscanf(line, "ready pid=%d tid=%d", &pid, &tid) == 2, "no ready");
+    sleep_ms(450); /* past the deadline: the daemon is holding the thread */
+    tw_kill(&w);
+    ck_assert_msg(td_wait_reports(&d, 1, 5000) == 1, "%s", td_log(&d));
+    char *r = td_read_report(&d, NULL);
+    ck_assert_ptr_nonnull(r);
+    expect(strstr(r, "GET /deep/thread\n"), r, "wrong request");
+    free(r);
+    ck_assert(td_alive(&d));
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("native");
+    TCase *tc = tcase_create("snapshots");
+    SRunner *sr;
+    int failed;
+
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, deep_stack_at_O0);
+    tcase_add_test(tc, deep_stack_at_O2);
+    tcase_add_test(tc, stripped_worker_still_named);
+    tcase_add_test(tc, cpu_bound_in_vdso_always_complete);
+    tcase_add_test(tc, stuck_in_signal_handler);
+    tcase_add_test(tc, worker_killed_mid_snapshot);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
