@@ -231,15 +231,17 @@ START_TEST(cpu_bound_in_vdso_always_complete)
 {
     struct tdaemon d;
     struct tworker w;
-    const char *args[] = {"spin", "25", "0.15", NULL};
+    /* 0.3 s requests against a 0.1 s timer: the margin keeps the test
+     * meaningful on a loaded machine. */
+    const char *args[] = {"spin", "20", "0.3", NULL};
     int pid, tid, n;
 
     td_start(&d, "0.1", NULL);
     tw_start(&w, &d, deep("O2"), args);
     ck_assert_ptr_nonnull(tw_expect(&w, "ready", 5000));
     ck_assert_int_eq(tw_wait(&w, 30000), 0);
-    n = td_wait_reports(&d, 25, 3000);
-    ck_assert_msg(n == 25, "%d reports for 25 requests:\n%s", n, td_log(&d));
+    n = td_wait_reports(&d, 20, 3000);
+    expect(n == 20, td_log(&d), "%d reports for 20 requests", n);
     (void)pid;
     (void)tid;
     /* Read every report and check that each one reaches main. */
@@ -261,7 +263,7 @@ START_TEST(cpu_bound_in_vdso_always_complete)
         checked++;
     }
     pclose(ls);
-    ck_assert_int_eq(checked, 25);
+    ck_assert_int_eq(checked, 20);
     /* Most of the time is spent in clock_gettime: some snapshots land there. */
     ck_assert_msg(in_vdso > 0, "no snapshot landed in the vDSO");
     td_stop(&d);

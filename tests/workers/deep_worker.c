@@ -12,6 +12,7 @@
  *
  * Prints "ready pid=P tid=T" when the request has begun.
  */
+#define _GNU_SOURCE 1
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
