@@ -27,6 +27,14 @@ static const char *deep(const char *variant)
     return prog_path;
 }
 
+static const char *deep_cpp(void)
+{
+    const char *dir = getenv("DEEP_WORKER_DIR");
+    ck_assert_ptr_nonnull(dir);
+    snprintf(prog_path, sizeof(prog_path), "%s/cpp_worker", dir);
+    return prog_path;
+}
+
 /* The line of the deep worker's source that contains text. */
 static int source_line_of(const char *text)
 {
@@ -319,6 +327,52 @@ START_TEST(worker_killed_mid_snapshot)
 }
 END_TEST
 
+START_TEST(cpp_names_are_demangled)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"1.0", NULL};
+    int pid, tid;
+
+    td_start(&d, "0.3", vars_args);
+    tw_start(&w, &d, deep_cpp(), args);
+    char *r = one_report(&d, &w, &pid, &tid);
+    assert_in_order(r, (const char *const[]){"in main", "in shop::OrderService::load(int, double)",
+                                             "in shop::Repository<long>::fetch(int, double)",
+                                             NULL});
+    const char *full = strstr(r, "Full backtrace with local variables:");
+    expect(full && strstr(full, "      wanted = 7\n"), r, "member function locals");
+    free(r);
+    ck_assert_int_eq(tw_wait(&w, 5000), 0);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+/* Debug info installed separately (Debian's libc6-dbg, under /usr/lib/debug)
+ * is found: libc's own frames get file and line. */
+START_TEST(separate_debug_info_is_used)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"sleep", "0.8", NULL};
+    int pid, tid;
+
+    if (access("/usr/lib/debug/.build-id", F_OK) != 0) {
+        fprintf(stderr, "separate_debug_info_is_used: no /usr/lib/debug (install libc6-dbg)\n");
+        ck_abort_msg("libc6-dbg is not installed; tools/deps installs it");
+    }
+    td_start(&d, "0.3", NULL);
+    tw_start(&w, &d, deep("O0"), args);
+    char *r = one_report(&d, &w, &pid, &tid);
+    expect(strstr(r, "nanosleep.c\", line "), r, "no line info for libc's nanosleep");
+    free(r);
+    tw_wait(&w, 5000);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("native");
@@ -333,6 +387,8 @@ int main(void)
     tcase_add_test(tc, cpu_bound_in_vdso_always_complete);
     tcase_add_test(tc, stuck_in_signal_handler);
     tcase_add_test(tc, worker_killed_mid_snapshot);
+    tcase_add_test(tc, cpp_names_are_demangled);
+    tcase_add_test(tc, separate_debug_info_is_used);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
