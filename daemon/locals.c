@@ -1000,3 +1000,72 @@ void locals_collect(struct locals_ctx *lc, Dwarf_Die *cu, Dwarf_Die *scopes, int
     for (int i = to; i >= from; i--)
         collect_scope(lc, &env, &scopes[i], out);
 }
+
+/* ---- fuzzing entry ------------------------------------------------------ */
+
+struct blob {
+    const uint8_t *p;
+    size_t len;
+    uint64_t base;
+};
+
+static int blob_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+    const struct blob *b = ctx;
+
+    if (addr < b->base || addr - b->base > b->len || len > b->len - (addr - b->base))
+        return -EFAULT;
+    memcpy(buf, b->p + (addr - b->base), len);
+    return 0;
+}
+
+int locals_fuzz_eval(const uint8_t *data, size_t size)
+{
+    struct frame fr = {0}, caller = {0};
+    struct locals_ctx lc = {0};
+    struct eval_env env = {.lc = &lc, .fr = &fr, .caller = &caller};
+    struct blob mem;
+    Dwarf_Op ops[EVAL_OPS + 1];
+    struct loc out;
+    size_t n = 0, off = 0;
+
+    /* Registers and which of them are known, for this frame and the
+     * caller; then a memory image at 0x1000; then the operations. */
+    if (size < 2 * (sizeof(fr.regs) + 4) + 2)
+        return 0;
+    memcpy(fr.regs, data, sizeof(fr.regs));
+    off += sizeof(fr.regs);
+    memcpy(&fr.regs_known, data + off, 4);
+    off += 4;
+    memcpy(caller.regs, data + off, sizeof(caller.regs));
+    off += sizeof(caller.regs);
+    memcpy(&caller.regs_known, data + off, 4);
+    off += 4;
+    size_t memlen = data[off] | (size_t)data[off + 1] << 8;
+    off += 2;
+    if (memlen > size - off)
+        memlen = size - off;
+    mem = (struct blob){.p = data + off, .len = memlen, .base = 0x1000};
+    off += memlen;
+    lc.mem.read = blob_read;
+    lc.mem.ctx = &mem;
+    lc.mem.budget = LOCALS_READ_BUDGET;
+    lc.value_max = 256;
+    while (n < ARRAY_SIZE(ops) && size - off >= 17) {
+        ops[n].atom = data[off];
+        memcpy(&ops[n].number, data + off + 1, 8);
+        memcpy(&ops[n].number2, data + off + 9, 8);
+        ops[n].offset = off;
+        off += 17;
+        n++;
+    }
+    eval_expr(&env, NULL, ops, n, &out);
+    /* Strings through the same memory: bounded, terminated. */
+    if (out.kind == LOC_MEM) {
+        char buf[300];
+        int r = remote_read_cstr(&lc.mem, out.addr, buf, sizeof(buf));
+        if (r >= 0 && (size_t)r >= sizeof(buf))
+            abort();
+    }
+    return 0;
+}

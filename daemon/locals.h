@@ -45,7 +45,8 @@ void locals_collect(struct locals_ctx *lc, Dwarf_Die *cu, Dwarf_Die *scopes, int
 /* True when a variable of this name must not be shown (secrets). */
 bool locals_redacted(const char *name);
 
-/* Format raw bytes of a value as text given a few basic kinds; used by the
- * tests through the public functions above and exposed for fuzzing. */
+/* Fuzzing entry (fuzz/): evaluate a DWARF expression, registers and a
+ * memory image all taken from data.  Never crashes; returns 0. */
+int locals_fuzz_eval(const uint8_t *data, size_t size);
 
 #endif
