@@ -32,6 +32,9 @@ struct config {
     uint32_t hello_timeout_ms;
     bool log_to_file;       /* DOGSLOW_LOG_TO_FILE */
     bool stack_vars;        /* DOGSLOW_STACK_VARS: locals in reports */
+    uint32_t follow_hz;     /* samples a second after the report; 0: off */
+    uint32_t follow_max_ms; /* stop following after this long */
+    uint32_t follow_max;    /* requests followed at once */
     uint32_t max_stack_bytes; /* stack copied per snapshot */
     uint32_t max_value_bytes; /* bytes shown per local variable */
 };
@@ -110,11 +113,15 @@ void registry_adopt_previous(struct daemon *d);
 
 /* ---- deadlines (deadline.c) --------------------------------------------- */
 
+#define DEADLINE_REPORT 0 /* a request's timer: report it if still running */
+#define DEADLINE_FOLLOW 1 /* the next sample of a followed request (follow.c) */
+
 struct deadline {
     uint64_t when_ns;  /* CLOCK_MONOTONIC */
     uint64_t worker_id;
     uint32_t slot;
     uint32_t seq;
+    uint32_t kind;
 };
 
 struct heap {

@@ -30,6 +30,7 @@
 #endif
 
 #include "dogslowd.h"
+#include "follow.h"
 #include "util.h"
 
 void config_defaults(struct config *c)
@@ -44,6 +45,9 @@ void config_defaults(struct config *c)
     c->hello_timeout_ms = 5000;
     c->log_to_file = true;
     c->stack_vars = false;
+    c->follow_hz = 4;
+    c->follow_max_ms = 300 * 1000;
+    c->follow_max = 8;
     c->max_stack_bytes = 1024 * 1024;
     c->max_value_bytes = 256;
     if (geteuid() == 0) {
@@ -82,6 +86,9 @@ static void usage(FILE *f)
             "      --timer-max SECONDS  largest timer a worker may ask for (default 3600)\n"
             "      --max-workers N    registered processes at once (default 4096)\n"
             "      --stack-vars       show local variables in reports (DOGSLOW_STACK_VARS)\n"
+            "      --follow HZ        after a report, sample the request this often until it\n"
+            "                         ends (default 4; 0: off)\n"
+            "      --follow-max-time SECONDS  stop following after this long (default 300)\n"
             "  -v, --verbose          log debug messages\n"
             "  -h, --help             show this help\n"
             "  -V, --version          show the version\n");
@@ -101,7 +108,8 @@ static uint32_t parse_seconds_opt(const char *name, const char *v)
 
 static int parse_args(int argc, char **argv, struct config *c, bool *ret_check)
 {
-    enum { OPT_TIMER_MIN = 256, OPT_TIMER_MAX, OPT_MAX_WORKERS, OPT_STACK_VARS };
+    enum { OPT_TIMER_MIN = 256, OPT_TIMER_MAX, OPT_MAX_WORKERS, OPT_STACK_VARS, OPT_FOLLOW,
+           OPT_FOLLOW_MAX_TIME };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"foreground", no_argument, NULL, 'f'},
@@ -112,6 +120,8 @@ static int parse_args(int argc, char **argv, struct config *c, bool *ret_check)
         {"timer-max", required_argument, NULL, OPT_TIMER_MAX},
         {"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
         {"stack-vars", no_argument, NULL, OPT_STACK_VARS},
+        {"follow", required_argument, NULL, OPT_FOLLOW},
+        {"follow-max-time", required_argument, NULL, OPT_FOLLOW_MAX_TIME},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -175,6 +185,20 @@ static int parse_args(int argc, char **argv, struct config *c, bool *ret_check)
         }
         case OPT_STACK_VARS:
             c->stack_vars = true;
+            break;
+        case OPT_FOLLOW: {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v > 1000) {
+                fprintf(stderr, "dogslowd: --follow: '%s' is not 0..1000 samples a second\n",
+                        optarg);
+                return -1;
+            }
+            c->follow_hz = (uint32_t)v;
+            break;
+        }
+        case OPT_FOLLOW_MAX_TIME:
+            c->follow_max_ms = parse_seconds_opt("follow-max-time", optarg);
             break;
         case 'v':
             log_max_level = LOG_LVL_DEBUG;
@@ -436,6 +460,7 @@ int main(int argc, char **argv)
 #ifdef HAVE_LIBSYSTEMD
     sd_notify(0, "STOPPING=1");
 #endif
+    follow_stop_all(&d);
     while (d.workers)
         registry_remove(&d, d.workers, NULL);
     registry_bury(&d);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dogslowd.h"
+#include "follow.h"
 #include "util.h"
 
 #ifndef SO_PEERPIDFD
@@ -163,6 +164,8 @@ void registry_remove(struct daemon *d, struct worker *w, const char *why)
     } else if (why) {
         log_info("connection from pid %d closed: %s", (int)w->pid, why);
     }
+    if (w->registered)
+        follow_worker_gone(d, w);
     close_conn(d, w);
     if (w->pidfd >= 0) {
         epoll_ctl(d->epfd, EPOLL_CTL_DEL, w->pidfd, NULL);

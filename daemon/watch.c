@@ -15,6 +15,7 @@
 #include <sys/timerfd.h>
 
 #include "dogslowd.h"
+#include "follow.h"
 #include "util.h"
 
 void watch_rearm(struct daemon *d)
@@ -86,10 +87,12 @@ void watch_scan(struct daemon *d, uint64_t now)
     for (struct worker *w = d->workers; w; w = w->next)
         if (w->registered && !w->dead)
             scan_worker(d, w, now);
+    follow_scan(d, now);
     watch_rearm(d);
 }
 
-static void undead(struct daemon *d, struct worker *w, const struct dsl_request *req)
+static void undead(struct daemon *d, struct worker *w, uint32_t slot,
+                   const struct dsl_request *req)
 {
     static struct snapshot snap;
     static struct symframe frames[DSL_SYMFRAMES_MAX];
@@ -134,6 +137,8 @@ static void undead(struct daemon *d, struct worker *w, const struct dsl_request 
     if (path[0])
         log_notice("report written to %s (thread held %.0f us)", path,
                    (double)snap.pause_ns / 1e3);
+    if (path[0])
+        follow_start(d, w, slot, req, path, &snap, frames, nframes);
     symframes_free(frames, nframes);
 }
 
@@ -147,6 +152,11 @@ void watch_fire(struct daemon *d, uint64_t now)
         int r;
 
         heap_pop(&d->heap, &e);
+        if (e.kind == DEADLINE_FOLLOW) {
+            follow_fire(d, &e);
+            now = dsl_now_ns(CLOCK_MONOTONIC);
+            continue;
+        }
         w = registry_find(d, e.worker_id);
         if (!w || w->dead || !w->registered || e.slot >= w->nslots)
             continue;
@@ -160,7 +170,7 @@ void watch_fire(struct daemon *d, uint64_t now)
         if (r != 1 || req.seq != e.seq)
             continue;
         __atomic_store_n(&dsl_sb_slot(w->sb, e.slot)->reported_seq, req.seq, __ATOMIC_RELAXED);
-        undead(d, w, &req);
+        undead(d, w, e.slot, &req);
         /* Snapshots take time; take the clock again for what follows. */
         now = dsl_now_ns(CLOCK_MONOTONIC);
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <check.h>
 
@@ -136,7 +137,10 @@ START_TEST(sequence_lock_never_gives_a_torn_read)
     race_sb = new_sb(1);
     race_stop = 0;
     pthread_create(&t, NULL, writer, NULL);
-    for (long i = 0; i < 3000000 && seen < 20000; i++) {
+    /* Bounded by time, not iterations: on a loaded machine the writer may
+     * not run for a while. */
+    time_t until = time(NULL) + 20;
+    for (long i = 0; seen < 20000 && (i & 0xffff || time(NULL) < until); i++) {
         if (dsl_sb_read_slot(race_sb, 1, 0, &r) != 1)
             continue;
         char want[64];

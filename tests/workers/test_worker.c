@@ -13,6 +13,8 @@
  *   noregister SECONDS        begin/end without a daemon: must be no-ops
  *   restart SECONDS           a request that spans a daemon restart; a second
  *                             thread keeps making fast requests meanwhile
+ *   phases A B C              one request: A s asleep, B s on the CPU, C s
+ *                             waiting for a mutex another thread holds
  *
  * It prints "ready pid=P tid=T" when the interesting request has begun, and
  * "done rc=R" at the end.
@@ -75,6 +77,58 @@ static void __attribute__((noinline)) handle_spin_request(const char *method, co
     dogslow_begin(method, url);
     say_ready();
     burn_cpu(seconds);
+    dogslow_end();
+}
+
+/* Three phases of known lengths, for the follow-up tests. */
+/* The empty asm after each call keeps the compiler from turning it into a
+ * tail call, which would take the phase's frame off the stack. */
+static void __attribute__((noinline)) phase_sleep(double s)
+{
+    wait_for_database(s);
+    __asm__ volatile("");
+}
+
+static void __attribute__((noinline)) phase_cpu(double s)
+{
+    burn_cpu(s);
+    __asm__ volatile("");
+}
+
+static pthread_mutex_t phase_lock_m = PTHREAD_MUTEX_INITIALIZER;
+static double phase_lock_s;
+
+static void *lock_holder(void *arg)
+{
+    pthread_mutex_lock(&phase_lock_m);
+    /* Tell the main thread we hold it, then keep it for the phase. */
+    __atomic_store_n((int *)arg, 1, __ATOMIC_RELEASE);
+    wait_for_database(phase_lock_s);
+    pthread_mutex_unlock(&phase_lock_m);
+    return NULL;
+}
+
+static void __attribute__((noinline)) phase_lock(double s)
+{
+    pthread_t t;
+    int held = 0;
+
+    phase_lock_s = s;
+    pthread_create(&t, NULL, lock_holder, &held);
+    while (!__atomic_load_n(&held, __ATOMIC_ACQUIRE))
+        ;
+    pthread_mutex_lock(&phase_lock_m); /* waits for the holder */
+    pthread_mutex_unlock(&phase_lock_m);
+    pthread_join(t, NULL);
+}
+
+static void __attribute__((noinline)) handle_phased_request(double a, double b, double c)
+{
+    dogslow_begin("GET", "/phases");
+    say_ready();
+    phase_sleep(a);
+    phase_cpu(b);
+    phase_lock(c);
     dogslow_end();
 }
 
@@ -171,6 +225,11 @@ int main(int argc, char **argv)
         int r3 = dogslow_end();
         printf("register=%d begin=%d end=%d msg=%s\n", r1, r2, r3, dogslow_last_error());
         rc = (r1 < 0 && r2 < 0) ? 0 : 1;
+    } else if (!strcmp(mode, "phases")) {
+        if (reg() < 0)
+            return 2;
+        handle_phased_request(seconds, argc > 3 ? strtod(argv[3], NULL) : 1.0,
+                              argc > 4 ? strtod(argv[4], NULL) : 1.0);
     } else if (!strcmp(mode, "restart")) {
         pthread_t t;
         if (reg() < 0)

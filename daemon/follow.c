@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Following an undead request to its end.
+ *
+ * After the first report, the daemon keeps sampling that one thread
+ * (follow_hz times a second, with the same short-pause snapshot) until the
+ * request ends, the worker goes away, or follow_max_ms passes.  Each sample's
+ * stack is merged into a tree of call paths with sample counts.  At the end
+ * a section is appended to the same report file: how long the request really
+ * took, how many samples and how much pause they cost, the tree with the
+ * share of samples under each frame (what pyinstrument prints), and the
+ * folded-stack lines ("a;b;c 12") that flamegraph.pl and speedscope read.
+ *
+ * Everything is bounded: at most follow_max requests followed at once, at
+ * most FOLLOW_NODES tree nodes per request (further paths are counted under
+ * "[other]"), at most DSL_FRAMES_MAX frames per sample.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dogslowd.h"
+#include "follow.h"
+#include "util.h"
+
+#define FOLLOW_NODES 4096
+#define LABEL_MAX 160
+
+struct node {
+    char label[LABEL_MAX];
+    unsigned count;  /* samples whose stack passes through here */
+    unsigned self;   /* samples whose stack ends here */
+    int first_child, next_sibling;
+};
+
+struct follow {
+    struct follow *next;
+    uint64_t worker_id;
+    pid_t pid, tid;
+    uint32_t slot, seq;
+    uint64_t start_ns;     /* the request's start (CLOCK_MONOTONIC) */
+    uint64_t began_ns;     /* when following began */
+    uint64_t last_seen_ns; /* last time the request was seen running */
+    unsigned samples;
+    uint64_t pause_ns;
+    char path[PATH_MAX]; /* the report file to complete */
+    char method[DSL_METHOD_MAX + 1];
+    char url[DSL_URL_MAX + 1];
+    struct node *nodes;
+    int nnodes;
+    unsigned dropped; /* samples that found no room in the tree */
+};
+
+static struct follow *followed;
+static unsigned nfollowed;
+
+static int node_new(struct follow *f, const char *label)
+{
+    struct node *n;
+
+    if (f->nnodes >= FOLLOW_NODES)
+        return -1;
+    n = &f->nodes[f->nnodes];
+    memset(n, 0, sizeof(*n));
+    dsl_strlcpy(n->label, label, sizeof(n->label));
+    n->first_child = n->next_sibling = -1;
+    return f->nnodes++;
+}
+
+static int child(struct follow *f, int parent, const char *label)
+{
+    int c = f->nodes[parent].first_child, last = -1;
+
+    for (; c >= 0; last = c, c = f->nodes[c].next_sibling)
+        if (!strcmp(f->nodes[c].label, label))
+            return c;
+    c = node_new(f, label);
+    if (c < 0)
+        return -1;
+    if (last < 0)
+        f->nodes[parent].first_child = c;
+    else
+        f->nodes[last].next_sibling = c;
+    return c;
+}
+
+/* A frame as one line of the tree: function, and its file.  Not the line:
+ * samples at different lines of one function belong together. */
+static void label_of(const struct symframe *sf, char *out, size_t size)
+{
+    const char *base = strrchr(sf->file, '/');
+
+    if (sf->file[0])
+        snprintf(out, size, "%s (%s)", sf->function[0] ? sf->function : "??",
+                 base ? base + 1 : sf->file);
+    else if (sf->function[0])
+        snprintf(out, size, "%s", sf->function);
+    else
+        snprintf(out, size, "0x%llx", (unsigned long long)sf->ip);
+}
+
+/* Merge one sample (frames innermost first) into the tree, oldest first. */
+static void add_sample(struct follow *f, const struct symframe *frames, unsigned n)
+{
+    char label[LABEL_MAX];
+    int at = 0;
+
+    f->nodes[0].count++;
+    for (unsigned i = n; i-- > 0;) {
+        label_of(&frames[i], label, sizeof(label));
+        int c = child(f, at, label);
+        if (c < 0) {
+            c = child(f, at, "[other]");
+            if (c < 0) {
+                f->dropped++;
+                return;
+            }
+            f->nodes[c].count++;
+            f->nodes[c].self++;
+            return;
+        }
+        f->nodes[c].count++;
+        at = c;
+    }
+    f->nodes[at].self++;
+}
+
+static struct follow *find(uint64_t worker_id, uint32_t slot, uint32_t seq)
+{
+    for (struct follow *f = followed; f; f = f->next)
+        if (f->worker_id == worker_id && f->slot == slot && f->seq == seq)
+            return f;
+    return NULL;
+}
+
+static void schedule(struct daemon *d, struct follow *f, uint64_t now)
+{
+    struct deadline e = {
+        .when_ns = now + NSEC_PER_SEC / (d->cfg.follow_hz ? d->cfg.follow_hz : 1),
+        .worker_id = f->worker_id,
+        .slot = f->slot,
+        .seq = f->seq,
+        .kind = DEADLINE_FOLLOW,
+    };
+    if (heap_push(&d->heap, &e) < 0)
+        log_warnx("deadline queue full: stopped following pid %d tid %d early", (int)f->pid,
+                  (int)f->tid);
+}
+
+bool follow_start(struct daemon *d, struct worker *w, uint32_t slot,
+                  const struct dsl_request *req, const char *report_path,
+                  const struct snapshot *first, const struct symframe *frames, unsigned nframes)
+{
+    struct follow *f;
+    uint64_t now = dsl_now_ns(CLOCK_MONOTONIC);
+
+    if (!d->cfg.follow_hz || !report_path[0])
+        return false;
+    if (nfollowed >= d->cfg.follow_max) {
+        log_info("not following pid %d tid %d: already following %u requests (follow_max)",
+                 (int)w->pid, (int)req->tid, nfollowed);
+        return false;
+    }
+    f = calloc(1, sizeof(*f));
+    if (f)
+        f->nodes = calloc(FOLLOW_NODES, sizeof(*f->nodes));
+    if (!f || !f->nodes) {
+        free(f);
+        return false;
+    }
+    f->worker_id = w->id;
+    f->pid = w->pid;
+    f->tid = req->tid;
+    f->slot = slot;
+    f->seq = req->seq;
+    f->start_ns = req->start_ns;
+    f->began_ns = f->last_seen_ns = now;
+    dsl_strlcpy(f->path, report_path, sizeof(f->path));
+    dsl_strlcpy(f->method, req->method, sizeof(f->method));
+    dsl_strlcpy(f->url, req->url, sizeof(f->url));
+    node_new(f, "[all]");
+    /* The report's own snapshot is the first sample. */
+    if (nframes) {
+        add_sample(f, frames, nframes);
+        f->samples++;
+        f->pause_ns += first->pause_ns;
+    }
+    f->next = followed;
+    followed = f;
+    nfollowed++;
+    schedule(d, f, now);
+    return true;
+}
+
+static void print_tree(FILE *out, const struct follow *f, int n, int depth, unsigned total)
+{
+    /* Children in order of weight, heaviest first (small n: selection). */
+    int order[256];
+    int k = 0;
+
+    for (int c = f->nodes[n].first_child; c >= 0 && k < 256; c = f->nodes[c].next_sibling)
+        order[k++] = c;
+    for (int i = 0; i < k; i++)
+        for (int j = i + 1; j < k; j++)
+            if (f->nodes[order[j]].count > f->nodes[order[i]].count) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    for (int i = 0; i < k; i++) {
+        const struct node *c = &f->nodes[order[i]];
+        fprintf(out, "  %5.1f%%  %*s%s\n", 100.0 * c->count / total, depth * 2, "", c->label);
+        if (depth < 64)
+            print_tree(out, f, order[i], depth + 1, total);
+    }
+}
+
+/* Folded stacks: one line per path that ends somewhere, with its count. */
+static void print_folded(FILE *out, const struct follow *f, int n, char *prefix, size_t len,
+                         size_t cap)
+{
+    for (int c = f->nodes[n].first_child; c >= 0; c = f->nodes[c].next_sibling) {
+        const struct node *nd = &f->nodes[c];
+        size_t l = len;
+        int w = snprintf(prefix + l, cap - l, "%s%s", l ? ";" : "", nd->label);
+        if (w < 0 || (size_t)w >= cap - l)
+            continue; /* too deep to print */
+        /* The folded format separates frames with ';' (the count follows
+         * the last space, so spaces inside frames are fine). */
+        for (size_t i = l + (l ? 1 : 0); i < l + (size_t)w; i++)
+            if (prefix[i] == ';')
+                prefix[i] = ',';
+        if (nd->self)
+            fprintf(out, "%s %u\n", prefix, nd->self);
+        print_folded(out, f, c, prefix, l + (size_t)w, cap);
+        prefix[l] = '\0';
+    }
+}
+
+static void finish(struct daemon *d, struct follow *f, const char *how, uint64_t end_ns)
+{
+    FILE *out;
+    int fd;
+
+    fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    out = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (!out) {
+        if (fd >= 0)
+            close(fd);
+        log_warn("cannot complete the report %s", f->path);
+    } else {
+        double took = (double)(end_ns - f->start_ns) / 1e9;
+        fprintf(out, "\nFollow-up: %s after %.3f s (sampled %u times, %.1f ms total pause)\n",
+                how, took, f->samples, (double)f->pause_ns / 1e6);
+        if (f->samples) {
+            fprintf(out, "\nWhere the time went (share of %u samples taken over %.3f s):\n",
+                    f->samples, (double)(f->last_seen_ns - f->began_ns) / 1e9);
+            print_tree(out, f, 0, 0, f->nodes[0].count ? f->nodes[0].count : 1);
+            fprintf(out, "\nFolded stacks (flamegraph.pl, speedscope):\n");
+            char *prefix = malloc(64 * 1024);
+            if (prefix) {
+                prefix[0] = '\0';
+                print_folded(out, f, 0, prefix, 0, 64 * 1024);
+                free(prefix);
+            }
+            if (f->dropped)
+                fprintf(out, "[%u samples did not fit]\n", f->dropped);
+        }
+        fclose(out);
+    }
+    log_notice("follow-up of %s %s on pid %d tid %d: %s after %.3f s, %u samples", f->method,
+               f->url, (int)f->pid, (int)f->tid, how, (double)(end_ns - f->start_ns) / 1e9,
+               f->samples);
+    (void)d;
+}
+
+static void drop(struct follow *f)
+{
+    struct follow **pp = &followed;
+
+    while (*pp && *pp != f)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = f->next;
+    nfollowed--;
+    free(f->nodes);
+    free(f);
+}
+
+void follow_fire(struct daemon *d, const struct deadline *e)
+{
+    static struct snapshot snap;
+    static struct symframe frames[DSL_SYMFRAMES_MAX];
+    struct follow *f = find(e->worker_id, e->slot, e->seq);
+    struct worker *w = registry_find(d, e->worker_id);
+    uint64_t now = dsl_now_ns(CLOCK_MONOTONIC);
+    struct dsl_request req;
+
+    if (!f)
+        return;
+    if (!w || w->dead || e->slot >= w->nslots) {
+        finish(d, f, "did not finish: the worker went away", f->last_seen_ns);
+        drop(f);
+        return;
+    }
+    if (dsl_sb_read_slot(w->sb, w->nslots, e->slot, &req) != 1 || req.seq != f->seq) {
+        finish(d, f, "the request ended", now);
+        drop(f);
+        return;
+    }
+    if (now - f->began_ns > (uint64_t)d->cfg.follow_max_ms * NSEC_PER_MSEC) {
+        finish(d, f, "did not finish: stopped following", now);
+        drop(f);
+        return;
+    }
+    f->last_seen_ns = now;
+    if (snapshot_thread(d, w, f->tid, &snap) == 0 && snap.nframes) {
+        int n = symbolize(d, w, &snap, false, frames, DSL_SYMFRAMES_MAX);
+        if (n > 0) {
+            add_sample(f, frames, (unsigned)n);
+            f->samples++;
+            f->pause_ns += snap.pause_ns;
+        }
+        symframes_free(frames, n > 0 ? (unsigned)n : 0);
+    }
+    schedule(d, f, dsl_now_ns(CLOCK_MONOTONIC));
+}
+
+void follow_worker_gone(struct daemon *d, struct worker *w)
+{
+    struct follow *f = followed, *next;
+    uint64_t now = dsl_now_ns(CLOCK_MONOTONIC);
+
+    for (; f; f = next) {
+        struct dsl_request req;
+
+        next = f->next;
+        if (f->worker_id != w->id)
+            continue;
+        /* A worker that ends its request and exits at once: the request
+         * did finish (the scoreboard is still mapped here). */
+        if (w->sb && f->slot < w->nslots &&
+            (dsl_sb_read_slot(w->sb, w->nslots, f->slot, &req) != 1 || req.seq != f->seq))
+            finish(d, f, "the request ended", now);
+        else
+            finish(d, f, "did not finish: the worker exited", f->last_seen_ns);
+        drop(f);
+    }
+}
+
+void follow_scan(struct daemon *d, uint64_t now)
+{
+    struct follow *f = followed, *next;
+
+    /* Requests that ended between samples are noticed at the scan rate, so
+     * the total duration is known to the scan interval. */
+    for (; f; f = next) {
+        struct worker *w = registry_find(d, f->worker_id);
+        struct dsl_request req;
+
+        next = f->next;
+        if (!w || w->dead)
+            continue;
+        int r = dsl_sb_read_slot(w->sb, w->nslots, f->slot, &req);
+        if (r == -EAGAIN)
+            continue;
+        if (r != 1 || req.seq != f->seq) {
+            finish(d, f, "the request ended", now);
+            drop(f);
+        } else {
+            f->last_seen_ns = now;
+        }
+    }
+}
+
+unsigned follow_count(void)
+{
+    return nfollowed;
+}
+
+void follow_stop_all(struct daemon *d)
+{
+    while (followed) {
+        finish(d, followed, "did not finish: dogslowd stopped", followed->last_seen_ns);
+        drop(followed);
+    }
+}

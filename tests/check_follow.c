@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Following an undead request to its end (issue 10), against the real
+ * daemon: a request that moves through three phases of known lengths, and
+ * a worker killed while its request is followed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "harness.h"
+
+#define expect(cond, r, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "---- report ----\n%s\n----------------\n", (r));                       \
+            ck_abort_msg(__VA_ARGS__);                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* The share printed on the tree line of the first node labelled fn. */
+static double share_of(const char *r, const char *fn)
+{
+    char needle[128];
+    const char *tree = strstr(r, "Where the time went");
+    const char *p, *line;
+    double v;
+
+    if (!tree)
+        return -1;
+    snprintf(needle, sizeof(needle), " %s (", fn);
+    p = strstr(tree, needle);
+    if (!p)
+        return -1;
+    for (line = p; line > tree && line[-1] != '\n'; line--)
+        ;
+    return sscanf(line, " %lf%%", &v) == 1 ? v : -1;
+}
+
+static const char *const follow_args[] = {"--follow", "20", NULL};
+
+START_TEST(three_phases_show_their_shares)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"phases", "1.2", "1.2", "1.2", NULL};
+    double took;
+
+    td_start(&d, "0.2", follow_args);
+    tw_start(&w, &d, getenv("TEST_WORKER"), args);
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 5000));
+    ck_assert_int_eq(tw_wait(&w, 15000), 0);
+    /* The follow-up is appended when the end is noticed (next scan). */
+    char *r = NULL;
+    for (long long end = now_ms() + 3000; now_ms() < end; sleep_ms(50)) {
+        free(r);
+        r = td_read_report(&d, NULL);
+        if (r && strstr(r, "Folded stacks"))
+            break;
+    }
+    ck_assert_ptr_nonnull(r);
+    const char *fu = strstr(r, "Follow-up: the request ended after ");
+    expect(fu != NULL, r, "no follow-up section");
+    expect(sscanf(fu, "Follow-up: the request ended after %lf s", &took) == 1, r, "duration");
+    /* 3.6 s of work, ends noticed within a scan (50 ms). */
+    expect(took > 3.4 && took < 4.2, r, "took %.3f s, want about 3.6", took);
+    double s1 = share_of(r, "phase_sleep"), s2 = share_of(r, "phase_cpu"),
+           s3 = share_of(r, "phase_lock");
+    /* Sampling starts at the report (0.2 s in): about 28%, 36%, 36%. */
+    expect(s1 > 15 && s1 < 50, r, "phase_sleep share %.1f", s1);
+    expect(s2 > 20 && s2 < 55, r, "phase_cpu share %.1f", s2);
+    expect(s3 > 20 && s3 < 55, r, "phase_lock share %.1f", s3);
+    expect(share_of(r, "handle_phased_request") > 95, r, "the request frame is 100%%");
+    /* The folded lines name the leaf of each phase. */
+    const char *folded = strstr(r, "Folded stacks");
+    expect(strstr(folded, ";phase_sleep (test_worker.c);") && strstr(folded, ";phase_lock ("), r,
+           "folded stacks");
+    int samples = 0;
+    expect(sscanf(strstr(r, "(sampled "), "(sampled %d times", &samples) == 1 && samples >= 40,
+           r, "%d samples at 20 Hz over ~3.4 s", samples);
+    free(r);
+    ck_assert_msg(strstr(td_log(&d), "follow-up of GET /phases"), "%s", td_log(&d));
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(killed_worker_did_not_finish)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"phases", "20", "0", "0", NULL};
+
+    td_start(&d, "0.2", follow_args);
+    tw_start(&w, &d, getenv("TEST_WORKER"), args);
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 5000));
+    ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
+    sleep_ms(600);
+    tw_kill(&w);
+    char *r = NULL;
+    for (long long end = now_ms() + 3000; now_ms() < end; sleep_ms(50)) {
+        free(r);
+        r = td_read_report(&d, NULL);
+        if (r && strstr(r, "Follow-up:"))
+            break;
+    }
+    ck_assert_ptr_nonnull(r);
+    expect(strstr(r, "Follow-up: did not finish: the worker "), r, "no 'did not finish'");
+    expect(share_of(r, "phase_sleep") > 95, r, "all samples asleep");
+    free(r);
+    ck_assert(td_alive(&d));
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("follow");
+    TCase *tc = tcase_create("follow");
+    SRunner *sr;
+    int failed;
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, three_phases_show_their_shares);
+    tcase_add_test(tc, killed_worker_did_not_finish);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
