@@ -161,6 +161,11 @@ struct snapshot {
     pid_t pid, tid;
     uint64_t regs[DSL_NREGS]; /* as the thread was stopped */
     bool have_regs;
+    uint32_t regs_known; /* bit n: regs[n] is known (all, unless peeked) */
+    /* The thread was not stopped at all: it sat in a system call that a
+     * ptrace stop would have cut short with EINTR (epoll_wait...), so only
+     * its stack and its sp/pc (/proc/PID/task/TID/syscall) were read. */
+    long peeked_syscall; /* -1: stopped normally */
     /* Copy of the live stack taken while the thread was held:
      * [stack_addr, stack_addr + stack_len). */
     uint8_t *stack;

@@ -307,6 +307,106 @@ static int copy_stack(struct daemon *d, struct snapshot *s)
     return 0;
 }
 
+/*
+ * System calls that a ptrace stop interrupts for good: the kernel returns
+ * EINTR from them instead of restarting them (signal(7), "Interruption of
+ * system calls and library functions by stop signals").  A thread blocked in
+ * one is not stopped at all (see peek()).
+ */
+static bool nonrestartable(long nr)
+{
+    switch (nr) {
+    case 232: /* epoll_wait */
+    case 281: /* epoll_pwait */
+    case 441: /* epoll_pwait2 */
+    case 65:  /* semop */
+    case 220: /* semtimedop */
+    case 128: /* rt_sigtimedwait */
+    case 208: /* io_getevents */
+    case 333: /* io_pgetevents */
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* /proc/PID/task/TID/syscall: "NR ARG1..ARG6 SP PC" for a thread blocked in
+ * a system call, "running" for a running one. */
+static int blocked_in(pid_t pid, pid_t tid, long *ret_nr, uint64_t *ret_sp, uint64_t *ret_pc)
+{
+    char path[80], buf[256];
+    _cleanup_close_ int fd = -1;
+    unsigned long long v[9];
+    long nr;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    if (sscanf(buf, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &nr, &v[0], &v[1], &v[2],
+               &v[3], &v[4], &v[5], &v[6], &v[7]) != 9)
+        return -EBUSY; /* running, or not in a system call */
+    *ret_nr = nr;
+    *ret_sp = v[6];
+    *ret_pc = v[7];
+    return 0;
+}
+
+static const char *syscall_name(long nr)
+{
+    switch (nr) {
+    case 232: return "epoll_wait";
+    case 281: return "epoll_pwait";
+    case 441: return "epoll_pwait2";
+    case 65: return "semop";
+    case 220: return "semtimedop";
+    case 128: return "rt_sigtimedwait";
+    case 208: return "io_getevents";
+    case 333: return "io_pgetevents";
+    default: return "a system call";
+    }
+}
+
+static int copy_stack(struct daemon *d, struct snapshot *s);
+
+/*
+ * Read a thread that sits in a non-restartable system call without stopping
+ * it: its user registers cannot change while it is blocked, and the kernel
+ * shows its stack and instruction pointers.  The stack is copied, and the
+ * system call read again: if the thread is still blocked at the same place,
+ * the copy is consistent.  Only sp and pc are known, so unwinding relies on
+ * CFI that does not need other registers (the usual case for optimised code).
+ * Returns 0 when peeked, 1 when the thread is not in such a call.
+ */
+static int peek(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+{
+    long nr, nr2;
+    uint64_t sp, pc, sp2, pc2;
+
+    if (blocked_in(w->pid, tid, &nr, &sp, &pc) < 0 || !nonrestartable(nr))
+        return 1;
+    memset(s->regs, 0, sizeof(s->regs));
+    s->regs[DSL_REG_RSP] = sp;
+    s->regs[DSL_REG_RIP] = pc;
+    s->regs_known = (1u << DSL_REG_RSP) | (1u << DSL_REG_RIP);
+    s->have_regs = true;
+    if (copy_stack(d, s) < 0)
+        return 1;
+    if (blocked_in(w->pid, tid, &nr2, &sp2, &pc2) < 0 || nr2 != nr || sp2 != sp || pc2 != pc)
+        return 1; /* it woke up meanwhile: stop it the usual way */
+    s->peeked_syscall = nr;
+    snprintf(s->note, sizeof(s->note),
+             "thread blocked in %s: read without stopping it (a stop would make the call "
+             "fail with EINTR)",
+             syscall_name(nr));
+    return 0;
+}
+
 /* Test hook: hold the thread this long after stopping it (DOGSLOWD_TEST_HOLD_MS),
  * so tests can kill the daemon or the worker mid-snapshot. */
 static unsigned test_hold_ms(void)
@@ -327,6 +427,8 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
     int st, sig = 0, r;
 
     s->have_regs = false;
+    s->regs_known = 0;
+    s->peeked_syscall = -1;
     s->stack_len = 0;
     s->stack_addr = 0;
     s->nframes = 0;
@@ -342,6 +444,18 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
                  (int)tid, (int)w->pid);
         return -ESRCH;
     }
+    if (peek(d, w, tid, s) == 0) {
+        uint64_t t = dsl_now_ns(CLOCK_MONOTONIC);
+        r = unwind_snapshot(d, w, s);
+        s->unwind_ns = dsl_now_ns(CLOCK_MONOTONIC) - t;
+        if (r < 0 && s->nframes == 0) {
+            s->err = -r;
+            snprintf(s->note, sizeof(s->note), "cannot unwind the stack: %s", strerror(-r));
+        }
+        return 0;
+    }
+    s->have_regs = false;
+    s->regs_known = 0;
     t0 = dsl_now_ns(CLOCK_MONOTONIC);
     if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0) {
         r = -errno;
@@ -398,6 +512,7 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
     if (ptrace(PTRACE_GETREGS, tid, NULL, &u) == 0) {
         dwarf_regs(&u, s->regs);
         s->have_regs = true;
+        s->regs_known = (1u << DSL_NREGS) - 1;
         copied = copy_stack(d, s) == 0;
     }
     if (!copied)

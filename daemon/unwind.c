@@ -74,7 +74,14 @@ static bool cb_set_initial_registers(Dwfl_Thread *thread, void *arg)
     if (!s || !s->have_regs)
         return false;
     /* rax..r15 are DWARF 0..15; rip is the return-address column 16. */
-    return dwfl_thread_state_registers(thread, 0, DSL_NREGS, s->regs);
+    if (s->regs_known == (1u << DSL_NREGS) - 1)
+        return dwfl_thread_state_registers(thread, 0, DSL_NREGS, s->regs);
+    /* A peeked thread: only what /proc told us. */
+    for (unsigned r = 0; r < DSL_NREGS; r++)
+        if ((s->regs_known & (1u << r)) && !dwfl_thread_state_registers(thread, (int)r, 1,
+                                                                         &s->regs[r]))
+            return false;
+    return true;
 }
 
 static const Dwfl_Thread_Callbacks callbacks = {
