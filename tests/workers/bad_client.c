@@ -9,6 +9,9 @@
  *   bad_client SOCKET fds         a hello that claims no fd but passes three
  *   bad_client SOCKET silent      connect and say nothing
  *   bad_client SOCKET split       a valid hello sent one byte at a time
+ *   bad_client SOCKET spoof PID   register, then claim a request on PID
+ *   bad_client SOCKET scribble    register, then write garbage over the
+ *                                 whole scoreboard for 3 seconds
  *
  * It prints "closed" when the daemon hung up on it, "answered TYPE" when it
  * got a message, or "open" if neither happened within 8 seconds.
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +36,7 @@
 
 /* Register properly, then write a request into our slot that names another
  * process's thread.  The daemon must never attach to it. */
-static int spoof(int s, pid_t victim)
+static int spoof(int s, pid_t victim, bool scribble)
 {
     struct dsl_writer w;
     struct dsl_hello h = {.program = "spoofer"};
@@ -73,6 +77,23 @@ static int spoof(int s, pid_t victim)
     __atomic_store_n(&sb->hwm, 1, __ATOMIC_RELEASE);
     printf("spoofed\n");
     fflush(stdout);
+    if (scribble) {
+        /* Garbage over every byte of the page, again and again. */
+        uint32_t x = 2463534242u;
+        size_t size = dsl_sb_size(wel.nslots);
+        for (int round = 0; round < 3000; round++) {
+            uint8_t *p = (uint8_t *)sb;
+            for (size_t i = 0; i < size; i += 4) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                memcpy(p + i, &x, 4);
+            }
+            usleep(1000);
+        }
+        printf("scribbled\n");
+        fflush(stdout);
+    }
     sleep(30);
     return 0;
 }
@@ -123,7 +144,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!strcmp(mode, "spoof") && argc == 4) {
-        return spoof(s, (pid_t)strtol(argv[3], NULL, 10));
+        return spoof(s, (pid_t)strtol(argv[3], NULL, 10), false);
+    } else if (!strcmp(mode, "scribble")) {
+        return spoof(s, getpid(), true);
     } else if (!strcmp(mode, "garbage")) {
         for (size_t i = 0; i < 64; i++)
             buf[i] = (uint8_t)(i * 37 + 11);

@@ -13,6 +13,9 @@
  *   noregister SECONDS        begin/end without a daemon: must be no-ops
  *   restart SECONDS           a request that spans a daemon restart; a second
  *                             thread keeps making fast requests meanwhile
+ *   threads SECONDS N         N threads, each in a request of SECONDS
+ *   execmid SECONDS           a thread in a slow request, the main thread
+ *                             execs /bin/sleep after SECONDS
  *   phases A B C              one request: A s asleep, B s on the CPU, C s
  *                             waiting for a mutex another thread holds
  *
@@ -132,6 +135,24 @@ static void __attribute__((noinline)) handle_phased_request(double a, double b, 
     dogslow_end();
 }
 
+static int many_done, many_go, many_watched, many_unwatched;
+
+/* One of many threads: begin a request, report whether it got a slot, wait
+ * for the go, then hold the request for SECONDS. */
+static void *many_thread(void *arg)
+{
+    if (dogslow_begin("GET", "/many") == 0)
+        __atomic_add_fetch(&many_watched, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&many_unwatched, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&many_done, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&many_go, __ATOMIC_ACQUIRE))
+        wait_for_database(0.01);
+    wait_for_database(seconds);
+    dogslow_end();
+    return arg;
+}
+
 static void *slow_thread(void *arg)
 {
     handle_slow_request("POST", "/thread/slow");
@@ -225,6 +246,35 @@ int main(int argc, char **argv)
         int r3 = dogslow_end();
         printf("register=%d begin=%d end=%d msg=%s\n", r1, r2, r3, dogslow_last_error());
         rc = (r1 < 0 && r2 < 0) ? 0 : 1;
+    } else if (!strcmp(mode, "threads")) {
+        /* argv[3] threads, each in a request of SECONDS: more than the
+         * scoreboard has slots. */
+        int n = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 1000, started = 0;
+        pthread_t *t = calloc((size_t)n, sizeof(*t));
+        if (reg() < 0 || !t)
+            return 2;
+        for (int i = 0; i < n; i++)
+            if (pthread_create(&t[i], NULL, many_thread, NULL) == 0)
+                started++;
+        while (__atomic_load_n(&many_done, __ATOMIC_ACQUIRE) < started)
+            wait_for_database(0.01);
+        printf("ready pid=%d tid=%d watched=%d unwatched=%d\n", (int)getpid(), (int)gettid(),
+               __atomic_load_n(&many_watched, __ATOMIC_RELAXED),
+               __atomic_load_n(&many_unwatched, __ATOMIC_RELAXED));
+        fflush(stdout);
+        __atomic_store_n(&many_go, 1, __ATOMIC_RELEASE);
+        for (int i = 0; i < started; i++)
+            pthread_join(t[i], NULL);
+        free(t);
+    } else if (!strcmp(mode, "execmid")) {
+        /* A thread in a slow request; the main thread execs meanwhile. */
+        pthread_t t;
+        if (reg() < 0)
+            return 2;
+        pthread_create(&t, NULL, slow_thread, NULL);
+        wait_for_database(seconds);
+        execl("/bin/sleep", "sleep", "1", (char *)NULL);
+        return 3;
     } else if (!strcmp(mode, "phases")) {
         if (reg() < 0)
             return 2;
