@@ -56,13 +56,16 @@ uint64_t dsl_get_u64(struct dsl_cursor *c)
 
 void dsl_get_str(struct dsl_cursor *c, char *dst, size_t max)
 {
+    dsl_get_str_max(c, dst, max > DSL_STR_MAX ? DSL_STR_MAX : max);
+}
+
+void dsl_get_str_max(struct dsl_cursor *c, char *dst, size_t max)
+{
     uint16_t n = dsl_get_u16(c);
 
     dst[0] = '\0';
     if (c->err)
         return;
-    if (max > DSL_STR_MAX)
-        max = DSL_STR_MAX;
     if (n > max || c->len - c->off < n || memchr(c->p + c->off, '\0', n)) {
         c->err = true;
         return;
@@ -126,6 +129,19 @@ void dsl_put_str(struct dsl_writer *w, const char *s)
 
     dsl_put_u16(w, (uint16_t)n);
     writer_put(w, s, n);
+}
+
+void dsl_put_str_max(struct dsl_writer *w, const char *s, size_t max)
+{
+    size_t n = s ? strnlen(s, max > UINT16_MAX ? UINT16_MAX : max) : 0;
+
+    dsl_put_u16(w, (uint16_t)n);
+    writer_put(w, s, n);
+}
+
+void dsl_put_bytes(struct dsl_writer *w, const void *p, size_t n)
+{
+    writer_put(w, p, n);
 }
 
 int dsl_writer_finish(struct dsl_writer *w)
@@ -196,10 +212,12 @@ int dsl_framer_push(struct dsl_framer *f, const uint8_t *data, size_t n, size_t 
 int dsl_hello_encode(struct dsl_writer *w, const struct dsl_hello *m)
 {
     dsl_writer_begin(w, DSL_MSG_HELLO);
-    dsl_put_u32(w, m->flags);
+    dsl_put_u32(w, m->ignore_urls[0] ? m->flags | DSL_HELLO_IGNORE : m->flags & ~DSL_HELLO_IGNORE);
     dsl_put_u32(w, m->timer_ms);
     dsl_put_u32(w, m->nslots);
     dsl_put_str(w, m->program);
+    if (m->ignore_urls[0])
+        dsl_put_str_max(w, m->ignore_urls, DSL_IGNORE_MAX);
     return dsl_writer_finish(w);
 }
 
@@ -213,6 +231,16 @@ int dsl_hello_decode(const uint8_t *p, size_t len, struct dsl_hello *ret)
     m.timer_ms = dsl_get_u32(&c);
     m.nslots = dsl_get_u32(&c);
     dsl_get_str(&c, m.program, sizeof(m.program) - 1);
+    m.ignore_urls[0] = '\0';
+    if (m.flags & DSL_HELLO_IGNORE) {
+        dsl_get_str_max(&c, m.ignore_urls, DSL_IGNORE_MAX);
+        /* Present means not empty, and patterns are printable ASCII. */
+        if (!m.ignore_urls[0])
+            return -EBADMSG;
+        for (const char *q = m.ignore_urls; *q; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+                return -EBADMSG;
+    }
     if (dsl_cursor_finish(&c) < 0)
         return -EBADMSG;
     if (m.flags & ~DSL_HELLO_FLAGS_KNOWN)
@@ -268,6 +296,68 @@ int dsl_error_decode(const uint8_t *p, size_t len, struct dsl_error *ret)
     if (dsl_cursor_finish(&c) < 0)
         return -EBADMSG;
     if (m.err <= 0 || m.err > 4095)
+        return -EBADMSG;
+    *ret = m;
+    return 0;
+}
+
+int dsl_ctl_request_encode(struct dsl_writer *w, const struct dsl_ctl_request *m)
+{
+    dsl_writer_begin(w, DSL_MSG_CTL_REQUEST);
+    dsl_put_u32(w, m->cmd);
+    dsl_put_u32(w, (uint32_t)m->pid);
+    dsl_put_u32(w, (uint32_t)m->tid);
+    return dsl_writer_finish(w);
+}
+
+int dsl_ctl_request_decode(const uint8_t *p, size_t len, struct dsl_ctl_request *ret)
+{
+    struct dsl_cursor c;
+    struct dsl_ctl_request m;
+
+    dsl_cursor_init(&c, p, len);
+    m.cmd = dsl_get_u32(&c);
+    m.pid = (int32_t)dsl_get_u32(&c);
+    m.tid = (int32_t)dsl_get_u32(&c);
+    if (dsl_cursor_finish(&c) < 0)
+        return -EBADMSG;
+    if (m.cmd == 0 || m.cmd > DSL_CTL_CMD_MAX_ || m.pid < 0 || m.tid < 0)
+        return -EBADMSG;
+    /* Only DUMP names a process, and it must. */
+    if (m.cmd == DSL_CTL_DUMP ? m.pid == 0 : (m.pid != 0 || m.tid != 0))
+        return -EBADMSG;
+    *ret = m;
+    return 0;
+}
+
+int dsl_ctl_data_encode(struct dsl_writer *w, const void *p, size_t n)
+{
+    if (n == 0 || n > DSL_PAYLOAD_MAX)
+        return -EMSGSIZE;
+    dsl_writer_begin(w, DSL_MSG_CTL_DATA);
+    dsl_put_bytes(w, p, n);
+    return dsl_writer_finish(w);
+}
+
+int dsl_ctl_end_encode(struct dsl_writer *w, const struct dsl_ctl_end *m)
+{
+    dsl_writer_begin(w, DSL_MSG_CTL_END);
+    dsl_put_u32(w, (uint32_t)m->err);
+    dsl_put_str(w, m->message);
+    return dsl_writer_finish(w);
+}
+
+int dsl_ctl_end_decode(const uint8_t *p, size_t len, struct dsl_ctl_end *ret)
+{
+    struct dsl_cursor c;
+    struct dsl_ctl_end m;
+
+    dsl_cursor_init(&c, p, len);
+    m.err = (int32_t)dsl_get_u32(&c);
+    dsl_get_str(&c, m.message, sizeof(m.message) - 1);
+    if (dsl_cursor_finish(&c) < 0)
+        return -EBADMSG;
+    if (m.err < 0 || m.err > 4095)
         return -EBADMSG;
     *ret = m;
     return 0;

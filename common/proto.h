@@ -24,6 +24,7 @@
 #define DSL_HDR_SIZE      16u
 #define DSL_PAYLOAD_MAX   4096u
 #define DSL_STR_MAX       255u /* longest string field */
+#define DSL_IGNORE_MAX    1024u /* longest ignore-pattern list in a hello */
 
 enum dsl_msg_type {
     /* client -> daemon: register this process.  With DSL_HELLO_ADOPT, one
@@ -33,7 +34,15 @@ enum dsl_msg_type {
     DSL_MSG_WELCOME = 2,
     /* daemon -> client: refused; errno and a reason. */
     DSL_MSG_ERROR = 3,
-    DSL_MSG_TYPE_MAX_ = 3,
+    /* dogslowctl -> daemon: one command; the first and only message of a
+     * control connection (the daemon tells the two kinds apart by it). */
+    DSL_MSG_CTL_REQUEST = 4,
+    /* daemon -> dogslowctl: a piece of the answer's text, 1 to
+     * DSL_PAYLOAD_MAX bytes; an answer is at most DSL_CTL_REPLY_MAX bytes. */
+    DSL_MSG_CTL_DATA = 5,
+    /* daemon -> dogslowctl: the command is done: 0 or errno, and a line. */
+    DSL_MSG_CTL_END = 6,
+    DSL_MSG_TYPE_MAX_ = 6,
 };
 
 struct dsl_hdr {
@@ -45,14 +54,19 @@ struct dsl_hdr {
 };
 _Static_assert(sizeof(struct dsl_hdr) == DSL_HDR_SIZE, "header size");
 
-#define DSL_HELLO_ADOPT 0x1u /* a scoreboard fd is attached */
-#define DSL_HELLO_FLAGS_KNOWN DSL_HELLO_ADOPT
+#define DSL_HELLO_ADOPT  0x1u /* a scoreboard fd is attached */
+#define DSL_HELLO_IGNORE 0x2u /* ignore patterns follow the program name */
+#define DSL_HELLO_FLAGS_KNOWN (DSL_HELLO_ADOPT | DSL_HELLO_IGNORE)
 
 struct dsl_hello {
     uint32_t flags;
     uint32_t timer_ms; /* 0: the daemon's timer */
     uint32_t nslots;   /* 0: the daemon's default */
     char program[DSL_STR_MAX + 1];
+    /* The worker's own ignore patterns, comma-separated, printable ASCII;
+     * sent (and DSL_HELLO_IGNORE set by the encoder) only when not empty, so
+     * older daemons and clients still understand each other without them. */
+    char ignore_urls[DSL_IGNORE_MAX + 1];
 };
 
 struct dsl_welcome {
@@ -84,6 +98,8 @@ uint64_t dsl_get_u64(struct dsl_cursor *c);
 /* A u16 length and that many bytes, no NUL inside, length <= max (and
  * <= DSL_STR_MAX); copied NUL-terminated into dst of max+1 bytes. */
 void dsl_get_str(struct dsl_cursor *c, char *dst, size_t max);
+/* The same for a string of up to max bytes (max may exceed DSL_STR_MAX). */
+void dsl_get_str_max(struct dsl_cursor *c, char *dst, size_t max);
 /* 0 when no read failed and every byte was consumed, else -EBADMSG. */
 int dsl_cursor_finish(const struct dsl_cursor *c);
 
@@ -100,6 +116,8 @@ void dsl_put_u16(struct dsl_writer *w, uint16_t v);
 void dsl_put_u32(struct dsl_writer *w, uint32_t v);
 void dsl_put_u64(struct dsl_writer *w, uint64_t v);
 void dsl_put_str(struct dsl_writer *w, const char *s); /* truncated at DSL_STR_MAX */
+void dsl_put_str_max(struct dsl_writer *w, const char *s, size_t max); /* truncated at max */
+void dsl_put_bytes(struct dsl_writer *w, const void *p, size_t n);
 /* Fills in the header length; returns the message size or -EMSGSIZE. */
 int dsl_writer_finish(struct dsl_writer *w);
 
@@ -129,5 +147,35 @@ int dsl_welcome_encode(struct dsl_writer *w, const struct dsl_welcome *m);
 int dsl_welcome_decode(const uint8_t *p, size_t len, struct dsl_welcome *ret);
 int dsl_error_encode(struct dsl_writer *w, const struct dsl_error *m);
 int dsl_error_decode(const uint8_t *p, size_t len, struct dsl_error *ret);
+
+/* ---- control messages (dogslowctl) -------------------------------------- */
+
+enum dsl_ctl_cmd {
+    DSL_CTL_STATUS = 1,     /* registered processes, requests in flight, counters */
+    DSL_CTL_DUMP = 2,       /* snapshot pid (tid, or 0: every thread in a request) now */
+    DSL_CTL_CONFIG = 3,     /* the effective configuration */
+    DSL_CTL_TEST_ALERT = 4, /* a test report through every enabled output */
+    DSL_CTL_CMD_MAX_ = 4,
+};
+
+#define DSL_CTL_REPLY_MAX (8u << 20) /* bytes of text in one answer, at most */
+
+struct dsl_ctl_request {
+    uint32_t cmd;
+    int32_t pid; /* DUMP: > 0; otherwise 0 */
+    int32_t tid; /* DUMP: 0 or a thread of pid; otherwise 0 */
+};
+
+struct dsl_ctl_end {
+    int32_t err; /* 0, or a positive errno */
+    char message[DSL_STR_MAX + 1];
+};
+
+int dsl_ctl_request_encode(struct dsl_writer *w, const struct dsl_ctl_request *m);
+int dsl_ctl_request_decode(const uint8_t *p, size_t len, struct dsl_ctl_request *ret);
+/* n: 1 to DSL_PAYLOAD_MAX bytes of text. */
+int dsl_ctl_data_encode(struct dsl_writer *w, const void *p, size_t n);
+int dsl_ctl_end_encode(struct dsl_writer *w, const struct dsl_ctl_end *m);
+int dsl_ctl_end_decode(const uint8_t *p, size_t len, struct dsl_ctl_end *ret);
 
 #endif

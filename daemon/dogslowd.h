@@ -17,7 +17,10 @@
 
 #define DSL_FRAMES_MAX 256 /* hard cap on frames per snapshot */
 
-/* ---- configuration (built-in defaults; see conf/dogslow.conf) ---------- */
+/* ---- configuration (config.c: the option table; see conf.h) ----------- */
+
+#define DSL_CFG_LIST_MAX 1024 /* bytes of a list option ("a, b, c") */
+#define DSL_CFG_IDS_MAX  32   /* users or groups in allowed_users/_groups */
 
 struct config {
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -37,6 +40,45 @@ struct config {
     uint32_t follow_max;    /* requests followed at once */
     uint32_t max_stack_bytes; /* stack copied per snapshot */
     uint32_t max_value_bytes; /* bytes shown per local variable */
+
+    /* The rest of the option table (config.c, conf.h); the table is the
+     * reference for what each one means. */
+    bool enabled;              /* DOGSLOW: report undead requests at all */
+    bool json;                 /* a .json twin next to each report */
+    char ignore_urls[DSL_CFG_LIST_MAX]; /* DOGSLOW_IGNORE_URLS, "a, b" */
+    char email_to[DSL_CFG_LIST_MAX];
+    char email_from[256];
+    uint32_t socket_mode;
+    char socket_group[64];
+    gid_t socket_gid;          /* resolved; (gid_t)-1: the daemon's group */
+    char output_group[64];
+    gid_t output_gid;          /* resolved; (gid_t)-1: the daemon's group */
+    char allowed_users[DSL_CFG_LIST_MAX];
+    char allowed_groups[DSL_CFG_LIST_MAX];
+    uid_t allowed_uids[DSL_CFG_IDS_MAX]; /* resolved from the lists above */
+    gid_t allowed_gids[DSL_CFG_IDS_MAX];
+    unsigned n_allowed_uids, n_allowed_gids;
+    uint32_t report_max_bytes;
+    uint32_t retention_max_files; /* 0: no limit */
+    uint64_t retention_max_bytes; /* 0: no limit */
+    struct {
+        char host[256];
+        uint32_t port;
+        int starttls;          /* enum cfg_starttls */
+        char ca_file[PATH_MAX];
+        char user[256];
+        char password_file[PATH_MAX];
+    } email;
+    struct {
+        bool enabled;          /* DOGSLOW_LOGGER */
+        int facility;          /* LOG_DAEMON, ... (already shifted) */
+        int level;             /* LOG_WARNING, ... (DOGSLOW_LOG_LEVEL) */
+        char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        int journal;           /* enum cfg_journal */
+    } syslog;
+    struct {
+        char dsn[1024];
+    } sentry;
 };
 
 void config_defaults(struct config *c);
@@ -56,7 +98,7 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 
 /* ---- event sources ------------------------------------------------------ */
 
-enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SCAN, EV_DEADLINE, EV_SIGNAL };
+enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SCAN, EV_DEADLINE, EV_SIGNAL, EV_CTL };
 
 /* What epoll's data.ptr points at: the kind, and its owner. */
 struct ev {
@@ -90,12 +132,15 @@ struct worker {
     uint32_t nslots; /* our own copy; the worker can scribble on the header */
     struct slot_state *slots;
     uint64_t timer_ns;
+    uint32_t timer_asked_ms; /* the worker's own timer (0: the daemon's), for reloads */
+    char *ignore_urls;       /* the worker's own ignore patterns, or NULL (ignore.c) */
     char program[DSL_STR_MAX + 1];
     uint64_t starttime; /* /proc/PID/stat field 22: tells a reused pid apart */
 
     void *unwind_as; /* libunwind address space (fallback unwinder) */
     void *dwfl;      /* libdwfl session, cached across snapshots */
     bool dwfl_attached; /* dwfl_attach_state done */
+    uint64_t modules_ns; /* when /proc/PID/maps was last read into dwfl */
     struct snapshot *unwinding; /* the snapshot unwind.c's callbacks read */
     uint64_t reports;
 };
@@ -211,8 +256,12 @@ struct symframe {
 
 #define DSL_SYMFRAMES_MAX (2 * DSL_FRAMES_MAX)
 
-/* Report w's modules to its Dwfl session (re-reads /proc/PID/maps). */
+/* Report w's modules to its Dwfl session if not done lately (cheap);
+ * symbolize_refresh re-reads /proc/PID/maps now. */
 int symbolize_prepare(struct worker *w);
+int symbolize_refresh(struct worker *w);
+/* Whether every frame of s lies in a module w's Dwfl knows. */
+bool symbolize_covers(struct worker *w, const struct snapshot *s);
 /* Name the frames (and inlined frames) of s into out; with_locals adds
  * local variables read from the snapshot.  Returns the count. */
 int symbolize(struct daemon *d, struct worker *w, const struct snapshot *s, bool with_locals,
@@ -263,6 +312,9 @@ struct daemon {
     unsigned npending_detach;
 
     uint64_t reports_written;
+    uint64_t requests_ignored; /* matched ignore_urls (ignore.c) */
+    struct ctl_conn *ctls;     /* dogslowctl connections (control.c) */
+    unsigned nctls;
     bool quit;
 };
 

@@ -29,177 +29,148 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "conf.h"
+#include "control.h"
 #include "dogslowd.h"
 #include "follow.h"
+#include "outputs.h"
 #include "util.h"
 
-void config_defaults(struct config *c)
-{
-    memset(c, 0, sizeof(*c));
-    c->timer_ms = 25000;
-    c->timer_min_ms = 100;
-    c->timer_max_ms = 3600 * 1000;
-    c->max_workers = 4096;
-    c->max_frames = 128;
-    c->scan_ms = 50;
-    c->hello_timeout_ms = 5000;
-    c->log_to_file = true;
-    c->stack_vars = false;
-    c->follow_hz = 4;
-    c->follow_max_ms = 300 * 1000;
-    c->follow_max = 8;
-    c->max_stack_bytes = 1024 * 1024;
-    c->max_value_bytes = 256;
-    if (geteuid() == 0) {
-        dsl_strlcpy(c->output_dir, "/var/log/dogslow", sizeof(c->output_dir));
-    } else {
-        const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-        if (state && state[0] == '/')
-            snprintf(c->output_dir, sizeof(c->output_dir), "%s/dogslow", state);
-        else if (home && home[0] == '/')
-            snprintf(c->output_dir, sizeof(c->output_dir), "%s/.local/state/dogslow", home);
-        else
-            snprintf(c->output_dir, sizeof(c->output_dir), "/tmp/dogslow-%u/reports",
-                     (unsigned)getuid());
-    }
-    dsl_socket_path_candidate(geteuid() == 0 ? 0 : 1, c->socket_path, sizeof(c->socket_path));
-}
+#ifndef DOGSLOW_CONFIG_FILE
+#define DOGSLOW_CONFIG_FILE "/etc/dogslow/dogslow.conf"
+#endif
+
+/* Where the configuration comes from: kept for SIGHUP, which reads the same
+ * file and applies the same command-line overrides again. */
+static struct config_override overrides[64];
+static struct config_source source = {.ov = overrides};
+static char source_desc[PATH_MAX + 64];
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: dogslowd [OPTIONS]\n"
             "Watch registered worker processes and report requests that run too long.\n\n"
-            "  -c, --config FILE      read FILE (not yet supported: built-in defaults and\n"
-            "                         the options below are used)\n"
+            "  -c, --config FILE      read FILE (default %s; a missing default\n"
+            "                         file means built-in defaults)\n"
             "  -f, --foreground       stay in the foreground (the daemon never forks; kept\n"
             "                         for compatibility)\n"
             "  -n                     check the configuration and exit 0 (good) or 1 (bad)\n"
-            "  -s, --socket PATH      listen on PATH (default: $DOGSLOW_SOCKET, else\n"
-            "                         /run/dogslow/dogslow.sock as root,\n"
-            "                         $XDG_RUNTIME_DIR/dogslow/dogslow.sock otherwise)\n"
-            "  -o, --output DIR       write reports to DIR (default /var/log/dogslow as root,\n"
-            "                         ~/.local/state/dogslow otherwise)\n"
-            "  -t, --timer SECONDS    report requests running longer than this (default 25;\n"
-            "                         fractions allowed)\n"
-            "      --timer-min SECONDS  smallest timer a worker may ask for (default 0.1)\n"
-            "      --timer-max SECONDS  largest timer a worker may ask for (default 3600)\n"
-            "      --max-workers N    registered processes at once (default 4096)\n"
-            "      --stack-vars       show local variables in reports (DOGSLOW_STACK_VARS)\n"
-            "      --follow HZ        after a report, sample the request this often until it\n"
-            "                         ends (default 4; 0: off)\n"
-            "      --follow-max-time SECONDS  stop following after this long (default 300)\n"
+            "      --set KEY=VALUE    set a configuration option (over the file)\n"
+            "      --print-default-config\n"
+            "                         print a documented configuration file with every\n"
+            "                         option at its default\n"
+            "  -s, --socket PATH      = --set socket=PATH ($DOGSLOW_SOCKET works too)\n"
+            "  -o, --output DIR       = --set output=DIR\n"
+            "  -t, --timer SECONDS    = --set timer=SECONDS\n"
+            "      --timer-min, --timer-max, --max-workers: likewise\n"
+            "      --stack-vars       = --set stack_vars=true\n"
+            "      --follow HZ        = --set follow_hz=HZ\n"
+            "      --follow-max-time SECONDS  = --set follow_max_time=SECONDS\n"
             "  -v, --verbose          log debug messages\n"
             "  -h, --help             show this help\n"
-            "  -V, --version          show the version\n");
+            "  -V, --version          show the version\n"
+            "\nSIGHUP reloads the configuration; a bad one is refused and the old one stays.\n",
+            DOGSLOW_CONFIG_FILE);
+    config_help(f);
 }
 
-static uint32_t parse_seconds_opt(const char *name, const char *v)
+static int add_override(const char *name, const char *value, const char *origin)
 {
-    uint32_t ms;
-    int r = dsl_parse_seconds_ms(v, &ms);
+    const struct opt_def *o = config_find(name);
 
-    if (r < 0 || ms == 0) {
-        fprintf(stderr, "dogslowd: --%s: '%s' is not a positive number of seconds\n", name, v);
-        exit(1);
+    if (!o) {
+        fprintf(stderr, "dogslowd: %s: unknown option '%s'\n", origin, name);
+        return -1;
     }
-    return ms;
+    if (source.nov >= ARRAY_SIZE(overrides)) {
+        fprintf(stderr, "dogslowd: too many options on the command line\n");
+        return -1;
+    }
+    overrides[source.nov++] = (struct config_override){o, value, origin};
+    return 0;
 }
 
-static int parse_args(int argc, char **argv, struct config *c, bool *ret_check)
+static int parse_args(int argc, char **argv, bool *ret_check)
 {
-    enum { OPT_TIMER_MIN = 256, OPT_TIMER_MAX, OPT_MAX_WORKERS, OPT_STACK_VARS, OPT_FOLLOW,
-           OPT_FOLLOW_MAX_TIME };
-    static const struct option opts[] = {
+    enum { OPT_SET = 256, OPT_PRINT_DEFAULT, OPT_TABLE };
+    static const struct option fixed[] = {
         {"config", required_argument, NULL, 'c'},
         {"foreground", no_argument, NULL, 'f'},
-        {"socket", required_argument, NULL, 's'},
-        {"output", required_argument, NULL, 'o'},
-        {"timer", required_argument, NULL, 't'},
-        {"timer-min", required_argument, NULL, OPT_TIMER_MIN},
-        {"timer-max", required_argument, NULL, OPT_TIMER_MAX},
-        {"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
-        {"stack-vars", no_argument, NULL, OPT_STACK_VARS},
-        {"follow", required_argument, NULL, OPT_FOLLOW},
-        {"follow-max-time", required_argument, NULL, OPT_FOLLOW_MAX_TIME},
+        {"set", required_argument, NULL, OPT_SET},
+        {"print-default-config", no_argument, NULL, OPT_PRINT_DEFAULT},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
-        {0},
     };
+    /* The fixed options, then one per table option that has a cli name. */
+    struct option opts[ARRAY_SIZE(fixed) + 64 + 1];
+    size_t nopts = 0;
     const char *env = getenv("DOGSLOW_SOCKET");
-    int o;
+    int o, idx;
 
-    if (env && *env) {
-        if (strlen(env) >= sizeof(c->socket_path)) {
-            fprintf(stderr, "dogslowd: DOGSLOW_SOCKET is too long\n");
-            return -1;
-        }
-        dsl_strlcpy(c->socket_path, env, sizeof(c->socket_path));
-    }
-    while ((o = getopt_long(argc, argv, "c:fns:o:t:vhV", opts, NULL)) != -1) {
+    for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
+        opts[nopts++] = fixed[i];
+    for (size_t i = 0; i < config_noptions && nopts < ARRAY_SIZE(opts) - 1; i++)
+        if (config_options[i].cli)
+            opts[nopts++] = (struct option){config_options[i].cli,
+                                            /* --stack-vars: a switch that sets true */
+                                            config_options[i].type == OPT_BOOL
+                                                ? no_argument
+                                                : required_argument,
+                                            NULL, OPT_TABLE};
+    opts[nopts] = (struct option){0};
+
+    source.path = DOGSLOW_CONFIG_FILE;
+    if (env && *env && add_override("socket", env, "$DOGSLOW_SOCKET") < 0)
+        return -1;
+    while ((o = getopt_long(argc, argv, "c:fns:o:t:vhV", opts, &idx)) != -1) {
         switch (o) {
         case 'c':
-            fprintf(stderr, "dogslowd: --config %s: configuration files are not supported yet "
-                            "(use the command-line options)\n",
-                    optarg);
-            return -1;
+            source.path = optarg;
+            source.required = true;
+            break;
         case 'f':
             break;
         case 'n':
             *ret_check = true;
             break;
         case 's':
-            if (strlen(optarg) >= sizeof(c->socket_path) || optarg[0] != '/') {
-                fprintf(stderr, "dogslowd: --socket: need an absolute path shorter than %zu\n",
-                        sizeof(c->socket_path));
+            if (add_override("socket", optarg, "--socket") < 0)
                 return -1;
-            }
-            dsl_strlcpy(c->socket_path, optarg, sizeof(c->socket_path));
             break;
         case 'o':
-            if (strlen(optarg) >= sizeof(c->output_dir) || optarg[0] != '/') {
-                fprintf(stderr, "dogslowd: --output: need an absolute path\n");
+            if (add_override("output", optarg, "--output") < 0)
                 return -1;
-            }
-            dsl_strlcpy(c->output_dir, optarg, sizeof(c->output_dir));
             break;
         case 't':
-            c->timer_ms = parse_seconds_opt("timer", optarg);
-            break;
-        case OPT_TIMER_MIN:
-            c->timer_min_ms = parse_seconds_opt("timer-min", optarg);
-            break;
-        case OPT_TIMER_MAX:
-            c->timer_max_ms = parse_seconds_opt("timer-max", optarg);
-            break;
-        case OPT_MAX_WORKERS: {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || v == 0 || v > 1000000) {
-                fprintf(stderr, "dogslowd: --max-workers: '%s' is not in 1..1000000\n", optarg);
+            if (add_override("timer", optarg, "--timer") < 0)
                 return -1;
-            }
-            c->max_workers = (uint32_t)v;
+            break;
+        case OPT_TABLE: {
+            static char origins[64][48];
+            char *origin = origins[source.nov % ARRAY_SIZE(origins)];
+
+            snprintf(origin, sizeof(origins[0]), "--%s", opts[idx].name);
+            if (add_override(config_find_cli(opts[idx].name)->name, optarg ? optarg : "true",
+                             origin) < 0)
+                return -1;
             break;
         }
-        case OPT_STACK_VARS:
-            c->stack_vars = true;
-            break;
-        case OPT_FOLLOW: {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || v > 1000) {
-                fprintf(stderr, "dogslowd: --follow: '%s' is not 0..1000 samples a second\n",
-                        optarg);
+        case OPT_SET: {
+            char *eq = strchr(optarg, '=');
+            if (!eq) {
+                fprintf(stderr, "dogslowd: --set %s: expected KEY=VALUE\n", optarg);
                 return -1;
             }
-            c->follow_hz = (uint32_t)v;
+            *eq = '\0';
+            if (add_override(optarg, eq + 1, "--set") < 0)
+                return -1;
             break;
         }
-        case OPT_FOLLOW_MAX_TIME:
-            c->follow_max_ms = parse_seconds_opt("follow-max-time", optarg);
-            break;
+        case OPT_PRINT_DEFAULT:
+            config_template(stdout);
+            exit(0);
         case 'v':
             log_max_level = LOG_LVL_DEBUG;
             break;
@@ -207,10 +178,16 @@ static int parse_args(int argc, char **argv, struct config *c, bool *ret_check)
             usage(stdout);
             exit(0);
         case 'V':
-            printf("dogslowd %s\n", PACKAGE_VERSION);
+            printf("dogslowd %s (libsystemd: %s)\n", PACKAGE_VERSION,
+#ifdef HAVE_LIBSYSTEMD
+                   "yes"
+#else
+                   "no"
+#endif
+            );
             exit(0);
         default:
-            usage(stderr);
+            fprintf(stderr, "Try 'dogslowd --help'.\n");
             return -1;
         }
     }
@@ -218,15 +195,29 @@ static int parse_args(int argc, char **argv, struct config *c, bool *ret_check)
         fprintf(stderr, "dogslowd: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (c->timer_min_ms > c->timer_max_ms) {
-        fprintf(stderr, "dogslowd: --timer-min is larger than --timer-max\n");
-        return -1;
-    }
-    if (c->timer_ms < c->timer_min_ms || c->timer_ms > c->timer_max_ms) {
-        fprintf(stderr, "dogslowd: --timer must lie within --timer-min and --timer-max\n");
-        return -1;
-    }
     return 0;
+}
+
+/* Load the configuration; errors to stderr (at start) or the log (reload). */
+static int load_config(struct config *ret, bool reloading)
+{
+    char errors[8192];
+    int r = config_load(&source, ret, errors, sizeof(errors));
+
+    if (r == 0)
+        return 0;
+    for (const char *p = errors; *p;) {
+        int n = (int)strcspn(p, "\n");
+
+        if (reloading)
+            log_warnx("reload refused: %.*s", n, p);
+        else
+            fprintf(stderr, "dogslowd: %.*s\n", n, p);
+        p += n;
+        if (*p)
+            p++;
+    }
+    return r;
 }
 
 /* Create the socket's directory if needed; refuse one that someone else
@@ -286,9 +277,12 @@ static int listen_socket(const struct config *c)
         if (unlink(c->socket_path) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
             return -errno;
     }
-    /* Any local user may register (a process can only get itself traced);
-     * a daemon running as an ordinary user serves that user only. */
-    if (chmod(c->socket_path, geteuid() == 0 ? 0666 : 0600) < 0)
+    /* By default any local user may register (a process can only get
+     * itself traced); dogslowctl is checked per connection (control.c).
+     * The group is who may use dogslowctl. */
+    if (c->socket_gid != (gid_t)-1 && chown(c->socket_path, (uid_t)-1, c->socket_gid) < 0)
+        return -errno;
+    if (chmod(c->socket_path, (mode_t)c->socket_mode) < 0)
         return -errno;
     if (listen(fd, 128) < 0)
         return -errno;
@@ -304,9 +298,18 @@ static int add_ev(struct daemon *d, int fd, struct ev *ev, enum ev_kind kind)
     return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
 }
 
-static int setup(struct daemon *d)
+static int set_scan_interval(struct daemon *d)
 {
     struct itimerspec its = {0};
+
+    its.it_interval.tv_sec = d->cfg.scan_ms / 1000;
+    its.it_interval.tv_nsec = (long)(d->cfg.scan_ms % 1000) * 1000000L;
+    its.it_value = its.it_interval;
+    return timerfd_settime(d->scan_fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+static int setup(struct daemon *d)
+{
     sigset_t mask;
 
     d->pid = getpid();
@@ -329,10 +332,7 @@ static int setup(struct daemon *d)
     d->deadline_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (d->signal_fd < 0 || d->epfd < 0 || d->scan_fd < 0 || d->deadline_fd < 0)
         return -errno;
-    its.it_interval.tv_sec = d->cfg.scan_ms / 1000;
-    its.it_interval.tv_nsec = (long)(d->cfg.scan_ms % 1000) * 1000000L;
-    its.it_value = its.it_interval;
-    if (timerfd_settime(d->scan_fd, 0, &its, NULL) < 0)
+    if (set_scan_interval(d) < 0)
         return -errno;
 
     d->listen_fd = listen_socket(&d->cfg);
@@ -353,14 +353,64 @@ static void drain(int fd)
         ;
 }
 
+/*
+ * SIGHUP: read the file again.  A bad file is refused whole and the running
+ * configuration stays; a good one replaces it, except for options that
+ * need a restart (the socket), which keep their old values and are named
+ * in the log.  Registrations, deadlines already armed and reports in
+ * progress are untouched: a new timer applies to requests that begin
+ * after the reload.
+ */
+static void reload_config(struct daemon *d)
+{
+    static struct config nc;
+    char restart[1024];
+    uint32_t old_scan = d->cfg.scan_ms;
+
+    if (load_config(&nc, true) < 0) {
+        log_warnx("reload refused: %s has errors; the running configuration stays in force",
+                  source.path ? source.path : "the configuration");
+        return;
+    }
+    if (config_keep_restart_only(&nc, &d->cfg, restart, sizeof(restart)))
+        log_warnx("reload: changed, but needs a restart to take effect: %s", restart);
+    d->cfg = nc;
+    for (struct worker *w = d->workers; w; w = w->next) {
+        uint32_t t = w->timer_asked_ms ? w->timer_asked_ms : d->cfg.timer_ms;
+
+        if (!w->registered || w->dead)
+            continue;
+        if (t < d->cfg.timer_min_ms)
+            t = d->cfg.timer_min_ms;
+        if (t > d->cfg.timer_max_ms)
+            t = d->cfg.timer_max_ms;
+        w->timer_ns = (uint64_t)t * NSEC_PER_MSEC;
+    }
+    if (d->cfg.scan_ms != old_scan && set_scan_interval(d) < 0)
+        log_warn("cannot change the scan interval");
+    outputs_reconfigure(d);
+    log_notice("configuration reloaded from %s; timer %u.%03u s", source_desc,
+               d->cfg.timer_ms / 1000, d->cfg.timer_ms % 1000);
+}
+
+static void reload(struct daemon *d)
+{
+#ifdef HAVE_LIBSYSTEMD
+    sd_notify(0, "RELOADING=1");
+#endif
+    reload_config(d);
+#ifdef HAVE_LIBSYSTEMD
+    sd_notify(0, "READY=1");
+#endif
+}
+
 static void handle_signal(struct daemon *d)
 {
     struct signalfd_siginfo si;
 
     while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
         if (si.ssi_signo == SIGHUP) {
-            log_notice("SIGHUP: nothing to reload yet (configuration files are not supported "
-                       "yet)");
+            reload(d);
             continue;
         }
         log_notice("received %s, stopping", strsignal((int)si.ssi_signo));
@@ -402,9 +452,13 @@ static void loop(struct daemon *d)
                 drain(d->scan_fd);
                 watch_scan(d, now);
                 registry_expire_hellos(d, now);
+                control_expire(d, now);
                 snapshot_retry_detach(d);
                 break;
             }
+            case EV_CTL:
+                control_event(d, ev->owner, evs[i].events);
+                break;
             case EV_DEADLINE:
                 drain(d->deadline_fd);
                 d->armed_ns = 0;
@@ -425,22 +479,24 @@ int main(int argc, char **argv)
     bool check = false;
     int r;
 
-    config_defaults(&d.cfg);
-    if (parse_args(argc, argv, &d.cfg, &check) < 0)
+    if (parse_args(argc, argv, &check) < 0)
         return 1;
+    r = load_config(&d.cfg, false);
+    if (r < 0) {
+        fprintf(stderr, "dogslowd: %s: configuration refused\n",
+                source.path ? source.path : "built-in defaults");
+        return 1;
+    }
+    if (source.path && access(source.path, F_OK) == 0)
+        snprintf(source_desc, sizeof(source_desc), "%s", source.path);
+    else
+        snprintf(source_desc, sizeof(source_desc), "built-in defaults (%s not found)",
+                 source.path);
     if (check) {
-        printf("configuration OK: socket %s, reports in %s, timer %u.%03u s\n",
-               d.cfg.socket_path, d.cfg.output_dir, d.cfg.timer_ms / 1000,
+        printf("dogslowd: configuration OK (%s): socket %s, reports in %s, timer %u.%03u s\n",
+               source_desc, d.cfg.socket_path, d.cfg.output_dir, d.cfg.timer_ms / 1000,
                d.cfg.timer_ms % 1000);
         return 0;
-    }
-    /* Registrations are written down next to the socket. */
-    {
-        const char *slash = strrchr(d.cfg.socket_path, '/');
-        int len = slash ? (int)(slash - d.cfg.socket_path) : 0;
-        if (len > 0)
-            snprintf(d.cfg.state_dir, sizeof(d.cfg.state_dir), "%.*s/workers", len,
-                     d.cfg.socket_path);
     }
     d.listen_fd = d.epfd = d.scan_fd = d.deadline_fd = d.signal_fd = -1;
     r = setup(&d);
@@ -449,9 +505,16 @@ int main(int argc, char **argv)
                 d.cfg.socket_path);
         return 1;
     }
-    log_notice("dogslowd %s listening on %s; reports in %s; timer %u.%03u s", PACKAGE_VERSION,
-               d.cfg.socket_path, d.cfg.output_dir, d.cfg.timer_ms / 1000,
-               d.cfg.timer_ms % 1000);
+    control_init(&d, source_desc);
+    r = outputs_prepare_dir(&d.cfg);
+    if (r < 0) {
+        /* Not fatal: report_write() tries again, and says why, per report. */
+        errno = -r;
+        log_warn("cannot prepare the report directory %s", d.cfg.output_dir);
+    }
+    log_notice("dogslowd %s listening on %s; configuration %s; reports in %s; timer %u.%03u s",
+               PACKAGE_VERSION, d.cfg.socket_path, source_desc, d.cfg.output_dir,
+               d.cfg.timer_ms / 1000, d.cfg.timer_ms % 1000);
     registry_adopt_previous(&d);
 #ifdef HAVE_LIBSYSTEMD
     sd_notify(0, "READY=1");
@@ -460,11 +523,13 @@ int main(int argc, char **argv)
 #ifdef HAVE_LIBSYSTEMD
     sd_notify(0, "STOPPING=1");
 #endif
+    control_close_all(&d);
     follow_stop_all(&d);
     while (d.workers)
         registry_remove(&d, d.workers, NULL);
     registry_bury(&d);
     heap_free(&d.heap);
+    sink_syslog_close();
     unlink(d.cfg.socket_path);
     log_notice("stopped after %llu reports", (unsigned long long)d.reports_written);
     return 0;

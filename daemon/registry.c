@@ -24,8 +24,10 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "dogslowd.h"
 #include "follow.h"
+#include "ignore.h"
 #include "util.h"
 
 #ifndef SO_PEERPIDFD
@@ -181,8 +183,10 @@ void registry_remove(struct daemon *d, struct worker *w, const char *why)
     unlink_worker(d, w);
     free(w->slots);
     free(w->framer);
+    free(w->ignore_urls);
     w->slots = NULL;
     w->framer = NULL;
+    w->ignore_urls = NULL;
     w->sb = NULL;
     w->memfd = w->pidfd = -1;
     /* Other events of the same epoll batch may still point at w. */
@@ -400,6 +404,17 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         refuse(d, w, EAGAIN, "too many registered processes");
         return;
     }
+    if (!access_worker_allowed(d, w)) {
+        refuse(d, w, EACCES, "this user or group may not register (allowed_users, allowed_groups)");
+        return;
+    }
+    {
+        char why[160];
+        if (ignore_worker_set(w, h->ignore_urls, why, sizeof(why)) < 0) {
+            refuse(d, w, EINVAL, why);
+            return;
+        }
+    }
     /* One registration per process: a new one replaces the old. */
     for (struct worker *o = d->workers; o; o = o->next) {
         if (o != w && o->registered && o->pid == w->pid) {
@@ -444,6 +459,7 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
     }
     init_slot_states(w);
     w->timer_ns = (uint64_t)timer_ms * NSEC_PER_MSEC;
+    w->timer_asked_ms = h->timer_ms;
     dsl_strlcpy(w->program, h->program, sizeof(w->program));
     sanitize(w->program);
     __atomic_store_n(&w->sb->daemon_pid, d->pid, __ATOMIC_RELAXED);
@@ -552,6 +568,10 @@ void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events)
         }
         if (r == 0)
             break;
+        if (w->framer->hdr.type == DSL_MSG_CTL_REQUEST && off == (size_t)n && passed < 0) {
+            control_take(d, w); /* dogslowctl, not a worker: see control.c */
+            return;
+        }
         if (w->framer->hdr.type != DSL_MSG_HELLO || off != (size_t)n) {
             if (passed >= 0)
                 close(passed);
@@ -677,6 +697,7 @@ static bool adopt_one(struct daemon *d, const char *line)
     if (timer_ms > d->cfg.timer_max_ms)
         timer_ms = d->cfg.timer_max_ms;
     w->timer_ns = timer_ms * NSEC_PER_MSEC;
+    w->timer_asked_ms = (uint32_t)timer_ms; /* unknown whether asked: keep it across reloads */
     {
         char path[64];
         struct stat st;

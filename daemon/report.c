@@ -75,14 +75,16 @@ static void fmt_time(uint64_t real_ns, char *out, size_t size)
     strftime(out, size, "%d-%m-%Y %H:%M:%S UTC", &tm);
 }
 
+/* From /proc/PID/status, not /proc/PID/stat: the latter sums the CPU time
+ * of every thread, which costs milliseconds in a process with thousands. */
 static pid_t parent_pid(pid_t pid)
 {
     char path[64], buf[1024];
     _cleanup_close_ int fd = -1;
     ssize_t n;
-    char *p;
+    const char *p;
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -90,11 +92,8 @@ static pid_t parent_pid(pid_t pid)
     if (n <= 0)
         return 0;
     buf[n] = '\0';
-    /* The command name may hold spaces and parentheses: skip to the last ')'. */
-    p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
-        return 0;
-    return (pid_t)strtol(p + 4, NULL, 10);
+    p = strstr(buf, "\nPPid:");
+    return p ? (pid_t)strtol(p + 6, NULL, 10) : 0;
 }
 
 /*
@@ -263,13 +262,17 @@ int report_render(struct daemon *d, const struct report_info *ri, char **ret_tex
 {
     struct buf b = {0};
     int r = render(d, ri, &b);
+    /* report_max_bytes (config.c) caps it below REPORT_MAX. */
+    size_t cap = d->cfg.report_max_bytes && d->cfg.report_max_bytes < REPORT_MAX
+                     ? d->cfg.report_max_bytes
+                     : REPORT_MAX;
 
-    if (r == -EFBIG) {
+    if (r == -EFBIG || (r == 0 && b.len > cap)) {
         /* Keep what fits, and say so. */
         b.truncated = false;
-        if (b.len > REPORT_MAX - 64)
-            b.len = REPORT_MAX - 64;
-        bprintf(&b, "\n[report truncated at %d bytes]\n", REPORT_MAX - 64);
+        if (b.len > cap - 64)
+            b.len = cap - 64;
+        bprintf(&b, "\n[report truncated at %zu bytes]\n", cap - 64);
     } else if (r < 0) {
         free(b.p);
         return r;

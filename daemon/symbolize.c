@@ -49,7 +49,36 @@ void symbolize_release_worker(struct worker *w)
     }
 }
 
+/*
+ * Reading /proc/PID/maps is the most expensive part of a snapshot for a
+ * process with many threads (each stack is a mapping or two: 2000 threads,
+ * 10 ms).  The module list is refreshed at most every MODULES_TTL_NS, and at
+ * once when an address turns out to lie outside every known module (a
+ * library loaded since).
+ */
+#define MODULES_TTL_NS (5 * NSEC_PER_SEC)
+
 int symbolize_prepare(struct worker *w)
+{
+    uint64_t now = dsl_now_ns(CLOCK_MONOTONIC);
+
+    if (w->dwfl && w->modules_ns && now - w->modules_ns < MODULES_TTL_NS)
+        return 0;
+    return symbolize_refresh(w);
+}
+
+/* Whether every frame's address lies in a known module. */
+bool symbolize_covers(struct worker *w, const struct snapshot *s)
+{
+    for (unsigned i = 0; i < s->nframes; i++) {
+        Dwarf_Addr a = s->frames[i].ip - (s->frames[i].activation ? 0 : 1);
+        if (!dwfl_addrmodule(w->dwfl, a))
+            return false;
+    }
+    return true;
+}
+
+int symbolize_refresh(struct worker *w)
 {
     Dwfl *dwfl = w->dwfl;
 
@@ -66,6 +95,7 @@ int symbolize_prepare(struct worker *w)
     }
     if (dwfl_report_end(dwfl, NULL, NULL) != 0)
         return -EIO;
+    w->modules_ns = dsl_now_ns(CLOCK_MONOTONIC);
     return 0;
 }
 
@@ -392,6 +422,8 @@ int symbolize(struct daemon *d, struct worker *w, const struct snapshot *s, bool
         }
         return (int)n;
     }
+    if (!symbolize_covers(w, s))
+        (void)symbolize_refresh(w);
     locals_begin(&lc, d, w, s);
     for (unsigned i = 0; i < s->nframes && n < max; i++) {
         struct physical ph = {

@@ -153,6 +153,15 @@ int unwind_snapshot(struct daemon *d, struct worker *w, struct snapshot *s)
     s->nframes = 0;
     r = dwfl_getthread_frames(w->dwfl, s->tid, on_frame, &wk);
     w->unwinding = NULL;
+    /* A frame outside every known module: a library loaded since the
+     * module list was read.  Read it again and unwind once more. */
+    if (!symbolize_covers(w, s) && symbolize_refresh(w) == 0) {
+        w->unwinding = s;
+        s->nframes = 0;
+        s->note[0] = '\0';
+        r = dwfl_getthread_frames(w->dwfl, s->tid, on_frame, &wk);
+        w->unwinding = NULL;
+    }
     /* libdwfl reports the end of a stack as an error on some systems; what
      * counts is whether we got frames. */
     if (s->nframes == 0)

@@ -16,6 +16,8 @@
 
 #include "dogslowd.h"
 #include "follow.h"
+#include "ignore.h"
+#include "outputs.h"
 #include "util.h"
 
 void watch_rearm(struct daemon *d)
@@ -65,6 +67,10 @@ static void scan_worker(struct daemon *d, struct worker *w, uint64_t now)
             /* Garbage in the worker's page: ignore this request. */
             w->slots[i].armed_seq = seq;
             log_debug("pid %d slot %u holds an impossible request; ignored", (int)w->pid, i);
+            continue;
+        }
+        if (ignore_request(d, w, &req)) {
+            w->slots[i].armed_seq = req.seq; /* ignore_urls, or enabled = false */
             continue;
         }
         e = (struct deadline){
@@ -137,6 +143,7 @@ static void undead(struct daemon *d, struct worker *w, uint32_t slot,
     if (path[0])
         log_notice("report written to %s (thread held %.0f us)", path,
                    (double)snap.pause_ns / 1e3);
+    outputs_undead(d, &ri, path, NULL); /* JSON twin, retention, syslog (outputs.c) */
     if (path[0])
         follow_start(d, w, slot, req, path, &snap, frames, nframes);
     symframes_free(frames, nframes);

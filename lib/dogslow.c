@@ -72,6 +72,7 @@ struct client {
     uint32_t timer_ms;
     uint32_t max_threads;
     char program[DSL_STR_MAX + 1];
+    char ignore_urls[DSL_IGNORE_MAX + 1];
     char last_error[256];
 };
 
@@ -227,6 +228,7 @@ static int send_hello(int fd)
     int n;
 
     dsl_strlcpy(h.program, g.program, sizeof(h.program));
+    dsl_strlcpy(h.ignore_urls, g.ignore_urls, sizeof(h.ignore_urls));
     if (g.memfd >= 0)
         h.flags |= DSL_HELLO_ADOPT;
     n = dsl_hello_encode(&w, &h);
@@ -473,6 +475,22 @@ DSL_EXPORT int dogslow_register(const struct dogslow_options *opts)
         g.max_threads = opts->max_threads > DSL_SLOTS_MAX ? DSL_SLOTS_MAX : opts->max_threads;
     if (opts && opts->program)
         dsl_strlcpy(g.program, opts->program, sizeof(g.program));
+    g.ignore_urls[0] = '\0';
+    env = (opts && opts->ignore_urls) ? opts->ignore_urls : getenv("DOGSLOW_IGNORE_URLS");
+    if (env && *env) {
+        /* The daemon checks the patterns themselves; what can be told here
+         * is told here, so a typo does not pass silently. */
+        bool printable = true;
+        for (const char *q = env; *q; q++)
+            printable &= (unsigned char)*q >= 0x20 && (unsigned char)*q <= 0x7e;
+        if (strlen(env) > DSL_IGNORE_MAX || !printable) {
+            snprintf(g.last_error, sizeof(g.last_error),
+                     "ignore_urls: more than %u bytes or not printable ASCII", DSL_IGNORE_MAX);
+            unlock();
+            return -EINVAL;
+        }
+        dsl_strlcpy(g.ignore_urls, env, sizeof(g.ignore_urls));
+    }
     g.wanted = true;
 
     /* Registering is done once, at start-up: here we wait for the answer. */

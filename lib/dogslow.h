@@ -42,6 +42,12 @@ struct dogslow_options {
     unsigned int max_threads;
     /* Program name shown in reports; NULL: the executable's name. */
     const char *program;
+    /* Requests of this process whose path matches one of these patterns
+     * are not watched, besides the operator's ignore_urls: comma-separated
+     * shell patterns such as "/health*, *.css" (at most 16, 1024 bytes in
+     * all).  NULL: $DOGSLOW_IGNORE_URLS if set.  Checked by the daemon,
+     * never on the request path. */
+    const char *ignore_urls;
 };
 
 /*

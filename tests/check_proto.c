@@ -195,11 +195,142 @@ START_TEST(garbage_never_crashes)
         if (dsl_error_decode(buf, len, &e) == 0)
             ck_assert_uint_le(strlen(e.message), DSL_STR_MAX);
         (void)dsl_welcome_decode(buf, len, &wl);
+        {
+            struct dsl_ctl_request rq;
+            struct dsl_ctl_end ce;
+            if (dsl_ctl_request_decode(buf, len, &rq) == 0)
+                ck_assert(rq.cmd >= 1 && rq.cmd <= DSL_CTL_CMD_MAX_);
+            if (dsl_ctl_end_decode(buf, len, &ce) == 0)
+                ck_assert_uint_le(strlen(ce.message), DSL_STR_MAX);
+            if (dsl_hello_decode(buf, len, &h) == 0)
+                ck_assert_uint_le(strlen(h.ignore_urls), DSL_IGNORE_MAX);
+        }
         dsl_framer_reset(f);
         (void)dsl_framer_push(f, buf, len, &used);
         ck_assert_uint_le(used, len);
         free(f);
     }
+}
+END_TEST
+
+/* A worker's ignore patterns ride in the hello, bounded and printable. */
+START_TEST(hello_with_ignore_patterns)
+{
+    struct dsl_writer w;
+    struct dsl_hello in = {.timer_ms = 500}, out;
+    uint8_t buf[DSL_PAYLOAD_MAX];
+    size_t len;
+    int n;
+
+    snprintf(in.program, sizeof(in.program), "%s", "app");
+    /* Without patterns the flag stays clear and the message is as before. */
+    n = dsl_hello_encode(&w, &in);
+    ck_assert_int_eq(dsl_hello_decode(w.buf + DSL_HDR_SIZE, (size_t)n - DSL_HDR_SIZE, &out), 0);
+    ck_assert_uint_eq(out.flags & DSL_HELLO_IGNORE, 0);
+    ck_assert_str_eq(out.ignore_urls, "");
+
+    snprintf(in.ignore_urls, sizeof(in.ignore_urls), "%s", "/health*,/static/*");
+    n = dsl_hello_encode(&w, &in);
+    len = (size_t)n - DSL_HDR_SIZE;
+    ck_assert_int_eq(dsl_hello_decode(w.buf + DSL_HDR_SIZE, len, &out), 0);
+    ck_assert_uint_eq(out.flags & DSL_HELLO_IGNORE, DSL_HELLO_IGNORE);
+    ck_assert_str_eq(out.ignore_urls, "/health*,/static/*");
+    ck_assert_str_eq(out.program, "app");
+
+    /* Truncated anywhere, or with a byte more: refused. */
+    for (size_t k = 0; k < len; k++)
+        ck_assert_int_eq(dsl_hello_decode(w.buf + DSL_HDR_SIZE, k, &out), -EBADMSG);
+    memcpy(buf, w.buf + DSL_HDR_SIZE, len);
+    buf[len] = 'x';
+    ck_assert_int_eq(dsl_hello_decode(buf, len + 1, &out), -EBADMSG);
+    /* A control byte in the patterns: refused. */
+    memcpy(buf, w.buf + DSL_HDR_SIZE, len);
+    buf[len - 3] = '\n';
+    ck_assert_int_eq(dsl_hello_decode(buf, len, &out), -EBADMSG);
+    /* A length past the bound: refused before anything is copied. */
+    memcpy(buf, w.buf + DSL_HDR_SIZE, len);
+    {
+        uint16_t big = DSL_IGNORE_MAX + 1;
+        size_t at = 12 + 2 + strlen("app");
+        memcpy(buf + at, &big, 2);
+        ck_assert_int_eq(dsl_hello_decode(buf, len, &out), -EBADMSG);
+    }
+    /* The flag with an empty list: refused (present means not empty). */
+    {
+        size_t at = 12 + 2 + strlen("app");
+        uint16_t zero = 0;
+        memcpy(buf, w.buf + DSL_HDR_SIZE, len);
+        memcpy(buf + at, &zero, 2);
+        ck_assert_int_eq(dsl_hello_decode(buf, at + 2, &out), -EBADMSG);
+    }
+    /* The longest list fits and comes back whole; a longer one is cut. */
+    memset(in.ignore_urls, 'a', DSL_IGNORE_MAX);
+    in.ignore_urls[0] = '/';
+    in.ignore_urls[DSL_IGNORE_MAX] = '\0';
+    n = dsl_hello_encode(&w, &in);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(dsl_hello_decode(w.buf + DSL_HDR_SIZE, (size_t)n - DSL_HDR_SIZE, &out), 0);
+    ck_assert_uint_eq(strlen(out.ignore_urls), DSL_IGNORE_MAX);
+}
+END_TEST
+
+START_TEST(control_messages)
+{
+    struct dsl_writer w;
+    struct dsl_ctl_request rq = {.cmd = DSL_CTL_DUMP, .pid = 42, .tid = 43}, ro;
+    struct dsl_ctl_end e = {.err = 0}, eo;
+    uint8_t text[DSL_PAYLOAD_MAX + 1];
+    struct dsl_hdr h;
+    int n;
+
+    n = dsl_ctl_request_encode(&w, &rq);
+    memcpy(&h, w.buf, sizeof(h));
+    ck_assert_int_eq(dsl_hdr_check(&h), 0);
+    ck_assert_uint_eq(h.type, DSL_MSG_CTL_REQUEST);
+    ck_assert_int_eq(dsl_ctl_request_decode(w.buf + DSL_HDR_SIZE, h.len, &ro), 0);
+    ck_assert_uint_eq(ro.cmd, DSL_CTL_DUMP);
+    ck_assert_int_eq(ro.pid, 42);
+    ck_assert_int_eq(ro.tid, 43);
+    for (size_t k = 0; k < h.len; k++)
+        ck_assert_int_eq(dsl_ctl_request_decode(w.buf + DSL_HDR_SIZE, k, &ro), -EBADMSG);
+
+    /* dump needs a pid; the other commands take none; unknown commands fail. */
+    static const struct dsl_ctl_request bad[] = {
+        {DSL_CTL_DUMP, 0, 0},   {DSL_CTL_DUMP, -1, 0},  {DSL_CTL_DUMP, 5, -2},
+        {DSL_CTL_STATUS, 5, 0}, {DSL_CTL_CONFIG, 0, 7}, {0, 0, 0},
+        {DSL_CTL_CMD_MAX_ + 1, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        n = dsl_ctl_request_encode(&w, &bad[i]);
+        ck_assert_int_eq(dsl_ctl_request_decode(w.buf + DSL_HDR_SIZE, (size_t)n - DSL_HDR_SIZE,
+                                                &ro),
+                         -EBADMSG);
+    }
+    rq = (struct dsl_ctl_request){.cmd = DSL_CTL_STATUS};
+    n = dsl_ctl_request_encode(&w, &rq);
+    ck_assert_int_eq(dsl_ctl_request_decode(w.buf + DSL_HDR_SIZE, (size_t)n - DSL_HDR_SIZE, &ro),
+                     0);
+
+    /* DATA: 1 to DSL_PAYLOAD_MAX bytes. */
+    memset(text, 'x', sizeof(text));
+    ck_assert_int_eq(dsl_ctl_data_encode(&w, text, 0), -EMSGSIZE);
+    ck_assert_int_eq(dsl_ctl_data_encode(&w, text, DSL_PAYLOAD_MAX + 1), -EMSGSIZE);
+    n = dsl_ctl_data_encode(&w, text, DSL_PAYLOAD_MAX);
+    ck_assert_int_eq(n, (int)(DSL_HDR_SIZE + DSL_PAYLOAD_MAX));
+    memcpy(&h, w.buf, sizeof(h));
+    ck_assert_int_eq(dsl_hdr_check(&h), 0);
+    ck_assert_uint_eq(h.type, DSL_MSG_CTL_DATA);
+
+    /* END: status 0 or an errno, and a line. */
+    snprintf(e.message, sizeof(e.message), "%s", "3 threads of pid 42");
+    n = dsl_ctl_end_encode(&w, &e);
+    ck_assert_int_eq(dsl_ctl_end_decode(w.buf + DSL_HDR_SIZE, (size_t)n - DSL_HDR_SIZE, &eo), 0);
+    ck_assert_int_eq(eo.err, 0);
+    ck_assert_str_eq(eo.message, "3 threads of pid 42");
+    e.err = -1;
+    n = dsl_ctl_end_encode(&w, &e);
+    ck_assert_int_eq(dsl_ctl_end_decode(w.buf + DSL_HDR_SIZE, (size_t)n - DSL_HDR_SIZE, &eo),
+                     -EBADMSG);
 }
 END_TEST
 
@@ -217,6 +348,8 @@ int main(void)
     tcase_add_test(tc, framer_odd_sized_chunks);
     tcase_add_test(tc, framer_rejects_oversized_header_early);
     tcase_add_test(tc, garbage_never_crashes);
+    tcase_add_test(tc, hello_with_ignore_patterns);
+    tcase_add_test(tc, control_messages);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

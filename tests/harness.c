@@ -3,12 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,6 +55,37 @@ static bool can_connect(const char *path)
     return ok;
 }
 
+/*
+ * In the daemon's child, before exec: a mount namespace of its own where
+ * /dev/log (a tmpfs /dev with the usual null, zero and urandom) and/or
+ * /run/systemd/journal/socket (a tmpfs /run) lead to the test's sockets.
+ * The namespace goes away with the daemon; the machine is not touched.
+ */
+static void private_mounts(struct tdaemon *d)
+{
+    static const struct {
+        const char *path;
+        unsigned maj, min;
+    } nodes[] = {{"/dev/null", 1, 3}, {"/dev/zero", 1, 5}, {"/dev/urandom", 1, 9}};
+
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        _exit(126);
+    if (d->devlog[0]) {
+        if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID, "mode=0755") < 0)
+            _exit(126);
+        for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
+            (void)mknod(nodes[i].path, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min));
+        if (symlink(d->devlog, "/dev/log") < 0)
+            _exit(126);
+    }
+    if (d->journal[0]) {
+        if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID, "mode=0755") < 0 ||
+            mkdir("/run/systemd", 0755) < 0 || mkdir("/run/systemd/journal", 0755) < 0 ||
+            symlink(d->journal, "/run/systemd/journal/socket") < 0)
+            _exit(126);
+    }
+}
+
 static void spawn_daemon(struct tdaemon *d, const char *timer, const char *const *extra)
 {
     const char *argv[32];
@@ -63,10 +97,15 @@ static void spawn_daemon(struct tdaemon *d, const char *timer, const char *const
     argv[n++] = d->sock;
     argv[n++] = "--output";
     argv[n++] = d->out;
-    argv[n++] = "--timer";
-    argv[n++] = timer;
-    argv[n++] = "--timer-min";
-    argv[n++] = "0.1";
+    /* Always a config file of the test's own: never the machine's. */
+    argv[n++] = "--config";
+    argv[n++] = d->conf;
+    if (timer) {
+        argv[n++] = "--timer";
+        argv[n++] = timer;
+        argv[n++] = "--timer-min";
+        argv[n++] = "0.1";
+    }
     for (int i = 0; extra && extra[i] && n < 30; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
@@ -79,6 +118,8 @@ static void spawn_daemon(struct tdaemon *d, const char *timer, const char *const
             dup2(fd, 2);
             dup2(fd, 1);
         }
+        if (d->devlog[0] || d->journal[0])
+            private_mounts(d);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -92,7 +133,7 @@ static void spawn_daemon(struct tdaemon *d, const char *timer, const char *const
     ck_abort_msg("dogslowd did not start listening within 10 s:\n%s", td_log(d));
 }
 
-void td_start(struct tdaemon *d, const char *timer, const char *const *extra)
+void td_init(struct tdaemon *d)
 {
     memset(d, 0, sizeof(*d));
     snprintf(d->dir, sizeof(d->dir), "/tmp/dogslow-test-XXXXXX");
@@ -100,7 +141,34 @@ void td_start(struct tdaemon *d, const char *timer, const char *const *extra)
     snprintf(d->sock, sizeof(d->sock), "%s/dogslow.sock", d->dir);
     snprintf(d->out, sizeof(d->out), "%s/reports", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+    snprintf(d->conf, sizeof(d->conf), "%s/dogslow.conf", d->dir);
+}
+
+void td_write_conf(struct tdaemon *d, const char *text)
+{
+    char tmp[320];
+    FILE *f;
+
+    /* Replaced whole, as an editor would: a reload never sees half a file. */
+    snprintf(tmp, sizeof(tmp), "%s.tmp", d->conf);
+    f = fopen(tmp, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(rename(tmp, d->conf), 0);
+}
+
+void td_launch(struct tdaemon *d, const char *timer, const char *const *extra)
+{
+    if (access(d->conf, F_OK) != 0)
+        td_write_conf(d, "");
     spawn_daemon(d, timer, extra);
+}
+
+void td_start(struct tdaemon *d, const char *timer, const char *const *extra)
+{
+    td_init(d);
+    td_launch(d, timer, extra);
 }
 
 void td_restart(struct tdaemon *d, const char *timer)
@@ -175,6 +243,12 @@ const char *td_log(struct tdaemon *d)
 
 void tw_start(struct tworker *w, struct tdaemon *d, const char *prog, const char *const *argv)
 {
+    tw_start_env(w, d, prog, argv, NULL);
+}
+
+void tw_start_env(struct tworker *w, struct tdaemon *d, const char *prog,
+                  const char *const *argv, const char *const *env)
+{
     int p[2];
     const char *args[16];
     int n = 0;
@@ -193,6 +267,8 @@ void tw_start(struct tworker *w, struct tdaemon *d, const char *prog, const char
             setenv("DOGSLOW_SOCKET", d->sock, 1);
         else
             setenv("DOGSLOW_SOCKET", "/nonexistent/dogslow.sock", 1);
+        for (int i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
         execv(prog, (char *const *)args);
         _exit(127);
     }
@@ -309,4 +385,137 @@ char *td_read_report(struct tdaemon *d, const char *needle)
     }
     closedir(dir);
     return buf;
+}
+
+/* Read the reports containing needle: the first one (ret_count NULL), or
+ * just how many there are. */
+static char *scan_reports(struct tdaemon *d, const char *needle, int *ret_count)
+{
+    DIR *dir = opendir(d->out);
+    struct dirent *e;
+    char path[600], *found = NULL;
+    int count = 0;
+
+    if (!dir)
+        return NULL;
+    while ((e = readdir(dir))) {
+        if (!is_report(e->d_name))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", d->out, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char *buf = calloc(1, 1 << 20);
+        size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+        fclose(f);
+        if (!buf)
+            break;
+        buf[n] = '\0';
+        if (strstr(buf, needle)) {
+            count++;
+            if (!found && !ret_count) {
+                found = buf;
+                break;
+            }
+        }
+        free(buf);
+    }
+    closedir(dir);
+    if (ret_count)
+        *ret_count = count;
+    return found;
+}
+
+char *td_find_report_with(struct tdaemon *d, const char *needle)
+{
+    return scan_reports(d, needle, NULL);
+}
+
+int td_count_reports_with(struct tdaemon *d, const char *needle)
+{
+    int n = 0;
+    scan_reports(d, needle, &n);
+    return n;
+}
+
+void td_signal(struct tdaemon *d, int sig)
+{
+    ck_assert_int_gt(d->pid, 0);
+    ck_assert_int_eq(kill(d->pid, sig), 0);
+}
+
+bool td_wait_log(struct tdaemon *d, const char *needle, int timeout_ms)
+{
+    for (long long end = now_ms() + timeout_ms;; sleep_ms(20)) {
+        if (strstr(td_log(d), needle))
+            return true;
+        if (now_ms() >= end)
+            return false;
+    }
+}
+
+int td_count_files(struct tdaemon *d, const char *suffix)
+{
+    DIR *dir = opendir(d->out);
+    struct dirent *e;
+    size_t sl = strlen(suffix);
+    int n = 0;
+
+    if (!dir)
+        return 0;
+    while ((e = readdir(dir))) {
+        size_t len = strlen(e->d_name);
+        if (!strncmp(e->d_name, "slow_request_", 13) && len > sl &&
+            !strcmp(e->d_name + len - sl, suffix))
+            n++;
+    }
+    closedir(dir);
+    return n;
+}
+
+int run_capture(const char *const *argv, const char *const *env, char *out, size_t size,
+                int timeout_ms)
+{
+    int p[2], st;
+    size_t len = 0;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        for (int i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    out[0] = '\0';
+    for (long long end = now_ms() + timeout_ms;;) {
+        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+        long long left = end - now_ms();
+        char buf[4096];
+        ssize_t n;
+
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            close(p[0]);
+            return -1;
+        }
+        n = read(p[0], buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        if (len + 1 < size) {
+            size_t k = (size_t)n < size - 1 - len ? (size_t)n : size - 1 - len;
+            memcpy(out + len, buf, k);
+            len += k;
+            out[len] = '\0';
+        }
+    }
+    close(p[0]);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

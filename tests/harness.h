@@ -13,6 +13,12 @@ struct tdaemon {
     char out[300];    /* dir/reports */
     char log[300];    /* dir/daemon.log: the daemon's stderr */
     pid_t pid;
+    char conf[300];   /* dir/dogslow.conf, passed with --config (empty unless written) */
+    /* When set (before td_launch), the daemon runs in a private mount
+     * namespace where /dev/log, or /run/systemd/journal/socket, is a
+     * symlink to this socket of the test's. */
+    char devlog[300];
+    char journal[300];
 };
 
 struct tworker {
@@ -24,6 +30,27 @@ struct tworker {
 /* Start dogslowd with --timer TIMER on a private socket; waits until it
  * accepts connections.  extra: more arguments, NULL-terminated, or NULL. */
 void td_start(struct tdaemon *d, const char *timer, const char *const *extra);
+/* td_start in two steps: td_init makes the directory (so a test can put
+ * its config file or sockets there first), td_launch starts the daemon.
+ * timer NULL: no --timer/--timer-min, the config file's are used. */
+void td_init(struct tdaemon *d);
+void td_launch(struct tdaemon *d, const char *timer, const char *const *extra);
+/* Write the config file (d->conf). */
+void td_write_conf(struct tdaemon *d, const char *text);
+/* Send a signal to the daemon. */
+void td_signal(struct tdaemon *d, int sig);
+/* Wait until the daemon's log holds needle (after skip bytes); true if so. */
+bool td_wait_log(struct tdaemon *d, const char *needle, int timeout_ms);
+/* Files in d->out whose names end with suffix (".log", ".json"). */
+int td_count_files(struct tdaemon *d, const char *suffix);
+/* Run argv (with env entries "K=V" added, may be NULL) to completion;
+ * stdout and stderr go to out (NUL-terminated).  Returns the exit status,
+ * or -1 on timeout (the program is killed). */
+int run_capture(const char *const *argv, const char *const *env, char *out, size_t size,
+                int timeout_ms);
+/* tw_start with entries "K=V" added to the worker's environment. */
+void tw_start_env(struct tworker *w, struct tdaemon *d, const char *prog,
+                  const char *const *argv, const char *const *env);
 /* Start another daemon on the same directory (after td_kill). */
 void td_restart(struct tdaemon *d, const char *timer);
 /* SIGTERM and wait; returns the exit status (or -1). */
@@ -50,6 +77,12 @@ int td_wait_reports(struct tdaemon *d, int n, int timeout_ms);
 /* Read the report whose name contains needle (e.g. "_PID_TID"); returns a
  * malloc'd string or NULL. */
 char *td_read_report(struct tdaemon *d, const char *needle);
+
+/* The first report whose text contains needle (e.g. the request line);
+ * a malloc'd string or NULL. */
+char *td_find_report_with(struct tdaemon *d, const char *needle);
+/* How many reports contain needle. */
+int td_count_reports_with(struct tdaemon *d, const char *needle);
 
 long long now_ms(void);
 void sleep_ms(int ms);

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Outputs of an undead-request report besides the text file that
+ * report_write() makes: the JSON twin (report_json.c), the retention cap
+ * of the report directory (retention.c) and syslog / journald
+ * (sink_syslog.c).  outputs.c runs them in that order, from one hook in
+ * watch.c; e-mail and Sentry will join here (issue 6).
+ */
+#ifndef DOGSLOWD_OUTPUTS_H
+#define DOGSLOWD_OUTPUTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dogslowd.h"
+
+/* What happened in each output, one line each (for dogslowctl test-alert). */
+struct outputs_result {
+    char json[PATH_MAX + 64];
+    char retention[160];
+    char syslog[256];
+};
+
+/*
+ * Run the outputs for one report.  report_path is the text report's path,
+ * or "" when it was not written (log_to_file off, or an error).  res may be
+ * NULL.  Failures are logged; none stops the others.
+ */
+void outputs_undead(struct daemon *d, const struct report_info *ri, const char *report_path,
+                    struct outputs_result *res);
+
+/* Create the output directory if missing, owned by the daemon's user and
+ * output_group (mode 0750, 2750 with a group).  At start and reload. */
+int outputs_prepare_dir(const struct config *c);
+
+/* After a reload: drop cached state that depends on the configuration. */
+void outputs_reconfigure(struct daemon *d);
+
+/* ---- report_json.c ------------------------------------------------------ */
+
+/* The report as JSON (malloc'd, NUL-terminated), at most report_max_bytes:
+ * frames that do not fit are left out and "truncated" is true. */
+int report_json_render(struct daemon *d, const struct report_info *ri, char **ret_text,
+                       size_t *ret_len);
+/* Write the twin of the text report at log_path (same name, .json),
+ * atomically and 0640; its path in ret_path. */
+int report_json_write(struct daemon *d, const struct report_info *ri, const char *log_path,
+                      char *ret_path, size_t size);
+/* Write s as a JSON string (quotes included) to out[0..size), escaping
+ * control characters and replacing invalid UTF-8 with U+FFFD.  Returns the
+ * bytes the whole string needs; nothing past size is written, and no NUL. */
+size_t json_escape(char *out, size_t size, const char *s);
+
+/* ---- retention.c -------------------------------------------------------- */
+
+/*
+ * Keep the report directory within retention_max_files reports and
+ * retention_max_bytes bytes, removing the oldest reports (a .log and its
+ * .json together) first.  added_bytes: what the caller just wrote.  When a
+ * cap is passed, reports are removed until a tenth of it is free, so the
+ * directory is not rescanned for every report.  Returns the number of
+ * reports removed, or -errno.
+ */
+int retention_enforce(struct daemon *d, uint64_t added_bytes);
+void retention_forget(void);
+
+/* ---- sink_syslog.c ------------------------------------------------------ */
+
+/* One line per undead request to the syslog socket, or a structured entry
+ * to journald (see the [syslog] options).  What happened in what. */
+int sink_syslog_undead(struct daemon *d, const struct report_info *ri, const char *report_path,
+                       char *what, size_t size);
+void sink_syslog_close(void);
+/* "func (file.c:42)" or "func+0x1a (module)": the innermost frame outside
+ * the system's libraries, else the innermost. */
+void sink_top_frame(const struct report_info *ri, char *buf, size_t size);
+
+#endif
