@@ -185,6 +185,9 @@ void heap_free(struct heap *h);
 void watch_scan(struct daemon *d, uint64_t now);
 void watch_fire(struct daemon *d, uint64_t now);
 void watch_rearm(struct daemon *d);
+/* Snapshots queued but not yet reported; watch_drain finishes them all. */
+bool watch_busy(void);
+void watch_drain(struct daemon *d);
 
 /* ---- snapshots (snapshot.c, unwind.c) --------------------------------- */
 
@@ -211,6 +214,7 @@ struct snapshot {
      * ptrace stop would have cut short with EINTR (epoll_wait...), so only
      * its stack and its sp/pc (/proc/PID/task/TID/syscall) were read. */
     long peeked_syscall; /* -1: stopped normally */
+    bool needs_unwind;   /* taken, not yet unwound (snapshot_finish) */
     /* Copy of the live stack taken while the thread was held:
      * [stack_addr, stack_addr + stack_len). */
     uint8_t *stack;
@@ -227,6 +231,10 @@ struct snapshot {
 /* Hold the thread, copy registers and stack, let it go.  Then unwind the
  * copy (unwind.c).  s->stack is a buffer reused across calls. */
 int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s);
+/* The two halves of snapshot_thread: take (the thread is held: registers
+ * and stack copied), and finish (unwind the copy; any time later). */
+int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s);
+void snapshot_finish(struct daemon *d, struct worker *w, struct snapshot *s);
 void snapshot_release_worker(struct worker *w);
 void snapshot_retry_detach(struct daemon *d);
 

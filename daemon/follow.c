@@ -161,6 +161,12 @@ bool follow_start(struct daemon *d, struct worker *w, uint32_t slot,
 
     if (!d->cfg.follow_hz || !report_path[0])
         return false;
+    /* Reports are written a little after the snapshot (watch.c's queue):
+     * follow only a request that is still running. */
+    struct dsl_request cur;
+    if (slot >= w->nslots || dsl_sb_read_slot(w->sb, w->nslots, slot, &cur) != 1 ||
+        cur.seq != req->seq)
+        return false;
     if (nfollowed >= d->cfg.follow_max) {
         log_info("not following pid %d tid %d: already following %u requests (follow_max)",
                  (int)w->pid, (int)req->tid, nfollowed);

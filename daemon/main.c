@@ -524,6 +524,7 @@ int main(int argc, char **argv)
     sd_notify(0, "STOPPING=1");
 #endif
     control_close_all(&d);
+    watch_drain(&d); /* snapshots taken are reported, even at exit */
     follow_stop_all(&d);
     while (d.workers)
         registry_remove(&d, d.workers, NULL);

@@ -421,12 +421,39 @@ static unsigned test_hold_ms(void)
     return (unsigned)v;
 }
 
+/* Unwind what snapshot_take() copied (after the thread runs again). */
+void snapshot_finish(struct daemon *d, struct worker *w, struct snapshot *s)
+{
+    uint64_t t = dsl_now_ns(CLOCK_MONOTONIC);
+    int r;
+
+    if (!s->needs_unwind)
+        return;
+    s->needs_unwind = false;
+    r = unwind_snapshot(d, w, s);
+    s->unwind_ns = dsl_now_ns(CLOCK_MONOTONIC) - t;
+    if (r < 0 && s->nframes == 0 && !s->err) {
+        s->err = -r;
+        snprintf(s->note, sizeof(s->note), "cannot unwind the stack: %s", strerror(-r));
+    }
+}
+
 int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+{
+    int r = snapshot_take(d, w, tid, s);
+
+    if (r == 0)
+        snapshot_finish(d, w, s);
+    return r;
+}
+
+int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
 {
     uint64_t t0, t1;
     int st, sig = 0, r;
 
     s->have_regs = false;
+    s->needs_unwind = false;
     s->regs_known = 0;
     s->peeked_syscall = -1;
     s->stack_len = 0;
@@ -445,13 +472,7 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
         return -ESRCH;
     }
     if (peek(d, w, tid, s) == 0) {
-        uint64_t t = dsl_now_ns(CLOCK_MONOTONIC);
-        r = unwind_snapshot(d, w, s);
-        s->unwind_ns = dsl_now_ns(CLOCK_MONOTONIC) - t;
-        if (r < 0 && s->nframes == 0) {
-            s->err = -r;
-            snprintf(s->note, sizeof(s->note), "cannot unwind the stack: %s", strerror(-r));
-        }
+        s->needs_unwind = true;
         return 0;
     }
     s->have_regs = false;
@@ -526,13 +547,6 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
     t1 = dsl_now_ns(CLOCK_MONOTONIC);
     s->pause_ns = t1 - t0;
 
-    if (copied) {
-        r = unwind_snapshot(d, w, s);
-        s->unwind_ns = dsl_now_ns(CLOCK_MONOTONIC) - t1;
-        if (r < 0 && s->nframes == 0 && !s->err) {
-            s->err = -r;
-            snprintf(s->note, sizeof(s->note), "cannot unwind the stack: %s", strerror(-r));
-        }
-    }
+    s->needs_unwind = copied;
     return 0;
 }

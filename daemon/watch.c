@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
 
@@ -28,6 +29,9 @@ void watch_rearm(struct daemon *d)
 
     if (heap_peek(&d->heap, &e))
         when = e.when_ns ? e.when_ns : 1;
+    /* Queued snapshots to work off: come back at once (after other events). */
+    if (watch_busy())
+        when = 1;
     if (when == d->armed_ns)
         return;
     its.it_value.tv_sec = (time_t)(when / NSEC_PER_SEC);
@@ -97,30 +101,194 @@ void watch_scan(struct daemon *d, uint64_t now)
     watch_rearm(d);
 }
 
-static void undead(struct daemon *d, struct worker *w, uint32_t slot,
-                   const struct dsl_request *req)
+/*
+ * Undead requests are handled in two phases, so that a storm (the database
+ * is down and a thousand requests hang at once) neither delays the next
+ * snapshot behind the naming and writing of the previous ones, nor loses a
+ * request that ends while the daemon is busy:
+ *
+ *   1. at the deadline: hold the thread, copy registers and stack, let go
+ *      (~0.2 ms), and queue the copy;
+ *   2. then, a bounded slice of work at a time between events: unwind the
+ *      copy, name frames, read locals, write the report, run the outputs.
+ *
+ * The queue is capped in entries and in bytes of stack copies; what does not
+ * fit is counted and logged, and the request is still reported, without a
+ * stack.
+ */
+#define JOBS_MAX 4096
+#define JOBS_BYTES_MAX (128u * 1024 * 1024)
+#define WORK_SLICE_NS (20 * NSEC_PER_MSEC)
+
+struct job {
+    struct job *next;
+    uint64_t worker_id;
+    uint32_t slot;
+    struct dsl_request req;
+    uint64_t now_mono, now_real;
+    /* The snapshot, without its frame array (filled in phase 2). */
+    pid_t pid, tid;
+    uint64_t regs[DSL_NREGS];
+    uint32_t regs_known;
+    bool have_regs, needs_unwind, taken;
+    long peeked_syscall;
+    uint8_t *stack;
+    size_t stack_len;
+    uint64_t stack_addr;
+    struct frame *frames; /* only from the live (fallback) unwinder */
+    unsigned nframes;
+    int err;
+    char note[160];
+    uint64_t pause_ns;
+};
+
+static struct job *jobs_head, *jobs_tail;
+static unsigned njobs;
+static size_t job_bytes;
+static uint64_t jobs_dropped;
+
+bool watch_busy(void)
+{
+    return njobs > 0;
+}
+
+static void job_free(struct job *j)
+{
+    job_bytes -= j->stack_len;
+    free(j->stack);
+    free(j->frames);
+    free(j);
+}
+
+/* Phase 1: take the snapshot now and queue it. */
+static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct dsl_request *req)
+{
+    static struct snapshot snap;
+    struct job *j = NULL;
+
+    if (njobs >= JOBS_MAX || job_bytes >= JOBS_BYTES_MAX) {
+        if (jobs_dropped++ % 100 == 0)
+            log_warnx("snapshot queue full (%u waiting, %zu bytes): request on pid %d tid %d "
+                      "reported without a stack (%llu so far)",
+                      njobs, job_bytes, (int)w->pid, (int)req->tid,
+                      (unsigned long long)jobs_dropped);
+    } else {
+        j = calloc(1, sizeof(*j));
+    }
+    if (!j) {
+        /* Still report it, with what we know. */
+        j = calloc(1, sizeof(*j));
+        if (!j)
+            return;
+        snprintf(j->note, sizeof(j->note), "no snapshot: the daemon was too busy");
+        j->err = EBUSY;
+    } else {
+        j->taken = true;
+    }
+    j->worker_id = w->id;
+    j->slot = slot;
+    j->req = *req;
+    j->pid = w->pid;
+    j->tid = req->tid;
+    j->now_mono = dsl_now_ns(CLOCK_MONOTONIC);
+    j->now_real = dsl_now_ns(CLOCK_REALTIME);
+    if (j->taken) {
+        snapshot_take(d, w, req->tid, &snap);
+        memcpy(j->regs, snap.regs, sizeof(j->regs));
+        j->regs_known = snap.regs_known;
+        j->have_regs = snap.have_regs;
+        j->needs_unwind = snap.needs_unwind;
+        j->peeked_syscall = snap.peeked_syscall;
+        j->err = snap.err;
+        memcpy(j->note, snap.note, sizeof(j->note));
+        j->pause_ns = snap.pause_ns;
+        if (snap.needs_unwind && snap.stack_len) {
+            j->stack = malloc(snap.stack_len);
+            if (j->stack) {
+                memcpy(j->stack, snap.stack, snap.stack_len);
+                j->stack_len = snap.stack_len;
+                j->stack_addr = snap.stack_addr;
+                job_bytes += snap.stack_len;
+            } else {
+                j->needs_unwind = false;
+            }
+        }
+        if (!snap.needs_unwind && snap.nframes) {
+            j->frames = malloc(snap.nframes * sizeof(*j->frames));
+            if (j->frames) {
+                memcpy(j->frames, snap.frames, snap.nframes * sizeof(*j->frames));
+                j->nframes = snap.nframes;
+            }
+        }
+    }
+    if (jobs_tail)
+        jobs_tail->next = j;
+    else
+        jobs_head = j;
+    jobs_tail = j;
+    njobs++;
+}
+
+/* Phase 2: name, write and send one queued snapshot. */
+static void finish(struct daemon *d, struct job *j)
 {
     static struct snapshot snap;
     static struct symframe frames[DSL_SYMFRAMES_MAX];
+    struct worker *w = registry_find(d, j->worker_id), gone;
     struct report_info ri;
     char path[PATH_MAX];
-    uint64_t now_mono, now_real;
     unsigned nframes = 0;
     int r;
 
-    now_mono = dsl_now_ns(CLOCK_MONOTONIC);
-    now_real = dsl_now_ns(CLOCK_REALTIME);
-    r = snapshot_thread(d, w, req->tid, &snap);
-    if (r == 0 && snap.nframes > 0) {
+    if (!w || w->dead) {
+        /* The process went away after its snapshot: report what we have. */
+        memset(&gone, 0, sizeof(gone));
+        gone.pid = j->pid;
+        gone.id = j->worker_id;
+        gone.memfd = gone.pidfd = gone.conn = -1;
+        dsl_strlcpy(gone.program, "(exited)", sizeof(gone.program));
+        w = &gone;
+    }
+    snap.pid = j->pid;
+    snap.tid = j->tid;
+    memcpy(snap.regs, j->regs, sizeof(snap.regs));
+    snap.regs_known = j->regs_known;
+    snap.have_regs = j->have_regs;
+    snap.needs_unwind = j->needs_unwind && j->stack_len && w != &gone;
+    snap.peeked_syscall = j->peeked_syscall;
+    snap.err = j->err;
+    memcpy(snap.note, j->note, sizeof(snap.note));
+    snap.pause_ns = j->pause_ns;
+    snap.unwind_ns = 0;
+    snap.nframes = 0;
+    if (snap.needs_unwind) {
+        if (snap.stack_cap < j->stack_len) {
+            uint8_t *p = realloc(snap.stack, j->stack_len);
+            if (p) {
+                snap.stack = p;
+                snap.stack_cap = j->stack_len;
+            }
+        }
+        if (snap.stack_cap >= j->stack_len) {
+            memcpy(snap.stack, j->stack, j->stack_len);
+            snap.stack_len = j->stack_len;
+            snap.stack_addr = j->stack_addr;
+            snapshot_finish(d, w, &snap);
+        }
+    } else if (j->nframes) {
+        memcpy(snap.frames, j->frames, j->nframes * sizeof(*j->frames));
+        snap.nframes = j->nframes;
+    }
+    if (snap.nframes > 0 && w != &gone) {
         int n = symbolize(d, w, &snap, d->cfg.stack_vars, frames, ARRAY_SIZE(frames));
         if (n > 0)
             nframes = (unsigned)n;
     }
     ri = (struct report_info){
-        .req = req,
+        .req = &j->req,
         .w = w,
-        .now_real_ns = now_real,
-        .start_real_ns = now_real - (now_mono - req->start_ns),
+        .now_real_ns = j->now_real,
+        .start_real_ns = j->now_real - (j->now_mono - j->req.start_ns),
         .snap = &snap,
         .frames = frames,
         .nframes = nframes,
@@ -130,23 +298,52 @@ static void undead(struct daemon *d, struct worker *w, uint32_t slot,
         r = report_write(d, &ri, path, sizeof(path));
         if (r < 0) {
             errno = -r;
-            log_warn("cannot write the report for pid %d tid %d to %s", (int)w->pid,
-                     (int)req->tid, d->cfg.output_dir);
+            log_warn("cannot write the report for pid %d tid %d to %s", (int)j->pid,
+                     (int)j->tid, d->cfg.output_dir);
         }
     }
     d->reports_written++;
     w->reports++;
     log_notice("undead request: %s %s on pid %d (%s) tid %d, running %.3f s%s%s%s",
-               req->method, req->url, (int)w->pid, w->program, (int)req->tid,
-               (double)(now_mono - req->start_ns) / 1e9, snap.err ? " [" : "",
+               j->req.method, j->req.url, (int)j->pid, w->program, (int)j->tid,
+               (double)(j->now_mono - j->req.start_ns) / 1e9, snap.err ? " [" : "",
                snap.err ? snap.note : "", snap.err ? "]" : "");
     if (path[0])
         log_notice("report written to %s (thread held %.0f us)", path,
                    (double)snap.pause_ns / 1e3);
     outputs_undead(d, &ri, path, NULL); /* JSON twin, retention, syslog (outputs.c) */
-    if (path[0])
-        follow_start(d, w, slot, req, path, &snap, frames, nframes);
+    if (path[0] && w != &gone)
+        follow_start(d, w, j->slot, &j->req, path, &snap, frames, nframes);
     symframes_free(frames, nframes);
+}
+
+/* Work off queued snapshots for at most one slice. */
+static void work(struct daemon *d)
+{
+    uint64_t until = dsl_now_ns(CLOCK_MONOTONIC) + WORK_SLICE_NS;
+
+    while (jobs_head && dsl_now_ns(CLOCK_MONOTONIC) < until) {
+        struct job *j = jobs_head;
+        jobs_head = j->next;
+        if (!jobs_head)
+            jobs_tail = NULL;
+        njobs--;
+        finish(d, j);
+        job_free(j);
+    }
+}
+
+void watch_drain(struct daemon *d)
+{
+    while (jobs_head) {
+        struct job *j = jobs_head;
+        jobs_head = j->next;
+        if (!jobs_head)
+            jobs_tail = NULL;
+        njobs--;
+        finish(d, j);
+        job_free(j);
+    }
 }
 
 void watch_fire(struct daemon *d, uint64_t now)
@@ -177,9 +374,10 @@ void watch_fire(struct daemon *d, uint64_t now)
         if (r != 1 || req.seq != e.seq)
             continue;
         __atomic_store_n(&dsl_sb_slot(w->sb, e.slot)->reported_seq, req.seq, __ATOMIC_RELAXED);
-        undead(d, w, e.slot, &req);
+        take(d, w, e.slot, &req);
         /* Snapshots take time; take the clock again for what follows. */
         now = dsl_now_ns(CLOCK_MONOTONIC);
     }
+    work(d);
     watch_rearm(d);
 }

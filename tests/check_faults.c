@@ -251,6 +251,56 @@ START_TEST(thousands_of_threads)
 }
 END_TEST
 
+static long vmrss_kb(pid_t pid)
+{
+    char path[64], buf[4096];
+    int fd, n;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    n = (int)read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nVmRSS:");
+    return p ? strtol(p + 8, NULL, 10) : -1;
+}
+
+/* 1000 requests go undead within a second, in 4 processes: every one is
+ * reported (snapshots are queued and worked off), memory stays bounded. */
+START_TEST(storm_of_1000_undead_requests)
+{
+    struct tdaemon d;
+    struct tworker w[4];
+    const char *args[] = {"threads", "3", "250", NULL};
+    long rss_max = 0;
+
+    td_start(&d, "0.3", (const char *const[]){"--follow", "0", NULL});
+    for (int i = 0; i < 4; i++)
+        tw_start(&w[i], &d, getenv("TEST_WORKER"), args);
+    for (int i = 0; i < 4; i++)
+        ck_assert_ptr_nonnull(tw_expect(&w[i], "ready", 20000));
+    int n = 0;
+    for (long long end = now_ms() + 30000; now_ms() < end && n < 1000; sleep_ms(100)) {
+        n = td_count_reports(&d);
+        long rss = vmrss_kb(d.pid);
+        if (rss > rss_max)
+            rss_max = rss;
+    }
+    ck_assert_msg(n == 1000, "%d reports of 1000:\n%s", n, td_log(&d) + strlen(td_log(&d)) / 2);
+    /* Bounded: the queue holds stack copies of a few KiB each. */
+    ck_assert_msg(rss_max < 256 * 1024, "daemon RSS reached %ld KiB", rss_max);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(tw_wait(&w[i], 20000), 0);
+    ck_assert(td_alive(&d));
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("faults");
@@ -265,6 +315,7 @@ int main(void)
     tcase_add_test(tc, full_disk_is_survived);
     tcase_add_test(tc, scribbled_scoreboard_is_survived);
     tcase_add_test(tc, thousands_of_threads);
+    tcase_add_test(tc, storm_of_1000_undead_requests);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
