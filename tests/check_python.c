@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Python workers end to end: the real dogslowd, Debian's /usr/bin/python3
+ * with Debian's Django, Flask and gunicorn (2 sync workers), the
+ * dogslow_client package from python/, and curl as the HTTP client.
+ *
+ *  - slow views that sleep, spin in pure Python, run one long C call
+ *    holding the GIL (a catastrophic regex) and wait on a lock: each is
+ *    reported with its method, URL and the pid of the worker that ran it;
+ *  - fast requests and ignored URLs (DOGSLOW_IGNORE_URLS) are not;
+ *  - Django runs with gunicorn --preload: the middleware registers in the
+ *    master, and each forked worker registers itself on its first request
+ *    (libdogslow's fork handling) -- checked in the daemon's log;
+ *  - the app keeps working, with one warning, when the daemon or the
+ *    library is missing; the package installs with pip, offline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <link.h>
+
+#include "harness.h"
+
+#define PYTHON "/usr/bin/python3"
+#define CURL   "/usr/bin/curl"
+
+static const char *env_dir(const char *name)
+{
+    const char *v = getenv(name);
+    ck_assert_msg(v && *v, "%s is not set (run the tests with 'make check')", name);
+    return v;
+}
+
+/* A port nobody listens on right now. */
+static int free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    ck_assert_int_ge(s, 0);
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
+    close(s);
+    return ntohs(sa.sin_port);
+}
+
+static char py_preload[1024]; /* LD_PRELOAD for python3, or "" */
+
+#if defined(__SANITIZE_ADDRESS__)
+/* In a sanitizer build libdogslow needs the ASan runtime loaded before
+ * anything else, which an uninstrumented python3 does not do: preload the
+ * very runtimes this test runs with. */
+static int find_runtime(struct dl_phdr_info *info, size_t size, void *data)
+{
+    char *out = data;
+    const char *base = strrchr(info->dlpi_name, '/');
+
+    (void)size;
+    if (base && (!strncmp(base, "/libasan.so", 11) || !strncmp(base, "/libubsan.so", 12))) {
+        size_t n = strlen(out);
+        snprintf(out + n, 1024 - n, "%s%s", n ? ":" : "", info->dlpi_name);
+    }
+    return 0;
+}
+
+static void sanitizer_env(void)
+{
+    if (!py_preload[0])
+        dl_iterate_phdr(find_runtime, py_preload);
+    /* CPython frees little at exit by design. */
+    setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+}
+#else
+static void sanitizer_env(void)
+{
+}
+#endif
+
+/* In a child about to exec python3 (not curl: it hangs under a preloaded
+ * ASan). */
+static void python_preload(void)
+{
+    if (py_preload[0])
+        setenv("LD_PRELOAD", py_preload, 1);
+}
+
+/* Environment of every Python we start: our package and test apps first
+ * on the path, the library we just built, the daemon's socket. */
+static void python_env(struct tdaemon *d)
+{
+    char path[2048];
+
+    sanitizer_env();
+    snprintf(path, sizeof(path), "%s:%s", env_dir("PYTHON_PKG_DIR"), env_dir("PYTHON_TESTS_DIR"));
+    setenv("PYTHONPATH", path, 1);
+    setenv("DOGSLOW_LIBRARY", env_dir("DOGSLOW_LIBRARY_PATH"), 1);
+    setenv("DOGSLOW_SOCKET", d ? d->sock : "/nonexistent/dogslow.sock", 1);
+    setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+    unsetenv("DOGSLOW_TIMER");
+}
+
+/* ---- gunicorn ------------------------------------------------------------ */
+
+struct server {
+    pid_t pid; /* the master; also the process group */
+    int port;
+    char log[400];
+};
+
+/* A failed assertion ends the test process with exit(): take the server
+ * group along (a timeout's SIGKILL is covered by PR_SET_PDEATHSIG and
+ * gunicorn's --timeout, below). */
+static pid_t server_group;
+
+static void kill_server_group(void)
+{
+    if (server_group > 0)
+        kill(-server_group, SIGKILL);
+}
+
+static void server_start(struct server *s, struct tdaemon *d, const char *app, bool preload)
+{
+    char bind[64];
+    const char *argv[20];
+    int n = 0;
+
+    memset(s, 0, sizeof(*s));
+    s->port = free_port();
+    snprintf(bind, sizeof(bind), "127.0.0.1:%d", s->port);
+    snprintf(s->log, sizeof(s->log), "%s/gunicorn.log", d->dir);
+    argv[n++] = PYTHON;
+    argv[n++] = "-m";
+    argv[n++] = "gunicorn";
+    argv[n++] = "--workers";
+    argv[n++] = "2";
+    argv[n++] = "--worker-class";
+    argv[n++] = "sync";
+    argv[n++] = "--bind";
+    argv[n++] = bind;
+    /* Sync workers look for a dead master every timeout/2 seconds; the
+     * slowest view runs about 2 s. */
+    argv[n++] = "--timeout";
+    argv[n++] = "6";
+    argv[n++] = "--chdir";
+    argv[n++] = env_dir("PYTHON_TESTS_DIR");
+    if (preload)
+        argv[n++] = "--preload";
+    argv[n++] = app;
+    argv[n] = NULL;
+
+    python_env(d);
+    s->pid = fork();
+    ck_assert_int_ge(s->pid, 0);
+    if (s->pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        setsid(); /* its own group: master and workers go together */
+        /* If this test dies (a failed assertion, a timeout), the master
+         * dies with it, and its workers follow within a second (gunicorn
+         * workers watch their parent): nothing is left running. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        python_preload();
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    if (server_group == 0)
+        atexit(kill_server_group);
+    server_group = s->pid;
+}
+
+static const char *server_log(struct server *s)
+{
+    static char buf[32768];
+    FILE *f = fopen(s->log, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void server_stop(struct server *s)
+{
+    int st;
+
+    if (s->pid <= 0)
+        return;
+    kill(-s->pid, SIGQUIT); /* gunicorn's quick shutdown */
+    for (long long end = now_ms() + 5000; now_ms() < end; sleep_ms(20))
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+            break;
+    kill(-s->pid, SIGKILL);
+    waitpid(s->pid, &st, WNOHANG);
+    s->pid = 0;
+    server_group = 0;
+}
+
+/* ---- curl ---------------------------------------------------------------- */
+
+struct http {
+    pid_t pid;
+    int out;
+    char path[128];
+    int status;
+    int worker; /* "pid=N" in the body */
+    char body[1024];
+};
+
+static void http_start(struct http *h, int port, const char *path)
+{
+    char url[256];
+    int p[2];
+
+    memset(h, 0, sizeof(*h));
+    snprintf(h->path, sizeof(h->path), "%s", path);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    h->pid = fork();
+    ck_assert_int_ge(h->pid, 0);
+    if (h->pid == 0) {
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        dup2(p[1], 1);
+        if (null >= 0)
+            dup2(null, 2); /* failures show as status 0 */
+        execl(CURL, "curl", "-s", "-S", "--max-time", "20", "-o", "-", "-w", "\nstatus=%{http_code}\n",
+              url, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    h->out = p[0];
+}
+
+/* Read the whole answer; status 0 if curl failed. */
+static void http_finish(struct http *h)
+{
+    size_t n = 0;
+    int st;
+
+    for (;;) {
+        struct pollfd pfd = {.fd = h->out, .events = POLLIN};
+        if (poll(&pfd, 1, 25000) <= 0)
+            break;
+        ssize_t r = read(h->out, h->body + n, sizeof(h->body) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof(h->body) - 1)
+            break;
+    }
+    h->body[n] = '\0';
+    close(h->out);
+    waitpid(h->pid, &st, 0);
+    const char *s = strstr(h->body, "status=");
+    h->status = s ? (int)strtol(s + 7, NULL, 10) : 0;
+    const char *w = strstr(h->body, "pid=");
+    h->worker = w ? (int)strtol(w + 4, NULL, 10) : 0;
+}
+
+static int http_get(int port, const char *path, int *ret_worker)
+{
+    struct http h;
+
+    http_start(&h, port, path);
+    http_finish(&h);
+    if (ret_worker)
+        *ret_worker = h.worker;
+    return h.status;
+}
+
+static void wait_ready(struct server *s)
+{
+    for (long long end = now_ms() + 20000; now_ms() < end; sleep_ms(100)) {
+        if (http_get(s->port, "/fast", NULL) == 200)
+            return;
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+            ck_abort_msg("gunicorn exited:\n%s", server_log(s));
+    }
+    ck_abort_msg("gunicorn did not answer within 20 s:\n%s", server_log(s));
+}
+
+/* ---- the scenario, for Django and Flask ---------------------------------- */
+
+static const char *const slow_paths[] = {
+    "/slow/sleep?case=1", "/slow/spin", "/slow/regex", "/slow/lock",
+};
+#define NSLOW  4
+#define NFAST  12
+
+static void run_app(const char *app, bool preload)
+{
+    struct tdaemon d;
+    struct server s;
+    struct http slow[NSLOW], health, fast[NFAST];
+    char line[256];
+
+    td_start(&d, "5", NULL); /* the apps ask for 0.5 s themselves */
+    server_start(&s, &d, app, preload);
+    wait_ready(&s);
+
+    /* All at once: two workers take them in turn (~3 s in all). */
+    for (int i = 0; i < NSLOW; i++)
+        http_start(&slow[i], s.port, slow_paths[i]);
+    http_start(&health, s.port, "/health");
+    for (int i = 0; i < NFAST; i++)
+        http_start(&fast[i], s.port, "/fast");
+    for (int i = 0; i < NSLOW; i++) {
+        http_finish(&slow[i]);
+        ck_assert_msg(slow[i].status == 200 && slow[i].worker > 0, "%s: %s\n%s", slow_paths[i],
+                      slow[i].body, server_log(&s));
+    }
+    http_finish(&health);
+    ck_assert_int_eq(health.status, 200);
+    for (int i = 0; i < NFAST; i++) {
+        http_finish(&fast[i]);
+        ck_assert_int_eq(fast[i].status, 200);
+    }
+
+    /* Exactly the four slow requests, each by the worker that ran it. */
+    ck_assert_msg(td_wait_reports(&d, NSLOW, 5000) >= NSLOW, "%d reports\ndaemon:\n%s\nserver:\n%s",
+                  td_count_reports(&d), td_log(&d), server_log(&s));
+    sleep_ms(300);
+    ck_assert_int_eq(td_count_reports(&d), NSLOW);
+    for (int i = 0; i < NSLOW; i++) {
+        snprintf(line, sizeof(line), "\nGET http://127.0.0.1:%d%s\n", s.port, slow_paths[i]);
+        char *r = td_find_report_with(&d, line);
+        ck_assert_msg(r, "no report with%s", line);
+        snprintf(line, sizeof(line), "\nProcess ID: %d\n", slow[i].worker);
+        ck_assert_msg(strstr(r, line), "%s: expected%s\n%s", slow_paths[i], line, r);
+        /* python -m gunicorn: named after the package, not __main__.py. */
+        ck_assert_msg(strstr(r, "\nProgram:    gunicorn\n"), "%s", r);
+        ck_assert_msg(strstr(r, "\nThread ID:  "), "%s", r);
+        free(r);
+    }
+    ck_assert_int_eq(td_count_reports_with(&d, "/health"), 0);
+    ck_assert_int_eq(td_count_reports_with(&d, "/fast"), 0);
+
+    /* Each worker registered itself; with --preload the master did too,
+     * before forking them. */
+    for (int i = 0; i < NSLOW; i++) {
+        snprintf(line, sizeof(line), "registered pid %d ", slow[i].worker);
+        ck_assert_msg(strstr(td_log(&d), line), "%s\n%s", line, td_log(&d));
+    }
+    snprintf(line, sizeof(line), "registered pid %d ", (int)s.pid);
+    if (preload)
+        ck_assert_msg(strstr(td_log(&d), line), "master: %s\n%s", line, td_log(&d));
+    else
+        ck_assert_msg(!strstr(td_log(&d), line), "master registered: %s", td_log(&d));
+
+    server_stop(&s);
+    ck_assert(td_alive(&d));
+    td_stop(&d);
+    td_cleanup(&d);
+}
+
+START_TEST(django_under_gunicorn_preload)
+{
+    run_app("djapp.wsgi:application", true);
+}
+END_TEST
+
+START_TEST(flask_under_gunicorn)
+{
+    run_app("flaskapp:app", false);
+}
+END_TEST
+
+/* ---- without daemon, without library, with pip ---------------------------- */
+
+/* Run python -c CODE; its stdout+stderr in out. */
+static int run_python(const char *code, char *out, size_t size)
+{
+    int p[2], st;
+    size_t n = 0;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        python_preload();
+        execl(PYTHON, "python3", "-c", code, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    for (;;) {
+        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+        if (poll(&pfd, 1, 30000) <= 0)
+            break;
+        ssize_t r = read(p[0], out + n, size - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == size - 1)
+            break;
+    }
+    out[n] = '\0';
+    close(p[0]);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char client_script[] =
+    "import logging, dogslow_client\n"
+    "logging.basicConfig(level=logging.WARNING, format='LOG %(name)s: %(message)s')\n"
+    "print('register', dogslow_client.register(timer=0.5))\n"
+    "print('register again', dogslow_client.register(timer=0.5))\n"
+    "for i in range(3):\n"
+    "    with dogslow_client.request('GET', '/x'):\n"
+    "        pass\n"
+    "print('begin', dogslow_client.begin('GET', '/y'), 'end', dogslow_client.end())\n"
+    "print('available', dogslow_client.available())\n"
+    "print('done')\n";
+
+START_TEST(works_without_daemon_or_library)
+{
+    char out[8192];
+
+    /* No daemon: register fails, requests run, one warning. */
+    python_env(NULL);
+    ck_assert_int_eq(run_python(client_script, out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "register -2\n") && strstr(out, "begin -107 end -107\n") &&
+                      strstr(out, "available True\n") && strstr(out, "done\n"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "LOG dogslow_client: dogslow_client: not registered with dogslowd: "
+                              "cannot connect to dogslowd at /nonexistent/dogslow.sock"),
+                  "%s", out);
+    /* The warning comes once, not per call. */
+    ck_assert_ptr_null(strstr(strstr(out, "not registered") + 1, "not registered"));
+
+    /* No library: every call is a no-op returning -ENOSYS. */
+    setenv("DOGSLOW_LIBRARY", "/nonexistent/libdogslow.so.0", 1);
+    ck_assert_int_eq(run_python(client_script, out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "register -38\n") && strstr(out, "begin -38 end -38\n") &&
+                      strstr(out, "available False\n") && strstr(out, "done\n"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "libdogslow not found"), "%s", out);
+}
+END_TEST
+
+/* The plain WSGI middleware, under the standard library's server, and a
+ * registration that works. */
+START_TEST(wsgi_middleware)
+{
+    struct tdaemon d;
+    struct tworker w;
+    char code[2048], port_s[16], line[256];
+    int port = free_port(), worker = 0;
+
+    td_start(&d, "5", NULL);
+    python_env(&d);
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    snprintf(code, sizeof(code),
+             "import sys, wsgiref.simple_server, slowviews\n"
+             "from dogslow_client.wsgi import DogslowMiddleware\n"
+             "def app(environ, start_response):\n"
+             "    fn = {'/slow/sleep': slowviews.sleep_view, '/health': slowviews.health_view}\n"
+             "    body = fn.get(environ['PATH_INFO'], slowviews.fast_view)()\n"
+             "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+             "    return [body.encode()]\n"
+             "app = DogslowMiddleware(app, timer=0.5, ignore_paths=[r'/health'])\n"
+             "class Quiet(wsgiref.simple_server.WSGIRequestHandler):\n"
+             "    def log_message(self, *args):\n"
+             "        pass\n"
+             "srv = wsgiref.simple_server.make_server('127.0.0.1', int(sys.argv[1]), app,\n"
+             "                                        handler_class=Quiet)\n"
+             "print('ready', flush=True)\n"
+             "srv.serve_forever()\n");
+    char env_preload[1100];
+    snprintf(env_preload, sizeof(env_preload), "LD_PRELOAD=%s", py_preload);
+    const char *args[] = {env_preload, PYTHON, "-c", code, port_s, NULL};
+    tw_start(&w, &d, "/usr/bin/env", args);
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
+    ck_assert_int_eq(http_get(port, "/slow/sleep?q=%C3%A9", &worker), 200);
+    ck_assert_int_eq(http_get(port, "/health", NULL), 200);
+    ck_assert_int_eq(http_get(port, "/fast", NULL), 200);
+    ck_assert_int_eq(td_wait_reports(&d, 1, 3000), 1);
+    sleep_ms(200);
+    ck_assert_int_eq(td_count_reports(&d), 1);
+    snprintf(line, sizeof(line), "\nGET http://127.0.0.1:%d/slow/sleep?q=%%C3%%A9\n", port);
+    char *r = td_find_report_with(&d, line);
+    ck_assert_msg(r, "%s", line);
+    snprintf(line, sizeof(line), "\nProcess ID: %d\n", worker);
+    ck_assert_msg(strstr(r, line), "%s", r);
+    /* The program name is the script's, not "python3": here "-c" is not
+     * a name, so the executable's is used. */
+    ck_assert_msg(strstr(r, "\nProgram:    python3"), "%s", r);
+    free(r);
+    tw_kill(&w);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(pip_installs_offline)
+{
+    char cmd[2048], out[8192], dir[] = "/tmp/dogslow-pip-XXXXXX";
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    /* As a user would, with build isolation, but offline: the in-tree
+     * backend needs nothing from an index.  From a copy, so that a
+     * read-only checkout works too. */
+    snprintf(cmd, sizeof(cmd),
+             "cp -r '%s' '%s/src' && "
+             "%s -m pip install -q --no-index --no-deps --disable-pip-version-check "
+             "--root-user-action=ignore --target '%s/site' '%s/src' 2>&1",
+             env_dir("PYTHON_PKG_DIR"), dir, PYTHON, dir, dir);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    ck_assert_msg(pclose(p) == 0, "%s\n%s", cmd, out);
+
+    snprintf(cmd, sizeof(cmd), "%s/site", dir);
+    setenv("PYTHONPATH", cmd, 1);
+    ck_assert_int_eq(run_python("import dogslow_client, dogslow_client.wsgi, dogslow_client.flask, "
+                                "dogslow_client.django\nprint(dogslow_client.__file__)",
+                                out, sizeof(out)),
+                     0);
+    ck_assert_msg(strstr(out, cmd) && strstr(out, "/dogslow_client/__init__.py"), "%s", out);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    (void)!system(cmd);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("python");
+    TCase *tc = tcase_create("servers");
+    SRunner *sr;
+    int failed;
+
+    if (access(PYTHON, X_OK) != 0 || access(CURL, X_OK) != 0) {
+        fprintf(stderr, "%s or %s is missing: run tools/deps\n", PYTHON, CURL);
+        return 1;
+    }
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, django_under_gunicorn_preload);
+    tcase_add_test(tc, flask_under_gunicorn);
+    tcase_add_test(tc, wsgi_middleware);
+    tcase_add_test(tc, works_without_daemon_or_library);
+    tcase_add_test(tc, pip_installs_offline);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
