@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #include "proto.h"
+#include "pyframes.h"
 #include "scoreboard.h"
 
 #define DSL_FRAMES_MAX 256 /* hard cap on frames per snapshot */
@@ -142,6 +143,10 @@ struct worker {
     bool dwfl_attached; /* dwfl_attach_state done */
     uint64_t modules_ns; /* when /proc/PID/maps was last read into dwfl */
     struct snapshot *unwinding; /* the snapshot unwind.c's callbacks read */
+    /* CPython (pyframes.c): looked for at the first snapshot. */
+    int py_state; /* 0: not looked yet; 1: found (py); -1: not Python; -2: unsupported */
+    struct py_runtime *py;
+    char py_why[128]; /* "unsupported Python 3.10", for the report */
     uint64_t reports;
 };
 
@@ -215,6 +220,9 @@ struct snapshot {
      * its stack and its sp/pc (/proc/PID/task/TID/syscall) were read. */
     long peeked_syscall; /* -1: stopped normally */
     bool needs_unwind;   /* taken, not yet unwound (snapshot_finish) */
+    /* The thread's Python frames, read while it was held (CPython workers). */
+    struct py_stack py;
+    bool have_py;
     /* Copy of the live stack taken while the thread was held:
      * [stack_addr, stack_addr + stack_len). */
     uint8_t *stack;
@@ -287,6 +295,20 @@ struct report_info {
     const struct symframe *frames;
     unsigned nframes;
 };
+
+/*
+ * The stack as reports show it, innermost first: native frames, with the
+ * interpreter's eval-loop frames replaced by the Python frames they run
+ * (py-spy dump --native style).  Python frames that find no eval frame are
+ * appended (counted in *ret_unplaced).
+ */
+struct report_item {
+    const struct symframe *native;
+    const struct py_frame *py;
+};
+#define REPORT_ITEMS_MAX (DSL_SYMFRAMES_MAX + 256)
+unsigned report_merge(const struct snapshot *snap, const struct symframe *frames,
+                      unsigned nframes, struct report_item *out, unsigned *ret_unplaced);
 
 /* The report as text (malloc'd, not NUL-terminated beyond len). */
 int report_render(struct daemon *d, const struct report_info *ri, char **ret_text,

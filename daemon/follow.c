@@ -104,15 +104,31 @@ static void label_of(const struct symframe *sf, char *out, size_t size)
         snprintf(out, size, "0x%llx", (unsigned long long)sf->ip);
 }
 
-/* Merge one sample (frames innermost first) into the tree, oldest first. */
-static void add_sample(struct follow *f, const struct symframe *frames, unsigned n)
+static void label_of_item(const struct report_item *it, char *out, size_t size)
 {
+    if (it->native) {
+        label_of(it->native, out, size);
+        return;
+    }
+    const char *file = it->py->filename ? it->py->filename : "??";
+    const char *base = strrchr(file, '/');
+    snprintf(out, size, "%s (%s)", it->py->function ? it->py->function : "??",
+             base ? base + 1 : file);
+}
+
+/* Merge one sample into the tree, oldest frame first: native frames, with
+ * Python frames in place of the interpreter's (report_merge). */
+static void add_sample(struct follow *f, const struct snapshot *snap,
+                       const struct symframe *frames, unsigned nframes)
+{
+    static struct report_item items[REPORT_ITEMS_MAX];
+    unsigned unplaced, n = report_merge(snap, frames, nframes, items, &unplaced);
     char label[LABEL_MAX];
     int at = 0;
 
     f->nodes[0].count++;
     for (unsigned i = n; i-- > 0;) {
-        label_of(&frames[i], label, sizeof(label));
+        label_of_item(&items[i], label, sizeof(label));
         int c = child(f, at, label);
         if (c < 0) {
             c = child(f, at, "[other]");
@@ -192,7 +208,7 @@ bool follow_start(struct daemon *d, struct worker *w, uint32_t slot,
     node_new(f, "[all]");
     /* The report's own snapshot is the first sample. */
     if (nframes) {
-        add_sample(f, frames, nframes);
+        add_sample(f, first, frames, nframes);
         f->samples++;
         f->pause_ns += first->pause_ns;
     }
@@ -328,7 +344,7 @@ void follow_fire(struct daemon *d, const struct deadline *e)
     if (snapshot_thread(d, w, f->tid, &snap) == 0 && snap.nframes) {
         int n = symbolize(d, w, &snap, false, frames, DSL_SYMFRAMES_MAX);
         if (n > 0) {
-            add_sample(f, frames, (unsigned)n);
+            add_sample(f, &snap, frames, (unsigned)n);
             f->samples++;
             f->pause_ns += snap.pause_ns;
         }

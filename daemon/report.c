@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dogslowd.h"
+#include "locals.h"
 #include "util.h"
 
 #define REPORT_MAX     (1024 * 1024) /* bytes per report */
@@ -182,6 +183,88 @@ static void render_frame(struct buf *b, const struct worker *w, const struct sym
         bprintf(b, "      [%s]\n", f->vars_note);
 }
 
+/*
+ * One line of the stack as printed: a native frame, or a Python frame in
+ * place of the interpreter's eval-loop frame that runs it (py-spy dump
+ * --native style; see pyframes.h for the rule).
+ */
+
+static bool is_eval_frame(const struct symframe *f)
+{
+    return !strcmp(f->function, "_PyEval_EvalFrameDefault") ||
+           !strcmp(f->function, "_PyEval_EvalFrame");
+}
+
+/* Innermost first, like the frames; returns the count and how many Python
+ * frames could not be placed (no eval frame left for them). */
+unsigned report_merge(const struct snapshot *snap, const struct symframe *frames,
+                      unsigned nframes, struct report_item *out, unsigned *ret_unplaced)
+{
+    const struct py_stack *py = snap && snap->have_py ? &snap->py : NULL;
+    unsigned n = 0, pi = 0;
+
+    for (unsigned i = 0; i < nframes && n < REPORT_ITEMS_MAX; i++) {
+        const struct symframe *f = &frames[i];
+        if (py && pi < py->nframes && is_eval_frame(f) && !f->inlined) {
+            do {
+                out[n++] = (struct report_item){.py = &py->frames[pi]};
+            } while (!py->frames[pi++].entry && pi < py->nframes && n < REPORT_ITEMS_MAX);
+            continue;
+        }
+        out[n++] = (struct report_item){.native = f};
+    }
+    *ret_unplaced = py && pi < py->nframes ? py->nframes - pi : 0;
+    for (; py && pi < py->nframes && n < REPORT_ITEMS_MAX; pi++)
+        out[n++] = (struct report_item){.py = &py->frames[pi]};
+    return n;
+}
+
+static void render_py_frame(struct buf *b, const struct worker *w, const struct py_frame *f,
+                            bool with_locals)
+{
+    char src[SOURCE_LINE_MAX + 1];
+
+    if (f->line > 0)
+        bprintf(b, "  File \"%s\", line %d, in %s\n", f->filename ? f->filename : "??",
+                f->line, f->function ? f->function : "??");
+    else
+        bprintf(b, "  File \"%s\", in %s\n", f->filename ? f->filename : "??",
+                f->function ? f->function : "??");
+    if (f->filename && f->filename[0] == '/' && f->line > 0 &&
+        source_line(w, f->filename, f->line, src, sizeof(src))) {
+        trim(src);
+        if (src[0])
+            bprintf(b, "    %s\n", src);
+    }
+    if (!with_locals)
+        return;
+    for (unsigned i = 0; i < f->nlocals; i++) {
+        const char *name = f->locals[i].name ? f->locals[i].name : "?";
+        bprintf(b, "      %s = %s\n", name,
+                locals_redacted(name) ? "[redacted]"
+                                      : (f->locals[i].value ? f->locals[i].value : "?"));
+    }
+    if (f->locals_truncated)
+        bprintf(b, "      [more locals not shown]\n");
+}
+
+/* The whole stack, oldest call first. */
+static void render_stack(struct buf *b, const struct report_info *ri, bool with_locals)
+{
+    static struct report_item items[REPORT_ITEMS_MAX];
+    unsigned unplaced = 0, n = report_merge(ri->snap, ri->frames, ri->nframes, items, &unplaced);
+
+    if (unplaced)
+        bprintf(b, "  [%u Python frames below could not be placed among the native ones]\n",
+                unplaced);
+    for (unsigned i = n; i-- > 0;) {
+        if (items[i].py)
+            render_py_frame(b, ri->w, items[i].py, with_locals);
+        else
+            render_frame(b, ri->w, items[i].native, with_locals);
+    }
+}
+
 static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
 {
     char now[64], started[64];
@@ -207,14 +290,16 @@ static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
         bprintf(b, "  [%s]\n", s->note);
     else if (s->note[0])
         bprintf(b, "  [%s]\n", s->note);
+    if (ri->w->py_state == -2 && ri->w->py_why[0])
+        bprintf(b, "  [%s: Python frames not shown]\n", ri->w->py_why);
+    if (ri->snap && ri->snap->have_py && ri->snap->py.note[0])
+        bprintf(b, "  [Python: %s]\n", ri->snap->py.note);
     /* Oldest call first, as in a Python traceback. */
-    for (unsigned i = ri->nframes; i-- > 0;)
-        render_frame(b, ri->w, &ri->frames[i], false);
+    render_stack(b, ri, false);
     bprintf(b, "\n");
     if (d->cfg.stack_vars && ri->nframes) {
         bprintf(b, "\nFull backtrace with local variables:\n\n");
-        for (unsigned i = ri->nframes; i-- > 0;)
-            render_frame(b, ri->w, &ri->frames[i], true);
+        render_stack(b, ri, true);
         bprintf(b, "\n");
     }
     if (b->truncated)

@@ -181,6 +181,9 @@ static int wait_stop(pid_t tid, int *ret_status)
 
 void snapshot_release_worker(struct worker *w)
 {
+    free(w->py);
+    w->py = NULL;
+    w->py_state = 0;
     if (w->unwind_as) {
         unw_destroy_addr_space(w->unwind_as);
         w->unwind_as = NULL;
@@ -447,11 +450,62 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
     return r;
 }
 
+/* Is w a CPython process?  Looked up once per worker (a few ms, before
+ * any thread is held). */
+static void find_python(struct worker *w)
+{
+    struct py_runtime *rt;
+    int r;
+
+    if (w->py_state != 0)
+        return;
+    rt = calloc(1, sizeof(*rt));
+    if (!rt)
+        return;
+    w->py_why[0] = '\0';
+    r = py_runtime_find(w->pid, rt, w->py_why, sizeof(w->py_why));
+    if (r == 0) {
+        w->py = rt;
+        w->py_state = 1;
+        char v[32];
+        py_version_string(rt->version_hex, v, sizeof(v));
+        log_info("pid %d (%s) runs Python %s: reports show its Python frames", (int)w->pid,
+                 w->program, v);
+        return;
+    }
+    free(rt);
+    w->py_state = r == -EPROTONOSUPPORT ? -2 : -1;
+    if (r != -EPROTONOSUPPORT && r != -ENOENT)
+        log_info("pid %d: cannot read its Python runtime: %s", (int)w->pid, w->py_why);
+}
+
+/* While the thread is held: its Python frames (frames and locals are in
+ * the worker's heap and change as soon as it runs). */
+static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+{
+    struct remote_mem m;
+    struct remote_proc p;
+    struct py_limits lim;
+
+    if (w->py_state != 1)
+        return;
+    remote_mem_proc(&m, &p, w->pid);
+    py_limits_default(&lim);
+    lim.max_locals = d->cfg.stack_vars ? 32 : 0;
+    if (d->cfg.max_value_bytes)
+        lim.max_value_bytes = d->cfg.max_value_bytes;
+    if (py_read_stack(w->py, &m, tid, &lim, &s->py) == 0)
+        s->have_py = true;
+}
+
 int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
 {
     uint64_t t0, t1;
     int st, sig = 0, r;
 
+    if (s->have_py)
+        py_stack_free(&s->py);
+    s->have_py = false;
     s->have_regs = false;
     s->needs_unwind = false;
     s->regs_known = 0;
@@ -471,8 +525,10 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
                  (int)tid, (int)w->pid);
         return -ESRCH;
     }
+    find_python(w);
     if (peek(d, w, tid, s) == 0) {
         s->needs_unwind = true;
+        read_python(d, w, tid, s); /* blocked: its frames cannot change */
         return 0;
     }
     s->have_regs = false;
@@ -538,6 +594,7 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
     }
     if (!copied)
         unwind_live(d, w, tid, s); /* the slow way, while held */
+    read_python(d, w, tid, s);
     if (test_hold_ms()) {
         struct timespec ts = {test_hold_ms() / 1000, (long)(test_hold_ms() % 1000) * 1000000L};
         nanosleep(&ts, NULL);

@@ -136,6 +136,8 @@ struct job {
     size_t stack_len;
     uint64_t stack_addr;
     struct frame *frames; /* only from the live (fallback) unwinder */
+    struct py_stack py;   /* owned when have_py */
+    bool have_py;
     unsigned nframes;
     int err;
     char note[160];
@@ -154,6 +156,8 @@ bool watch_busy(void)
 
 static void job_free(struct job *j)
 {
+    if (j->have_py)
+        py_stack_free(&j->py);
     job_bytes -= j->stack_len;
     free(j->stack);
     free(j->frames);
@@ -202,6 +206,10 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
         j->err = snap.err;
         memcpy(j->note, snap.note, sizeof(j->note));
         j->pause_ns = snap.pause_ns;
+        /* The Python frames move to the job. */
+        j->py = snap.py;
+        j->have_py = snap.have_py;
+        snap.have_py = false;
         if (snap.needs_unwind && snap.stack_len) {
             j->stack = malloc(snap.stack_len);
             if (j->stack) {
@@ -260,6 +268,11 @@ static void finish(struct daemon *d, struct job *j)
     memcpy(snap.note, j->note, sizeof(snap.note));
     snap.pause_ns = j->pause_ns;
     snap.unwind_ns = 0;
+    if (snap.have_py)
+        py_stack_free(&snap.py);
+    snap.py = j->py;
+    snap.have_py = j->have_py;
+    j->have_py = false;
     snap.nframes = 0;
     if (snap.needs_unwind) {
         if (snap.stack_cap < j->stack_len) {

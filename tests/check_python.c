@@ -300,6 +300,63 @@ static void wait_ready(struct server *s)
 static const char *const slow_paths[] = {
     "/slow/sleep?case=1", "/slow/spin", "/slow/regex", "/slow/lock",
 };
+
+/* What each slow view's report must show: its Python frame, at the marked
+ * line of slowviews.py, with its locals (the daemon runs with stack_vars). */
+static const struct {
+    const char *function, *mark, *local;
+} slow_expect[] = {
+    {"sleep_view", "# MARK: sleep", "      label = 'sleepy'\n      count = 3\n      items = [1, 2, 3]\n"
+                                    "      info = {'kind': 'sleep'}\n"},
+    {"spin_view", "# MARK: spin", "      label = 'spinning'\n"},
+    {"regex_view", "# MARK: regex", "      label = 'backtracking'\n"},
+    {"lock_view", "# MARK: lock", "      label = 'waiting'\n      count = 1\n      items = ['lock']\n"},
+};
+
+/* The line of slowviews.py that holds mark. */
+static int mark_line(const char *mark)
+{
+    char path[600], line[512];
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/slowviews.py", env_dir("PYTHON_TESTS_DIR"));
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        if (strstr(line, mark)) {
+            fclose(f);
+            return n;
+        }
+    }
+    fclose(f);
+    ck_abort_msg("%s not in slowviews.py", mark);
+    return 0;
+}
+
+/* The Python frames of the report, merged into the native stack. */
+static void check_python_frames(const char *r, int i)
+{
+    char want[256];
+    int line = mark_line(slow_expect[i].mark);
+    const char *full = strstr(r, "Full backtrace with local variables:");
+
+    /* The spinning loop may be sampled on its second line. */
+    snprintf(want, sizeof(want), "slowviews.py\", line %d, in %s\n", line,
+             slow_expect[i].function);
+    if (!strstr(r, want) && i == 1)
+        snprintf(want, sizeof(want), "slowviews.py\", line %d, in %s\n", line + 1,
+                 slow_expect[i].function);
+    ck_assert_msg(strstr(r, want), "want '%s' in:\n%.6000s", want, r);
+    ck_assert_msg(full && strstr(full, slow_expect[i].local), "want locals '%s' in:\n%.6000s",
+                  slow_expect[i].local, full ? full : r);
+    /* The interpreter's own loop is replaced by the Python frames. */
+    const char *first = strstr(r, "\n\n  File ");
+    const char *end = full ? full : r + strlen(r);
+    ck_assert_msg(first, "no stack");
+    for (const char *p = first; (p = strstr(p, "_PyEval_EvalFrameDefault")) && p < end; p++)
+        ck_abort_msg("an eval-loop frame was not replaced:\n%.6000s", r);
+}
 #define NSLOW  4
 #define NFAST  12
 
@@ -310,7 +367,8 @@ static void run_app(const char *app, bool preload)
     struct http slow[NSLOW], health, fast[NFAST];
     char line[256];
 
-    td_start(&d, "5", NULL); /* the apps ask for 0.5 s themselves */
+    /* The apps ask for 0.5 s themselves. */
+    td_start(&d, "5", (const char *const[]){"--stack-vars", "--follow", "0", NULL});
     server_start(&s, &d, app, preload);
     wait_ready(&s);
 
@@ -346,6 +404,7 @@ static void run_app(const char *app, bool preload)
         /* python -m gunicorn: named after the package, not __main__.py. */
         ck_assert_msg(strstr(r, "\nProgram:    gunicorn\n"), "%s", r);
         ck_assert_msg(strstr(r, "\nThread ID:  "), "%s", r);
+        check_python_frames(r, i);
         free(r);
     }
     ck_assert_int_eq(td_count_reports_with(&d, "/health"), 0);
