@@ -103,6 +103,12 @@ START_TEST(dwarf_expr_corpus)
 }
 END_TEST
 
+START_TEST(config_corpus)
+{
+    ck_assert_int_gt(replay("config", fuzz_config), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fuzz-replay");
@@ -115,6 +121,7 @@ int main(void)
     tcase_add_test(tc, scoreboard_corpus);
     tcase_add_test(tc, cstr_corpus);
     tcase_add_test(tc, dwarf_expr_corpus);
+    tcase_add_test(tc, config_corpus);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

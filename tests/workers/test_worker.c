@@ -14,6 +14,7 @@
  *   restart SECONDS           a request that spans a daemon restart; a second
  *                             thread keeps making fast requests meanwhile
  *   threads SECONDS N         N threads, each in a request of SECONDS
+ *   cycles N                  register, one request, unregister; N times
  *   execmid SECONDS           a thread in a slow request, the main thread
  *                             execs /bin/sleep after SECONDS
  *   phases A B C              one request: A s asleep, B s on the CPU, C s
@@ -266,6 +267,18 @@ int main(int argc, char **argv)
         for (int i = 0; i < started; i++)
             pthread_join(t[i], NULL);
         free(t);
+    } else if (!strcmp(mode, "cycles")) {
+        /* Register and unregister over and over (a request each time). */
+        int n = (int)seconds, ok = 0;
+        for (int i = 0; i < n; i++) {
+            if (dogslow_register(NULL) == 0 && dogslow_begin("GET", "/cycle") == 0) {
+                dogslow_end();
+                ok++;
+            }
+            dogslow_unregister();
+        }
+        printf("cycles ok=%d of %d\n", ok, n);
+        rc = ok == n ? 0 : 1;
     } else if (!strcmp(mode, "execmid")) {
         /* A thread in a slow request; the main thread execs meanwhile. */
         pthread_t t;
