@@ -260,6 +260,10 @@ const struct opt_def config_options[] = {
      "Stop following a request after this long."},
     {"dogslow", "follow_max", OPT_UINT, OPT_RELOAD, OFF(follow_max), 0, 4096, "8", NULL, NULL,
      NULL, 0, NULL, NULL, "Requests followed at once; more are reported but not followed."},
+    {"dogslow", "follow_svg", OPT_BOOL, OPT_RELOAD, OFF(follow_svg), 0, 0, "true", NULL, NULL,
+     NULL, 0, NULL, NULL,
+     "When a followed request ends, also write an SVG flame graph of its samples beside the "
+     "report (same name, .svg)."},
     {"dogslow", "ignore_urls", OPT_LIST, OPT_RELOAD, OFF(ignore_urls), 0, 0, "", NULL, NULL,
      check_pattern, IGNORE_PATTERNS_MAX, NULL, "DOGSLOW_IGNORE_URLS",
      "Requests whose path (the URL up to '?' or '#') matches one of these patterns are not "

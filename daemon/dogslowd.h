@@ -39,6 +39,7 @@ struct config {
     uint32_t follow_hz;     /* samples a second after the report; 0: off */
     uint32_t follow_max_ms; /* stop following after this long */
     uint32_t follow_max;    /* requests followed at once */
+    bool follow_svg;        /* an SVG flame graph beside the report */
     uint32_t max_stack_bytes; /* stack copied per snapshot */
     uint32_t max_value_bytes; /* bytes shown per local variable */
 

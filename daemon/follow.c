@@ -264,6 +264,114 @@ static void print_folded(FILE *out, const struct follow *f, int n, char *prefix,
     }
 }
 
+/* ---- the flame graph --------------------------------------------------- */
+
+#define SVG_WIDTH 1200
+#define SVG_ROW 17
+
+static void xml_escaped(FILE *out, const char *s, size_t max)
+{
+    for (size_t i = 0; s[i] && i < max; i++) {
+        switch (s[i]) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        default:
+            if ((unsigned char)s[i] >= 0x20)
+                fputc(s[i], out);
+        }
+    }
+}
+
+static int tree_depth(const struct follow *f, int n, int depth)
+{
+    int best = depth;
+    if (depth > 200)
+        return depth;
+    for (int c = f->nodes[n].first_child; c >= 0; c = f->nodes[c].next_sibling) {
+        int d = tree_depth(f, c, depth + 1);
+        if (d > best)
+            best = d;
+    }
+    return best;
+}
+
+/* One box per node: width by samples, the root at the bottom. */
+static void svg_node(FILE *out, const struct follow *f, int n, double x, int depth, int rows,
+                     double scale, unsigned total)
+{
+    const struct node *nd = &f->nodes[n];
+    double w = nd->count * scale;
+    double y = (double)(rows - 1 - depth) * SVG_ROW;
+    unsigned h = 0;
+
+    for (const char *p = nd->label; *p; p++)
+        h = h * 31 + (unsigned char)*p;
+    fprintf(out, "<g><title>");
+    xml_escaped(out, nd->label, LABEL_MAX);
+    fprintf(out, " (%u samples, %.1f%%)</title>", nd->count, 100.0 * nd->count / total);
+    fprintf(out,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" "
+            "fill=\"rgb(%u,%u,%u)\" rx=\"2\"/>",
+            x, y, w > 0.5 ? w - 0.5 : w, SVG_ROW - 1, 200 + h % 56, 80 + (h >> 8) % 120,
+            40 + (h >> 16) % 40);
+    if (w > 30) {
+        size_t fit = (size_t)((w - 6) / 7);
+        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + SVG_ROW - 5);
+        xml_escaped(out, nd->label, fit);
+        if (strlen(nd->label) > fit && fit > 2)
+            fputs("..", out);
+        fprintf(out, "</text>");
+    }
+    fprintf(out, "</g>\n");
+    for (int c = nd->first_child; c >= 0 && depth < 200; c = f->nodes[c].next_sibling) {
+        svg_node(out, f, c, x, depth + 1, rows, scale, total);
+        x += f->nodes[c].count * scale;
+    }
+}
+
+/* report.log -> report.svg, atomically, 0640. */
+static void write_svg(const struct follow *f)
+{
+    char path[PATH_MAX + 8], tmp[PATH_MAX + 16];
+    size_t n = strlen(f->path);
+    unsigned total = f->nodes[0].count;
+    int rows = tree_depth(f, 0, 0) + 1, fd;
+    FILE *out;
+
+    if (total < 2 || n < 5 || strcmp(f->path + n - 4, ".log") != 0)
+        return;
+    snprintf(path, sizeof(path), "%.*s.svg", (int)(n - 4), f->path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!out) {
+        if (fd >= 0)
+            close(fd);
+        log_warn("cannot write the flame graph %s", path);
+        return;
+    }
+    fprintf(out,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"monospace\" font-size=\"12\">\n"
+            "<title>",
+            SVG_WIDTH, rows * SVG_ROW);
+    xml_escaped(out, f->method, 64);
+    fputc(' ', out);
+    xml_escaped(out, f->url, 200);
+    fprintf(out, ": %u samples</title>\n", total);
+    svg_node(out, f, 0, 0, 0, rows, (double)SVG_WIDTH / total, total);
+    fprintf(out, "</svg>\n");
+    bool ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
+    ok = fclose(out) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        log_warn("cannot write the flame graph %s", path);
+        unlink(tmp);
+    }
+}
+
 static void finish(struct daemon *d, struct follow *f, const char *how, uint64_t end_ns)
 {
     FILE *out;
@@ -294,11 +402,12 @@ static void finish(struct daemon *d, struct follow *f, const char *how, uint64_t
                 fprintf(out, "[%u samples did not fit]\n", f->dropped);
         }
         fclose(out);
+        if (d->cfg.follow_svg)
+            write_svg(f);
     }
     log_notice("follow-up of %s %s on pid %d tid %d: %s after %.3f s, %u samples", f->method,
                f->url, (int)f->pid, (int)f->tid, how, (double)(end_ns - f->start_ns) / 1e9,
                f->samples);
-    (void)d;
 }
 
 static void drop(struct follow *f)

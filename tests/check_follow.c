@@ -82,6 +82,26 @@ START_TEST(three_phases_show_their_shares)
            r, "%d samples at 20 Hz over ~3.4 s", samples);
     free(r);
     ck_assert_msg(strstr(td_log(&d), "follow-up of GET /phases"), "%s", td_log(&d));
+    /* The flame graph beside the report: SVG, one box per frame. */
+    char cmd[600], svg[1 << 16];
+    snprintf(cmd, sizeof(cmd), "cat %s/slow_request_*.svg", d.out);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(svg, 1, sizeof(svg) - 1, p);
+    pclose(p);
+    svg[n] = '\0';
+    ck_assert_msg(strstr(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\"") &&
+                      strstr(svg, "</svg>\n"),
+                  "no SVG flame graph: %.300s", svg);
+    ck_assert_msg(strstr(svg, ">phase_cpu (test_worker.c) (") &&
+                      strstr(svg, ">phase_lock (test_worker.c) (") &&
+                      strstr(svg, ">phase_sleep (test_worker.c) ("),
+                  "phases missing from the flame graph");
+    /* Well-formed XML, as a browser will want it. */
+    snprintf(cmd, sizeof(cmd),
+             "python3 -c 'import sys, glob, xml.dom.minidom as m; "
+             "fs = glob.glob(sys.argv[1] + \"/*.svg\"); assert len(fs) == 1; m.parse(fs[0])' %s",
+             d.out);
+    ck_assert_int_eq(system(cmd), 0);
     td_stop(&d);
     td_cleanup(&d);
 }
