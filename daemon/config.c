@@ -123,6 +123,24 @@ static int check_host(const char *v, char *why, size_t size)
     return 0;
 }
 
+/* A word of the redaction list: letters, digits, '_' and '-'. */
+static int check_redact_word(const char *v, char *why, size_t size)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n > 63) {
+        snprintf(why, size, "'%s' is not a word of 1 to 63 characters", v);
+        return -EINVAL;
+    }
+    for (const char *p = v; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') {
+            snprintf(why, size, "'%s' is not a word (letters, digits, _ and - only)", v);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 static int check_pattern(const char *v, char *why, size_t size)
 {
     return ignore_pattern_check(v, why, size);
@@ -243,6 +261,12 @@ const struct opt_def config_options[] = {
      NULL, 0, "stack-vars", "DOGSLOW_STACK_VARS",
      "Show each frame's local variables in reports. Values of well-known secret names "
      "(password, token, ...) are redacted."},
+    {"dogslow", "redact", OPT_LIST, OPT_RELOAD, OFF(redact), 0, 0,
+     "password, passwd, secret, token, api_key, apikey, authorization, cookie, session, csrf, "
+     "private_key, credential",
+     NULL, NULL, check_redact_word, 32, NULL, NULL,
+     "Local variables and struct members whose name contains one of these words (any case) "
+     "are shown as [redacted], and so is any value that looks like a payment card number."},
     {"dogslow", "max_value_bytes", OPT_SIZE, OPT_RELOAD, OFF(max_value_bytes), 16, 64 * KIB,
      "256", NULL, NULL, NULL, 0, NULL, NULL,
      "Bytes shown of one local variable's value; longer values are cut."},

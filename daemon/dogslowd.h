@@ -36,6 +36,7 @@ struct config {
     uint32_t hello_timeout_ms;
     bool log_to_file;       /* DOGSLOW_LOG_TO_FILE */
     bool stack_vars;        /* DOGSLOW_STACK_VARS: locals in reports */
+    char redact[1024];      /* names of locals never shown, "a, b" */
     uint32_t follow_hz;     /* samples a second after the report; 0: off */
     uint32_t follow_max_ms; /* stop following after this long */
     uint32_t follow_max;    /* requests followed at once */

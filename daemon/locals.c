@@ -128,22 +128,63 @@ void locals_end(struct locals_ctx *lc)
 
 /* ---- secrets ------------------------------------------------------------ */
 
-static const char *const redact_words[] = {
-    "password", "passwd", "secret", "token", "api_key", "apikey", "authorization",
-    "cookie", "session", "csrf", "private_key", "credential",
-};
+#define REDACT_DEFAULT                                                                             \
+    "password, passwd, secret, token, api_key, apikey, authorization, cookie, session, csrf, "     \
+    "private_key, credential"
 
-bool locals_redacted(const char *name)
+bool locals_redacted(const struct config *c, const char *name)
 {
-    char low[128];
+    const char *list = c ? c->redact : REDACT_DEFAULT;
+    char low[128], word[64];
     size_t n = 0;
 
     for (; name[n] && n < sizeof(low) - 1; n++)
         low[n] = (char)tolower((unsigned char)name[n]);
     low[n] = '\0';
-    for (size_t i = 0; i < ARRAY_SIZE(redact_words); i++)
-        if (strstr(low, redact_words[i]))
+    /* The list is "a, b, c" (the config table keeps lists that way). */
+    for (const char *p = list; *p;) {
+        size_t k = 0;
+        while (*p == ',' || *p == ' ')
+            p++;
+        while (*p && *p != ',' && *p != ' ' && k < sizeof(word) - 1)
+            word[k++] = (char)tolower((unsigned char)*p++);
+        while (*p && *p != ',')
+            p++;
+        word[k] = '\0';
+        if (k && strstr(low, word))
             return true;
+    }
+    return false;
+}
+
+bool locals_card_number(const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        int digits[19], n = 0;
+        const char *q = p;
+
+        if (!isdigit((unsigned char)*q) || (p > v && isdigit((unsigned char)p[-1])))
+            continue;
+        while (n < 19 && isdigit((unsigned char)*q)) {
+            digits[n++] = *q++ - '0';
+            if ((*q == ' ' || *q == '-') && isdigit((unsigned char)q[1]))
+                q++;
+        }
+        if (n < 13 || isdigit((unsigned char)*q))
+            continue;
+        int sum = 0;
+        for (int i = 0; i < n; i++) {
+            int d = digits[n - 1 - i];
+            if (i % 2) {
+                d *= 2;
+                if (d > 9)
+                    d -= 9;
+            }
+            sum += d;
+        }
+        if (sum % 10 == 0)
+            return true;
+    }
     return false;
 }
 
@@ -730,7 +771,7 @@ static void format_struct(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b,
                 continue;
             }
             off = udata(&child, DW_AT_data_member_location, 0);
-            if (name && locals_redacted(name)) {
+            if (name && locals_redacted(lc->d ? &lc->d->cfg : NULL, name)) {
                 sb_printf(out, "[redacted]");
                 continue;
             }
@@ -973,11 +1014,16 @@ static void collect_scope(struct locals_ctx *lc, struct eval_env *env, Dwarf_Die
             return;
         }
         lc->vars_total++;
-        if (locals_redacted(name)) {
+        if (locals_redacted(lc->d ? &lc->d->cfg : NULL, name)) {
             add_var(out, name, strdup("[redacted]"));
             continue;
         }
-        add_var(out, name, format_var(lc, env, &child));
+        char *value = format_var(lc, env, &child);
+        if (value && locals_card_number(value)) {
+            free(value);
+            value = strdup("[redacted]");
+        }
+        add_var(out, name, value);
     } while (++guard < 65536 && dwarf_siblingof(&child, &child) == 0);
 }
 

@@ -42,8 +42,13 @@ void locals_collect(struct locals_ctx *lc, Dwarf_Die *cu, Dwarf_Die *scopes, int
                     Dwarf_Die *subprogram, Dwarf_Addr pc, Dwarf_Addr bias,
                     const struct frame *fr, const struct frame *caller, struct symframe *out);
 
-/* True when a variable of this name must not be shown (secrets). */
-bool locals_redacted(const char *name);
+/* True when a variable of this name must not be shown: its name contains
+ * one of the words of c->redact (any case; the built-in list if c is
+ * NULL). */
+bool locals_redacted(const struct config *c, const char *name);
+/* True when a shown value holds what looks like a payment card number
+ * (13 to 19 digits, spaces or dashes between, passing the Luhn check). */
+bool locals_card_number(const char *value);
 
 /* Fuzzing entry (fuzz/): evaluate a DWARF expression, registers and a
  * memory image all taken from data.  Never crashes; returns 0. */

@@ -219,8 +219,8 @@ unsigned report_merge(const struct snapshot *snap, const struct symframe *frames
     return n;
 }
 
-static void render_py_frame(struct buf *b, const struct worker *w, const struct py_frame *f,
-                            bool with_locals)
+static void render_py_frame(struct buf *b, const struct config *cfg, const struct worker *w,
+                            const struct py_frame *f, bool with_locals)
 {
     char src[SOURCE_LINE_MAX + 1];
 
@@ -240,16 +240,18 @@ static void render_py_frame(struct buf *b, const struct worker *w, const struct 
         return;
     for (unsigned i = 0; i < f->nlocals; i++) {
         const char *name = f->locals[i].name ? f->locals[i].name : "?";
-        bprintf(b, "      %s = %s\n", name,
-                locals_redacted(name) ? "[redacted]"
-                                      : (f->locals[i].value ? f->locals[i].value : "?"));
+        const char *value = f->locals[i].value ? f->locals[i].value : "?";
+        if (locals_redacted(cfg, name) || locals_card_number(value))
+            value = "[redacted]";
+        bprintf(b, "      %s = %s\n", name, value);
     }
     if (f->locals_truncated)
         bprintf(b, "      [more locals not shown]\n");
 }
 
 /* The whole stack, oldest call first. */
-static void render_stack(struct buf *b, const struct report_info *ri, bool with_locals)
+static void render_stack(struct buf *b, const struct config *cfg, const struct report_info *ri,
+                         bool with_locals)
 {
     static struct report_item items[REPORT_ITEMS_MAX];
     unsigned unplaced = 0, n = report_merge(ri->snap, ri->frames, ri->nframes, items, &unplaced);
@@ -259,7 +261,7 @@ static void render_stack(struct buf *b, const struct report_info *ri, bool with_
                 unplaced);
     for (unsigned i = n; i-- > 0;) {
         if (items[i].py)
-            render_py_frame(b, ri->w, items[i].py, with_locals);
+            render_py_frame(b, cfg, ri->w, items[i].py, with_locals);
         else
             render_frame(b, ri->w, items[i].native, with_locals);
     }
@@ -295,11 +297,11 @@ static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
     if (ri->snap && ri->snap->have_py && ri->snap->py.note[0])
         bprintf(b, "  [Python: %s]\n", ri->snap->py.note);
     /* Oldest call first, as in a Python traceback. */
-    render_stack(b, ri, false);
+    render_stack(b, &d->cfg, ri, false);
     bprintf(b, "\n");
     if (d->cfg.stack_vars && ri->nframes) {
         bprintf(b, "\nFull backtrace with local variables:\n\n");
-        render_stack(b, ri, true);
+        render_stack(b, &d->cfg, ri, true);
         bprintf(b, "\n");
     }
     if (b->truncated)

@@ -86,6 +86,7 @@ static const struct {
     {"retention_max_files", "0", "0", "1e3", "not a whole number"},
     {"retention_max_bytes", "1G", "1G", "10Q", "not a size"},
     {"stack_vars", "true", "true", "sometimes", "not a boolean"},
+    {"redact", "password,  pin", "password, pin", "pass*word", "not a word"},
     {"max_value_bytes", "1024", "1K", "8", "out of range"},
     {"max_frames", "64", "64", "257", "out of range"},
     {"max_stack_bytes", "512K", "512K", "1k2", "not a size"},

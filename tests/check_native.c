@@ -144,12 +144,14 @@ static void check_stack_and_locals(const char *r, bool expect_params)
         "      arr = {10, 20, 30, 40, 50, 60, 70, 80, ... (12 elements)}\n",
         "      ptr = 0x",
         "      password = [redacted]\n",
+        "      card = [redacted]\n",
         "      inlined_rounds = 3\n",
         NULL,
     };
     for (int i = 0; locals[i]; i++)
         expect(strstr(full, locals[i]), r, "want '%s'", locals[i]);
     expect(!strstr(r, "hunter2"), r, "a secret leaked");
+    expect(!strstr(r, "4111"), r, "a card number leaked");
 
     /* Each recursion level shows its own value, oldest first. */
     const char *p = full;
@@ -327,6 +329,30 @@ START_TEST(worker_killed_mid_snapshot)
 }
 END_TEST
 
+/* The redaction list is the operator's: here it hides 'counter' and no
+ * longer 'password'; card numbers stay hidden whatever the list. */
+START_TEST(redaction_is_configurable)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"sleep", "1.0", NULL};
+    const char *const extra[] = {"--stack-vars", "--set", "redact=counter, nothing", NULL};
+    int pid, tid;
+
+    td_start(&d, "0.3", extra);
+    tw_start(&w, &d, deep("O0"), args);
+    char *r = one_report(&d, &w, &pid, &tid);
+    const char *full = strstr(r, "Full backtrace with local variables:");
+    expect(full && strstr(full, "      counter = [redacted]\n"), r, "counter not redacted");
+    expect(strstr(full, "\"hunter2\"\n"), r, "password redacted without being listed");
+    expect(strstr(full, "      card = [redacted]\n") && !strstr(r, "4111"), r, "card shown");
+    free(r);
+    tw_wait(&w, 5000);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
 START_TEST(cpp_names_are_demangled)
 {
     struct tdaemon d;
@@ -388,6 +414,7 @@ int main(void)
     tcase_add_test(tc, stuck_in_signal_handler);
     tcase_add_test(tc, worker_killed_mid_snapshot);
     tcase_add_test(tc, cpp_names_are_demangled);
+    tcase_add_test(tc, redaction_is_configurable);
     tcase_add_test(tc, separate_debug_info_is_used);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -97,10 +97,11 @@ static void __attribute__((noinline)) stuck_here(int depth_param, double ratio, 
     volatile int arr[12] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120};
     int *volatile ptr = (int *)&arr[0];
     const char *volatile password = "hunter2";
+    const char *volatile card = "4111 1111 1111 1111"; /* a test card number */
 
     wait_inlined(3);
     sink += (unsigned long)(counter + big + small + f + d + flag + c + greeting[0] + buf[0] +
-                            p.x + u.i + arr[0] + *ptr + password[0] + depth_param + ratio +
+                            p.x + u.i + arr[0] + *ptr + password[0] + card[0] + depth_param + ratio +
                             name[0]);
 }
 
