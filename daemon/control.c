@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "control.h"
+#include "follow.h"
 #include "outputs.h"
 #include "util.h"
 
@@ -261,6 +262,19 @@ static void cmd_status(struct daemon *d, struct text *t)
     tprintf(t, "deliveries pending: 0 (e-mail and Sentry delivery are not implemented yet; "
                "file and syslog output happen at once)\n");
     tprintf(t, "control connections: %u\n", d->nctls);
+    {
+        struct follow_info fi[16];
+        unsigned nf = follow_list(fi, ARRAY_SIZE(fi));
+
+        tprintf(t, "requests followed: %u (at %u samples a second)\n", follow_count(),
+                c->follow_hz);
+        for (unsigned i = 0; i < nf; i++) {
+            fmt_age(now > fi[i].start_ns ? now - fi[i].start_ns : 0, age, sizeof(age));
+            tprintf(t, "    pid %d tid %d running %s, %u samples, %.1f ms paused: %s %s\n",
+                    (int)fi[i].pid, (int)fi[i].tid, age, fi[i].samples,
+                    (double)fi[i].pause_ns / 1e6, fi[i].method, fi[i].url);
+        }
+    }
     if (!d->nworkers)
         return;
     tprintf(t, "\n%-8s %-6s %-6s %-10s %-8s %s\n", "PID", "UID", "SLOTS", "TIMER", "REPORTS",

@@ -514,6 +514,23 @@ unsigned follow_count(void)
     return nfollowed;
 }
 
+unsigned follow_list(struct follow_info *out, unsigned max)
+{
+    unsigned n = 0;
+
+    for (struct follow *f = followed; f && n < max; f = f->next)
+        out[n++] = (struct follow_info){
+            .pid = f->pid,
+            .tid = f->tid,
+            .start_ns = f->start_ns,
+            .samples = f->samples,
+            .pause_ns = f->pause_ns,
+            .method = f->method,
+            .url = f->url,
+        };
+    return n;
+}
+
 void follow_stop_all(struct daemon *d)
 {
     while (followed) {

@@ -20,4 +20,14 @@ void follow_worker_gone(struct daemon *d, struct worker *w);
 void follow_stop_all(struct daemon *d);
 unsigned follow_count(void);
 
+/* The requests being followed, for dogslowctl status. */
+struct follow_info {
+    pid_t pid, tid;
+    uint64_t start_ns; /* the request's start (CLOCK_MONOTONIC) */
+    unsigned samples;
+    uint64_t pause_ns;
+    const char *method, *url; /* valid until the next event */
+};
+unsigned follow_list(struct follow_info *out, unsigned max);
+
 #endif

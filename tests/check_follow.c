@@ -118,6 +118,15 @@ START_TEST(killed_worker_did_not_finish)
     ck_assert_ptr_nonnull(tw_expect(&w, "ready", 5000));
     ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
     sleep_ms(600);
+    /* dogslowctl status lists the request being followed. */
+    char out[8192];
+    const char *ctl = getenv("DOGSLOWCTL");
+    ck_assert_ptr_nonnull(ctl);
+    int rc = run_capture((const char *const[]){ctl, "--socket", d.sock, "status", NULL}, NULL,
+                         out, sizeof(out), 10000);
+    ck_assert_msg(rc == 0, "dogslowctl status: %d\n%s", rc, out);
+    ck_assert_msg(strstr(out, "requests followed: 1 (at 20 samples a second)\n"), "%s", out);
+    ck_assert_msg(strstr(out, " samples, ") && strstr(out, ": GET /phases\n"), "%s", out);
     tw_kill(&w);
     char *r = NULL;
     for (long long end = now_ms() + 3000; now_ms() < end; sleep_ms(50)) {
