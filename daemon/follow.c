@@ -26,6 +26,7 @@
 
 #include "dogslowd.h"
 #include "follow.h"
+#include "outputs.h"
 #include "util.h"
 
 #define FOLLOW_NODES 4096
@@ -408,6 +409,20 @@ static void finish(struct daemon *d, struct follow *f, const char *how, uint64_t
     log_notice("follow-up of %s %s on pid %d tid %d: %s after %.3f s, %u samples", f->method,
                f->url, (int)f->pid, (int)f->tid, how, (double)(end_ns - f->start_ns) / 1e9,
                f->samples);
+    if (d->cfg.syslog.enabled) {
+        char line[2048];
+        snprintf(line, sizeof(line),
+                 "follow-up: %s %s pid=%d tid=%d: %s after %.3f s; %u samples, %.1f ms paused; "
+                 "report=%s",
+                 f->method, f->url, (int)f->pid, (int)f->tid, how,
+                 (double)(end_ns - f->start_ns) / 1e9, f->samples, (double)f->pause_ns / 1e6,
+                 f->path);
+        int r = sink_syslog_text(d, line);
+        if (r < 0) {
+            errno = -r;
+            log_warn("cannot send the follow-up to syslog");
+        }
+    }
 }
 
 static void drop(struct follow *f)

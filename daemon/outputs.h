@@ -71,6 +71,8 @@ void retention_forget(void);
 int sink_syslog_undead(struct daemon *d, const struct report_info *ri, const char *report_path,
                        char *what, size_t size);
 void sink_syslog_close(void);
+/* One line of text (e.g. a follow-up's summary), framed the same way. */
+int sink_syslog_text(struct daemon *d, const char *line);
 /* "func (file.c:42)" or "func+0x1a (module)": the innermost frame outside
  * the system's libraries, else the innermost. */
 void sink_top_frame(const struct report_info *ri, char *buf, size_t size);

@@ -205,6 +205,33 @@ static int journal_send(struct daemon *d, const struct report_info *ri, const ch
 }
 #endif
 
+int sink_syslog_text(struct daemon *d, const char *line)
+{
+    const struct config *c = &d->cfg;
+    char msg[LINE_MAX_BYTES + 64], stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    int n;
+
+#ifdef HAVE_LIBSYSTEMD
+    if (use_journal(c)) {
+        int r = sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", c->syslog.level,
+                                "SYSLOG_FACILITY=%d", c->syslog.facility >> 3,
+                                "SYSLOG_IDENTIFIER=dogslowd", NULL);
+        return r < 0 ? r : 0;
+    }
+#endif
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+    n = snprintf(msg, sizeof(msg), "<%d>%s dogslowd[%d]: %s", c->syslog.facility | c->syslog.level,
+                 stamp, (int)d->pid, line);
+    if (n < 0)
+        return -EINVAL;
+    if ((size_t)n >= sizeof(msg))
+        n = (int)sizeof(msg) - 1;
+    return sl_send(c->syslog.socket, msg, (size_t)n);
+}
+
 int sink_syslog_undead(struct daemon *d, const struct report_info *ri, const char *report_path,
                        char *what, size_t size)
 {

@@ -81,7 +81,8 @@ START_TEST(three_phases_show_their_shares)
     expect(sscanf(strstr(r, "(sampled "), "(sampled %d times", &samples) == 1 && samples >= 40,
            r, "%d samples at 20 Hz over ~3.4 s", samples);
     free(r);
-    ck_assert_msg(strstr(td_log(&d), "follow-up of GET /phases"), "%s", td_log(&d));
+    /* The log line comes last, after the flame graph is written. */
+    ck_assert_msg(td_wait_log(&d, "follow-up of GET /phases", 5000), "%s", td_log(&d));
     /* The flame graph beside the report: SVG, one box per frame. */
     char cmd[600], svg[1 << 16];
     snprintf(cmd, sizeof(cmd), "cat %s/slow_request_*.svg", d.out);

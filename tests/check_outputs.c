@@ -477,7 +477,7 @@ START_TEST(syslog_line_on_a_real_socket)
     snprintf(d.devlog, sizeof(d.devlog), "%s/devlog.sock", d.dir);
     fd = bind_dgram(d.devlog);
     /* The default socket, /dev/log: the daemon's private /dev has it. */
-    td_write_conf(&d, "[dogslow]\ntimer = 0.2\ntimer_min = 0.1\n"
+    td_write_conf(&d, "[dogslow]\ntimer = 0.2\ntimer_min = 0.1\nfollow_hz = 20\n"
                       "[syslog]\nenabled = true\nfacility = local3\nlevel = err\njournal = no\n");
     td_launch(&d, NULL, NULL);
     tw_start(&w, &d, worker_prog(), (const char *const[]){"slow", "1.0", "GET", "/syslog/slow", NULL});
@@ -495,6 +495,11 @@ START_TEST(syslog_line_on_a_real_socket)
     ck_assert_msg(strstr(buf, expect), "%s", buf);
     ck_assert_msg(!strchr(buf, '\n'), "one line: %s", buf);
     ck_assert_int_eq(tw_wait(&w, 5000), 0);
+    /* The follow-up is a line of its own when the request ends. */
+    ck_assert_msg(recv_with(fd, "follow-up: GET /syslog/slow", buf, sizeof(buf), 5000) > 0,
+                  "no follow-up line; log:\n%s", td_log(&d));
+    snprintf(expect, sizeof(expect), " pid=%d tid=%d: the request ended after ", pid, tid);
+    ck_assert_msg(strstr(buf, expect) && strstr(buf, " samples, "), "%s", buf);
 
     /* test-alert goes the same way, and says so. */
     ck_assert_int_eq(ctl(&d, out, sizeof(out), "test-alert", NULL), 0);
