@@ -149,6 +149,7 @@ struct worker {
     int py_state; /* 0: not looked yet; 1: found (py); -1: not Python; -2: unsupported */
     struct py_runtime *py;
     char py_why[128]; /* "unsupported Python 3.10", for the report */
+    pid_t py_ppid;    /* the parent, whose thread id a forked child may still carry */
     uint64_t reports;
 };
 

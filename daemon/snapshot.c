@@ -456,6 +456,25 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
     return r;
 }
 
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[1024];
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+    const char *p;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    p = strstr(buf, "\nPPid:");
+    return p ? (pid_t)strtol(p + 6, NULL, 10) : 0;
+}
+
 /* Is w a CPython process?  Looked up once per worker (a few ms, before
  * any thread is held). */
 static void find_python(struct worker *w)
@@ -473,6 +492,7 @@ static void find_python(struct worker *w)
     if (r == 0) {
         w->py = rt;
         w->py_state = 1;
+        w->py_ppid = parent_of(w->pid);
         char v[32];
         py_version_string(rt->version_hex, v, sizeof(v));
         log_info("pid %d (%s) runs Python %s: reports show its Python frames", (int)w->pid,
@@ -500,7 +520,14 @@ static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct sn
     lim.max_locals = d->cfg.stack_vars ? 32 : 0;
     if (d->cfg.max_value_bytes)
         lim.max_value_bytes = d->cfg.max_value_bytes;
-    if (py_read_stack(w->py, &m, tid, &lim, &s->py) == 0)
+    int r = py_read_stack(w->py, &m, tid, &lim, &s->py);
+    /* A pre-fork server that forks without telling the interpreter
+     * (PyOS_AfterFork_Child: uWSGI does not, without --enable-threads)
+     * leaves the child's main thread state with the parent's thread id,
+     * which for a main thread is the parent's pid. */
+    if (r == -ESRCH && tid == w->pid && w->py_ppid > 0)
+        r = py_read_stack(w->py, &m, w->py_ppid, &lim, &s->py);
+    if (r == 0)
         s->have_py = true;
 }
 
