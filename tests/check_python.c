@@ -527,6 +527,50 @@ static const char client_script[] =
     "print('available', dogslow_client.available())\n"
     "print('done')\n";
 
+/* A Python the reader does not know (pyenv's 3.10 in this image): the
+ * report says so in one line and still shows the native stack. */
+START_TEST(unsupported_python_is_said_plainly)
+{
+    struct tdaemon d;
+    struct tworker w;
+    char py[512] = "", pyfile[600];
+    const char *home = getenv("HOME");
+    FILE *g;
+
+    snprintf(pyfile, sizeof(pyfile), "ls -d %s/.pyenv/versions/3.10.*/bin/python3 2>/dev/null",
+             home ? home : "/root");
+    g = popen(pyfile, "r");
+    if (!g || !fgets(py, sizeof(py), g) || !py[0]) {
+        if (g)
+            pclose(g);
+        fprintf(stderr, "unsupported_python_is_said_plainly: no Python 3.10 here, nothing to do\n");
+        return;
+    }
+    pclose(g);
+    py[strcspn(py, "\n")] = '\0';
+    td_start(&d, "0.3", (const char *const[]){"--follow", "0", NULL});
+    python_env(&d);
+    const char *script = "import time, dogslow_client\n"
+                         "dogslow_client.register()\n"
+                         "with dogslow_client.request('GET', '/old/python'):\n"
+                         "    print('ready', flush=True)\n"
+                         "    time.sleep(1.2)\n";
+    tw_start(&w, &d, py, (const char *const[]){"-c", script, NULL});
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
+    ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
+    char *r = td_read_report(&d, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(strstr(r, "  [unsupported Python 3.10: Python frames not shown]\n"), "%.2500s",
+                  r);
+    ck_assert_msg(strstr(r, "libpython3.10") || strstr(r, "python3.10"), "no native stack: %.2500s",
+                  r);
+    free(r);
+    tw_wait(&w, 5000);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
 START_TEST(works_without_daemon_or_library)
 {
     char out[8192];
@@ -653,6 +697,7 @@ int main(void)
     tcase_add_test(tc, django_under_gunicorn_preload);
     tcase_add_test(tc, flask_under_gunicorn);
     tcase_add_test(tc, flask_under_uwsgi);
+    tcase_add_test(tc, unsupported_python_is_said_plainly);
     tcase_add_test(tc, wsgi_middleware);
     tcase_add_test(tc, works_without_daemon_or_library);
     tcase_add_test(tc, pip_installs_offline);
