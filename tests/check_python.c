@@ -555,7 +555,9 @@ START_TEST(unsupported_python_is_said_plainly)
                          "with dogslow_client.request('GET', '/old/python'):\n"
                          "    print('ready', flush=True)\n"
                          "    time.sleep(1.2)\n";
+    python_preload(); /* for the sanitizer build; undone below */
     tw_start(&w, &d, py, (const char *const[]){"-c", script, NULL});
+    unsetenv("LD_PRELOAD");
     ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
     ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
     char *r = td_read_report(&d, NULL);
