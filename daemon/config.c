@@ -257,6 +257,11 @@ const struct opt_def config_options[] = {
      0, 1024 * GIB, "100M", NULL, NULL, NULL, 0, NULL, NULL,
      "Keep at most this many bytes of reports in the output directory; the oldest are removed "
      "first. 0: no limit."},
+    {"dogslow", "spool_max_bytes", OPT_SIZE, OPT_RELOAD | OPT_U64, OFF(spool_max_bytes), 0,
+     64 * GIB, "64M", NULL, NULL, NULL, 0, NULL, NULL,
+     "Cap of the delivery spool (.spool in the output directory), where e-mails and Sentry "
+     "events wait until the server took them. A report that would pass it is dropped for "
+     "e-mail and Sentry (still written to its file), counted and logged. 0: no limit."},
     {"dogslow", "stack_vars", OPT_BOOL, OPT_RELOAD, OFF(stack_vars), 0, 0, "false", NULL, NULL,
      NULL, 0, "stack-vars", "DOGSLOW_STACK_VARS",
      "Show each frame's local variables in reports. Values of well-known secret names "
@@ -296,8 +301,8 @@ const struct opt_def config_options[] = {
      "($DOGSLOW_IGNORE_URLS)."},
     {"dogslow", "email_to", OPT_LIST, OPT_RELOAD, OFF(email_to), 0, 0, "", NULL, NULL,
      check_email, 16, NULL, "DOGSLOW_EMAIL_TO",
-     "Send each report to these addresses (one or several, comma-separated). Empty: no "
-     "e-mail. (Delivery comes with the e-mail sink; the addresses are checked now.)"},
+     "Send each report to these addresses (one or several, comma-separated), through the "
+     "[email] server. Empty: no e-mail."},
     {"dogslow", "email_from", OPT_STRING, OPT_RELOAD, OFF(email_from), 0, 0, "",
      "dogslow@<host name>", NULL, check_email_or_empty, 0, NULL, "DOGSLOW_EMAIL_FROM",
      "Sender address of report e-mails. Empty: dogslow@ and the host name."},
@@ -314,6 +319,15 @@ const struct opt_def config_options[] = {
      check_account_or_empty, 0, NULL, NULL,
      "Group of the socket. Root, the daemon's user and members of this group may use "
      "dogslowctl. Empty: the daemon's group."},
+    {"dogslow", "user", OPT_STRING, 0, OFF(user), 0, 0, "",
+     "dogslow if that user exists, else root (with a warning)", NULL, check_account_or_empty, 0,
+     "user", NULL,
+     "User to run as when started as root: the daemon switches to it once its socket listens, "
+     "keeping only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH. root: stay root. Not used when "
+     "started as another user (the service starts it as dogslow)."},
+    {"dogslow", "group", OPT_STRING, 0, OFF(group), 0, 0, "", "the user's primary group", NULL,
+     check_account_or_empty, 0, "group", NULL,
+     "Group to run as with user. Empty: the user's primary group."},
     {"dogslow", "allowed_users", OPT_LIST, OPT_RELOAD, OFF(allowed_users), 0, 0, "", NULL, NULL,
      check_account, DSL_CFG_IDS_MAX, NULL, NULL,
      "Only processes of these users (names or uids) may register. Empty, with allowed_groups "
@@ -332,7 +346,7 @@ const struct opt_def config_options[] = {
      "5", NULL, NULL, NULL, 0, NULL, NULL,
      "A connection that has not registered (or sent a command) within this time is closed."},
 
-    /* ---- [email]: parsed and checked; delivery is the e-mail sink's ---- */
+    /* ---- [email]: the e-mail sink (sink_email.c, delivery.c) ---- */
     {"email", "host", OPT_STRING, OPT_RELOAD, OFF(email.host), 0, 0, "localhost", NULL, NULL,
      check_host, 0, NULL, NULL, "SMTP server for report e-mails."},
     {"email", "port", OPT_UINT, OPT_RELOAD, OFF(email.port), 1, 65535, "25", NULL, NULL, NULL,
@@ -348,7 +362,12 @@ const struct opt_def config_options[] = {
     {"email", "password_file", OPT_PATH, OPT_RELOAD, OFF(email.password_file), 0, 0, "", NULL,
      NULL, NULL, 0, NULL, NULL,
      "File holding the SMTP password (first line), so the password is not in this file. "
-     "Needed with user."},
+     "Needed with user; refused when others may read it."},
+    {"email", "window", OPT_SECONDS, OPT_RELOAD, OFF(email.window_ms), 0, SECS(86400), "300",
+     NULL, NULL, NULL, 0, NULL, NULL,
+     "Storm control: one mail per kind of stuck request (method, route and top frames) per "
+     "window; the reports that follow within it go out as one digest when it ends. 0: a mail "
+     "for every report."},
 
     /* ---- [syslog] ---- */
     {"syslog", "enabled", OPT_BOOL, OPT_RELOAD, OFF(syslog.enabled), 0, 0, "false", NULL, NULL,
@@ -375,8 +394,8 @@ const struct opt_def config_options[] = {
     /* ---- [sentry] ---- */
     {"sentry", "dsn", OPT_STRING, OPT_RELOAD | OPT_SECRET, OFF(sentry.dsn), 0, 0, "", NULL, NULL,
      check_dsn, 0, NULL, "DOGSLOW_LOG_TO_SENTRY",
-     "Sentry DSN (https://KEY@HOST/PROJECT_ID); reports go to Sentry when set. (Delivery "
-     "comes with the Sentry sink; the DSN is checked now.)"},
+     "Sentry DSN (https://KEY@HOST/PROJECT_ID); reports go to Sentry when set, one event "
+     "each."},
 };
 
 const size_t config_noptions = ARRAY_SIZE(config_options);
@@ -1052,6 +1071,16 @@ static void finish(struct load *L)
         opt_error(L, config_find("email.user"), "needs email.password_file too");
     if (c->socket_group[0] && resolve_group(c->socket_group, &c->socket_gid) < 0)
         opt_error(L, config_find("socket_group"), "unknown group '%s'", c->socket_group);
+    if (c->user[0]) {
+        uid_t uid;
+        if (resolve_user(c->user, &uid) < 0)
+            opt_error(L, config_find("user"), "unknown user '%s'", c->user);
+    }
+    if (c->group[0]) {
+        gid_t gid;
+        if (resolve_group(c->group, &gid) < 0)
+            opt_error(L, config_find("group"), "unknown group '%s'", c->group);
+    }
     if (c->output_group[0] && resolve_group(c->output_group, &c->output_gid) < 0)
         opt_error(L, config_find("output_group"), "unknown group '%s'", c->output_group);
     c->n_allowed_uids = c->n_allowed_gids = 0;

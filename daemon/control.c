@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "delivery.h"
 #include "control.h"
 #include "follow.h"
 #include "outputs.h"
@@ -259,8 +260,19 @@ static void cmd_status(struct daemon *d, struct text *t)
     tprintf(t, "requests in flight: %u\n", inflight);
     tprintf(t, "reports written: %llu\n", (unsigned long long)d->reports_written);
     tprintf(t, "requests ignored: %llu\n", (unsigned long long)d->requests_ignored);
-    tprintf(t, "deliveries pending: 0 (e-mail and Sentry delivery are not implemented yet; "
-               "file and syslog output happen at once)\n");
+    {
+        struct delivery_stats ds;
+        delivery_get_stats(&ds);
+        tprintf(t, "deliveries pending: %llu (%llu bytes in the spool)\n",
+                (unsigned long long)ds.pending, (unsigned long long)ds.pending_bytes);
+        tprintf(t, "delivered: %llu e-mail (%llu digests), %llu Sentry; retries %llu; "
+                   "dropped at the spool cap %llu; rejected by a peer %llu\n",
+                (unsigned long long)ds.delivered_email, (unsigned long long)ds.digests,
+                (unsigned long long)ds.delivered_sentry, (unsigned long long)ds.retries,
+                (unsigned long long)ds.dropped, (unsigned long long)ds.rejected);
+        if (ds.last_error[0])
+            tprintf(t, "last delivery error: %s\n", ds.last_error);
+    }
     tprintf(t, "control connections: %u\n", d->nctls);
     {
         struct follow_info fi[16];
@@ -472,15 +484,12 @@ static int cmd_test_alert(struct daemon *d, uid_t uid, struct text *t, char *msg
     tprintf(t, "syslog:    %s\n", res.syslog);
     failed |= !strncmp(res.json, "FAILED", 6) || !strncmp(res.retention, "FAILED", 6) ||
               strstr(res.syslog, "FAILED") != NULL;
-    if (c->email_to[0])
-        tprintf(t, "email:     NOT SENT to %s: e-mail delivery is not implemented yet\n",
-                c->email_to);
-    else
-        tprintf(t, "email:     off (email_to is empty)\n");
-    if (c->sentry.dsn[0])
-        tprintf(t, "sentry:    NOT SENT: Sentry delivery is not implemented yet\n");
-    else
-        tprintf(t, "sentry:    off ([sentry] dsn is empty)\n");
+    /* Queued, not sent: the delivery thread sends, with retries; status
+     * shows what is pending and the last error. */
+    tprintf(t, "email:     %s\n", res.email);
+    tprintf(t, "sentry:    %s\n", res.sentry);
+    failed |= !strncmp(res.email, "FAILED", 6) || !strncmp(res.email, "DROPPED", 7) ||
+              !strncmp(res.sentry, "FAILED", 6) || !strncmp(res.sentry, "DROPPED", 7);
     log_notice("dogslowctl test-alert by uid %u%s", (unsigned)uid,
                failed ? ": some outputs failed" : "");
     snprintf(msg, msize, failed ? "some outputs failed" : "");

@@ -64,6 +64,7 @@ struct config {
     uint32_t report_max_bytes;
     uint32_t retention_max_files; /* 0: no limit */
     uint64_t retention_max_bytes; /* 0: no limit */
+    uint64_t spool_max_bytes;     /* delivery spool cap (delivery.h); 0: no limit */
     struct {
         char host[256];
         uint32_t port;
@@ -71,6 +72,7 @@ struct config {
         char ca_file[PATH_MAX];
         char user[256];
         char password_file[PATH_MAX];
+        uint32_t window_ms;    /* storm control: one mail per fingerprint per window; 0: off */
     } email;
     struct {
         bool enabled;          /* DOGSLOW_LOGGER */
@@ -82,6 +84,8 @@ struct config {
     struct {
         char dsn[1024];
     } sentry;
+    char user[64];             /* run as this user when started as root (privs.c) */
+    char group[64];            /* and this group; empty: the user's own */
 };
 
 void config_defaults(struct config *c);
@@ -101,7 +105,7 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 
 /* ---- event sources ------------------------------------------------------ */
 
-enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SCAN, EV_DEADLINE, EV_SIGNAL, EV_CTL };
+enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SCAN, EV_DEADLINE, EV_SIGNAL, EV_CTL, EV_WATCHDOG };
 
 /* What epoll's data.ptr points at: the kind, and its owner. */
 struct ev {
@@ -318,6 +322,9 @@ int report_render(struct daemon *d, const struct report_info *ri, char **ret_tex
                   size_t *ret_len);
 /* Render and write to the report directory; the file's path in ret_path. */
 int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size);
+/* The source line file:line (trimmed), when w's user may read the file. */
+bool report_source_line(const struct worker *w, const char *file, int line, char *out,
+                        size_t size);
 
 /* ---- the daemon --------------------------------------------------------- */
 
@@ -349,6 +356,26 @@ struct daemon {
     struct ctl_conn *ctls;     /* dogslowctl connections (control.c) */
     unsigned nctls;
     bool quit;
+
+    /* systemd (main.c): the socket came from socket activation (it is
+     * systemd's: never unlinked); the watchdog timer; the last STATUS=. */
+    bool socket_activated;
+    int watchdog_fd;
+    struct ev watchdog_ev;
+    uint64_t status_sent_ns;
+    char status[160];
 };
+
+/* ---- privileges (privs.c) ----------------------------------------------- */
+
+/* Started as root: switch to cfg.user (default "dogslow" if it exists),
+ * keeping only the capabilities snapshots need.  Otherwise keep only those
+ * of them the process has.  dirs: directories this run created as root,
+ * handed to the new user (NULL-terminated). */
+int privs_drop(struct daemon *d, const char *const *dirs);
+/* The uid the daemon runs as once privs_drop() is done. */
+uid_t privs_target_uid(const struct config *c);
+/* May the daemon trace processes of other users (root, or CAP_SYS_PTRACE)? */
+bool privs_can_trace_any(void);
 
 #endif

@@ -6,6 +6,14 @@
  * per registered process, each process's pidfd (readable when it exits), a
  * periodic timerfd that scans scoreboards, a timerfd armed at the nearest
  * request deadline, and a signalfd.
+ *
+ * Under systemd (with libsystemd): the listening socket may come from
+ * socket activation (sd_listen_fds), READY=1 is sent once it listens and
+ * privileges are dropped, STATUS= lines carry the counts (from the scan
+ * timer, at most once a second), WATCHDOG=1 comes from a timerfd in the
+ * same loop at half of WATCHDOG_USEC -- so a wedged loop stops sending it
+ * and gets restarted --, and STOPPING=1 is sent on every way out (atexit,
+ * which fatalx() takes too).
  */
 #include "config.h"
 
@@ -13,6 +21,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +40,7 @@
 
 #include "conf.h"
 #include "control.h"
+#include "delivery.h"
 #include "dogslowd.h"
 #include "follow.h"
 #include "outputs.h"
@@ -67,6 +77,9 @@ static void usage(FILE *f)
             "      --stack-vars       = --set stack_vars=true\n"
             "      --follow HZ        = --set follow_hz=HZ\n"
             "      --follow-max-time SECONDS  = --set follow_max_time=SECONDS\n"
+            "      --user USER, --group GROUP  = --set user=USER (started as root: switch\n"
+            "                         to USER, keeping only CAP_SYS_PTRACE and\n"
+            "                         CAP_DAC_READ_SEARCH; default dogslow if it exists)\n"
             "  -v, --verbose          log debug messages\n"
             "  -h, --help             show this help\n"
             "  -V, --version          show the version\n"
@@ -221,9 +234,11 @@ static int load_config(struct config *ret, bool reloading)
 }
 
 /* Create the socket's directory if needed; refuse one that someone else
- * could have planted (not ours, or writable by others). */
-static int prepare_socket_dir(const char *sock)
+ * could have planted (not root's, ours or the user's we switch to -- which
+ * tmpfiles.d makes it --, or writable by others). */
+static int prepare_socket_dir(const struct config *c)
 {
+    const char *sock = c->socket_path;
     char dir[PATH_MAX];
     struct stat st;
     char *slash;
@@ -241,11 +256,52 @@ static int prepare_socket_dir(const char *sock)
         return -errno;
     if (!S_ISDIR(st.st_mode))
         return -ENOTDIR;
-    if (st.st_uid != geteuid() && st.st_uid != 0)
+    if (st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != privs_target_uid(c))
         return -EPERM;
     if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
         return -EPERM;
     return 0;
+}
+
+/*
+ * The socket systemd passed (dogslowd.socket), if any: used when it is a
+ * listening AF_UNIX stream socket, otherwise left alone with a warning and
+ * the daemon makes its own.  Returns the fd, or -1.
+ */
+static int activated_socket(const struct config *c)
+{
+#ifdef HAVE_LIBSYSTEMD
+    struct sockaddr_un sa;
+    socklen_t len = sizeof(sa);
+    int n = sd_listen_fds(1), fd = SD_LISTEN_FDS_START, fl;
+
+    if (n <= 0)
+        return -1;
+    if (n > 1)
+        log_warnx("systemd passed %d sockets; using the first one only", n);
+    if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+        log_warnx("the socket systemd passed is not a listening Unix stream socket; ignoring it");
+        return -1;
+    }
+    /* systemd makes it blocking and inheritable: the loop needs neither. */
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        log_warn("cannot set up the socket systemd passed");
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 &&
+        len > offsetof(struct sockaddr_un, sun_path) &&
+        strncmp(sa.sun_path, c->socket_path, sizeof(sa.sun_path)) != 0)
+        log_warnx("systemd passed a socket on %.*s, but socket = %s: workers must use the "
+                  "former",
+                  (int)(len - offsetof(struct sockaddr_un, sun_path)), sa.sun_path,
+                  c->socket_path);
+    return fd;
+#else
+    (void)c;
+    return -1;
+#endif
 }
 
 static int listen_socket(const struct config *c)
@@ -254,7 +310,7 @@ static int listen_socket(const struct config *c)
     _cleanup_close_ int fd = -1;
     int r;
 
-    r = prepare_socket_dir(c->socket_path);
+    r = prepare_socket_dir(c);
     if (r < 0) {
         errno = -r;
         log_warn("cannot use the directory of %s", c->socket_path);
@@ -335,7 +391,11 @@ static int setup(struct daemon *d)
     if (set_scan_interval(d) < 0)
         return -errno;
 
-    d->listen_fd = listen_socket(&d->cfg);
+    d->listen_fd = activated_socket(&d->cfg);
+    if (d->listen_fd >= 0)
+        d->socket_activated = true;
+    else
+        d->listen_fd = listen_socket(&d->cfg);
     if (d->listen_fd < 0)
         return d->listen_fd;
     if (add_ev(d, d->listen_fd, &d->listen_ev, EV_LISTEN) < 0 ||
@@ -344,6 +404,134 @@ static int setup(struct daemon *d)
         add_ev(d, d->signal_fd, &d->signal_ev, EV_SIGNAL) < 0)
         return -errno;
     return 0;
+}
+
+/* ---- systemd ------------------------------------------------------------ */
+
+static void notify(const char *msg)
+{
+#ifdef HAVE_LIBSYSTEMD
+    sd_notify(0, msg);
+#else
+    (void)msg;
+#endif
+}
+
+static bool stopping_sent;
+
+static void notify_stopping(void)
+{
+    if (!stopping_sent) {
+        stopping_sent = true;
+        notify("STOPPING=1");
+    }
+}
+
+/* WATCHDOG=1 at half the interval systemd asked for, from a timerfd in
+ * the loop. */
+static int setup_watchdog(struct daemon *d)
+{
+#ifdef HAVE_LIBSYSTEMD
+    struct itimerspec its = {0};
+    uint64_t usec = 0;
+
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+        return 0;
+    usec /= 2;
+    if (usec < 1000)
+        usec = 1000;
+    d->watchdog_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (d->watchdog_fd < 0)
+        return -errno;
+    its.it_interval.tv_sec = (time_t)(usec / 1000000);
+    its.it_interval.tv_nsec = (long)(usec % 1000000) * 1000L;
+    its.it_value = its.it_interval;
+    if (timerfd_settime(d->watchdog_fd, 0, &its, NULL) < 0)
+        return -errno;
+    log_info("systemd watchdog: WATCHDOG=1 every %llu ms", (unsigned long long)(usec / 1000));
+    return add_ev(d, d->watchdog_fd, &d->watchdog_ev, EV_WATCHDOG);
+#else
+    (void)d;
+    return 0;
+#endif
+}
+
+static void status_text(struct daemon *d, char *buf, size_t size)
+{
+    unsigned inflight = 0;
+
+    for (struct worker *w = d->workers; w; w = w->next) {
+        uint32_t hwm;
+
+        if (!w->registered || w->dead || !w->sb)
+            continue;
+        hwm = __atomic_load_n(&w->sb->hwm, __ATOMIC_ACQUIRE);
+        if (hwm > w->nslots)
+            hwm = w->nslots;
+        /* An odd sequence number is a request in flight; no need to copy
+         * the slot (this runs every second over every slot). */
+        for (uint32_t i = 0; i < hwm; i++)
+            if (__atomic_load_n(&dsl_sb_slot(w->sb, i)->seq, __ATOMIC_RELAXED) & 1u)
+                inflight++;
+    }
+    snprintf(buf, size, "%u processes registered, %u requests in flight, %llu reports written",
+             d->nworkers, inflight, (unsigned long long)d->reports_written);
+}
+
+/* STATUS= from the scan timer: at most once a second, and only when it
+ * changed (systemctl status shows the last one). */
+static void update_status(struct daemon *d, uint64_t now, bool force)
+{
+    char text[sizeof(d->status)], msg[sizeof(d->status) + 16];
+
+    if (!force && now - d->status_sent_ns < NSEC_PER_SEC)
+        return;
+    status_text(d, text, sizeof(text));
+    if (!force && !strcmp(text, d->status))
+        return;
+    dsl_strlcpy(d->status, text, sizeof(d->status));
+    d->status_sent_ns = now;
+    snprintf(msg, sizeof(msg), "STATUS=%s", text);
+    notify(msg);
+}
+
+/* Directories start-up makes as root, noted before so that privs_drop()
+ * hands only those to the daemon's user. */
+struct made_dirs {
+    char path[3][PATH_MAX];
+    bool existed[3];
+};
+
+static void note_dirs(const struct daemon *d, struct made_dirs *m)
+{
+    const char *slash = strrchr(d->cfg.socket_path, '/');
+
+    memset(m, 0, sizeof(*m));
+    if (slash && slash != d->cfg.socket_path)
+        snprintf(m->path[0], sizeof(m->path[0]), "%.*s", (int)(slash - d->cfg.socket_path),
+                 d->cfg.socket_path);
+    dsl_strlcpy(m->path[1], d->cfg.state_dir, sizeof(m->path[1]));
+    if (d->cfg.log_to_file)
+        dsl_strlcpy(m->path[2], d->cfg.output_dir, sizeof(m->path[2]));
+    for (int i = 0; i < 3; i++)
+        m->existed[i] = !m->path[i][0] || access(m->path[i], F_OK) == 0;
+}
+
+static int drop_privileges(struct daemon *d, struct made_dirs *m)
+{
+    const char *made[4];
+    int n = 0;
+
+    /* The registrations' directory is made here (not by the registry,
+     * after the switch) so that it can be handed over too. */
+    if (geteuid() == 0 && d->cfg.state_dir[0] && mkdir(d->cfg.state_dir, 0700) < 0 &&
+        errno != EEXIST)
+        log_warn("cannot create %s", d->cfg.state_dir);
+    for (int i = 0; i < 3; i++)
+        if (!m->existed[i] && access(m->path[i], F_OK) == 0)
+            made[n++] = m->path[i];
+    made[n] = NULL;
+    return privs_drop(d, made);
 }
 
 static void drain(int fd)
@@ -402,6 +590,7 @@ static void reload(struct daemon *d)
 #ifdef HAVE_LIBSYSTEMD
     sd_notify(0, "READY=1");
 #endif
+    update_status(d, dsl_now_ns(CLOCK_MONOTONIC), true);
 }
 
 static void handle_signal(struct daemon *d)
@@ -454,8 +643,13 @@ static void loop(struct daemon *d)
                 registry_expire_hellos(d, now);
                 control_expire(d, now);
                 snapshot_retry_detach(d);
+                update_status(d, now, false);
                 break;
             }
+            case EV_WATCHDOG:
+                drain(d->watchdog_fd);
+                notify("WATCHDOG=1");
+                break;
             case EV_CTL:
                 control_event(d, ev->owner, evs[i].events);
                 break;
@@ -476,6 +670,7 @@ static void loop(struct daemon *d)
 int main(int argc, char **argv)
 {
     static struct daemon d;
+    struct made_dirs dirs;
     bool check = false;
     int r;
 
@@ -498,7 +693,9 @@ int main(int argc, char **argv)
                d.cfg.timer_ms % 1000);
         return 0;
     }
-    d.listen_fd = d.epfd = d.scan_fd = d.deadline_fd = d.signal_fd = -1;
+    d.listen_fd = d.epfd = d.scan_fd = d.deadline_fd = d.signal_fd = d.watchdog_fd = -1;
+    atexit(notify_stopping);
+    note_dirs(&d, &dirs);
     r = setup(&d);
     if (r < 0) {
         log_msg(LOG_LVL_ERR, false, "cannot start: %s (socket %s)", strerror(-r),
@@ -512,17 +709,33 @@ int main(int argc, char **argv)
         errno = -r;
         log_warn("cannot prepare the report directory %s", d.cfg.output_dir);
     }
-    log_notice("dogslowd %s listening on %s; configuration %s; reports in %s; timer %u.%03u s",
-               PACKAGE_VERSION, d.cfg.socket_path, source_desc, d.cfg.output_dir,
+    r = drop_privileges(&d, &dirs);
+    if (r < 0) {
+        log_msg(LOG_LVL_ERR, false, "cannot drop privileges: %s", strerror(-r));
+        return 1;
+    }
+    r = setup_watchdog(&d);
+    if (r < 0) {
+        errno = -r;
+        log_warn("cannot arm the systemd watchdog timer");
+    }
+    log_notice("dogslowd %s listening on %s%s; configuration %s; reports in %s; timer %u.%03u s",
+               PACKAGE_VERSION, d.cfg.socket_path,
+               d.socket_activated ? " (socket from systemd)" : "", source_desc, d.cfg.output_dir,
                d.cfg.timer_ms / 1000, d.cfg.timer_ms % 1000);
     registry_adopt_previous(&d);
-#ifdef HAVE_LIBSYSTEMD
-    sd_notify(0, "READY=1");
-#endif
+    delivery_init(&d); /* e-mail and Sentry, after the privilege drop (delivery.h) */
+    /* Ready: the socket listens, privileges are dropped, and the previous
+     * daemon's workers are taken over. */
+    status_text(&d, d.status, sizeof(d.status));
+    {
+        char msg[sizeof(d.status) + 32];
+        snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", d.status);
+        notify(msg);
+    }
+    d.status_sent_ns = dsl_now_ns(CLOCK_MONOTONIC);
     loop(&d);
-#ifdef HAVE_LIBSYSTEMD
-    sd_notify(0, "STOPPING=1");
-#endif
+    notify_stopping();
     control_close_all(&d);
     watch_drain(&d); /* snapshots taken are reported, even at exit */
     follow_stop_all(&d);
@@ -531,7 +744,10 @@ int main(int argc, char **argv)
     registry_bury(&d);
     heap_free(&d.heap);
     sink_syslog_close();
-    unlink(d.cfg.socket_path);
+    delivery_shutdown();
+    /* An activated socket is systemd's: it stays for the next daemon. */
+    if (!d.socket_activated)
+        unlink(d.cfg.socket_path);
     log_notice("stopped after %llu reports", (unsigned long long)d.reports_written);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "delivery.h"
 #include "outputs.h"
 #include "util.h"
 
@@ -80,6 +81,10 @@ void outputs_undead(struct daemon *d, const struct report_info *ri, const char *
         if (r < 0)
             log_warnx("syslog output: %s", res->syslog);
     }
+    /* Last: only a spool file is written here; sending is the delivery
+     * thread's, so a dead mail server never holds up detection. */
+    delivery_enqueue(d, ri, report_path, res->email, sizeof(res->email), res->sentry,
+                     sizeof(res->sentry));
 }
 
 int outputs_prepare_dir(const struct config *c)
@@ -131,6 +136,7 @@ void outputs_reconfigure(struct daemon *d)
 
     retention_forget();
     sink_syslog_close();
+    delivery_reconfigure(d);
     r = outputs_prepare_dir(&d->cfg);
     if (r < 0) {
         errno = -r;

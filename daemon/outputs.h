@@ -4,7 +4,8 @@
  * report_write() makes: the JSON twin (report_json.c), the retention cap
  * of the report directory (retention.c) and syslog / journald
  * (sink_syslog.c).  outputs.c runs them in that order, from one hook in
- * watch.c; e-mail and Sentry will join here (issue 6).
+ * watch.c, and last hands the report to e-mail and Sentry: queued in the
+ * delivery spool, sent by the delivery thread (delivery.h).
  */
 #ifndef DOGSLOWD_OUTPUTS_H
 #define DOGSLOWD_OUTPUTS_H
@@ -19,6 +20,8 @@ struct outputs_result {
     char json[PATH_MAX + 64];
     char retention[160];
     char syslog[256];
+    char email[PATH_MAX + 256];  /* queued to the delivery spool, or why not (delivery.c) */
+    char sentry[256];
 };
 
 /*

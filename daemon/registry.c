@@ -395,8 +395,9 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         refuse(d, w, EPROTO, "scoreboard flag and passed descriptor disagree");
         return;
     }
-    /* A daemon that is not root can only trace its own user's processes. */
-    if (getuid() != 0 && w->uid != getuid()) {
+    /* A daemon without CAP_SYS_PTRACE (privs.c) can only trace its own
+     * user's processes. */
+    if (!privs_can_trace_any() && w->uid != geteuid()) {
         refuse(d, w, EACCES, "dogslowd runs as another user and cannot watch this process");
         return;
     }
@@ -711,7 +712,7 @@ static bool adopt_one(struct daemon *d, const char *line)
     if (d->workers)
         d->workers->prev = w;
     d->workers = w;
-    if ((getuid() != 0 && w->uid != getuid()) || fetch_scoreboard(w) < 0 ||
+    if ((!privs_can_trace_any() && w->uid != geteuid()) || fetch_scoreboard(w) < 0 ||
         !(w->slots = calloc(w->nslots, sizeof(*w->slots))) ||
         epoll_add(d, w->pidfd, EPOLLIN, &w->pid_ev) < 0) {
         registry_remove(d, w, NULL);

@@ -427,3 +427,12 @@ out:
     free(b.p);
     return r;
 }
+
+bool report_source_line(const struct worker *w, const char *file, int line, char *out,
+                        size_t size)
+{
+    if (!source_line(w, file, line, out, size))
+        return false;
+    trim(out);
+    return true;
+}

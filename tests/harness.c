@@ -100,6 +100,10 @@ static void spawn_daemon(struct tdaemon *d, const char *timer, const char *const
     /* Always a config file of the test's own: never the machine's. */
     argv[n++] = "--config";
     argv[n++] = d->conf;
+    if (!d->switch_user) {
+        argv[n++] = "--user";
+        argv[n++] = "root";
+    }
     if (timer) {
         argv[n++] = "--timer";
         argv[n++] = timer;
@@ -120,6 +124,18 @@ static void spawn_daemon(struct tdaemon *d, const char *timer, const char *const
         }
         if (d->devlog[0] || d->journal[0])
             private_mounts(d);
+        for (int i = 0; d->env && d->env[i]; i++)
+            putenv((char *)d->env[i]);
+        if (d->activate) {
+            char pid[32];
+
+            /* fd 3 without FD_CLOEXEC, as systemd passes it. */
+            if (d->listen_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(d->listen_fd, 3) < 0)
+                _exit(126);
+            snprintf(pid, sizeof(pid), "%d", (int)getpid());
+            setenv("LISTEN_PID", pid, 1);
+            setenv("LISTEN_FDS", "1", 1);
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }

@@ -19,6 +19,16 @@ struct tdaemon {
      * symlink to this socket of the test's. */
     char devlog[300];
     char journal[300];
+    /* When set (before td_launch): "K=V" entries added to the daemon's
+     * environment (NULL-terminated), and a listening socket handed over as
+     * systemd's socket activation does: as fd 3, with LISTEN_FDS=1 and
+     * LISTEN_PID set to the daemon's pid in the child before exec. */
+    const char *const *env;
+    bool activate;
+    int listen_fd;
+    /* Unless set, the daemon gets --user root: started as root it would
+     * otherwise switch to a 'dogslow' user whenever the machine has one. */
+    bool switch_user;
 };
 
 struct tworker {
