@@ -44,6 +44,7 @@
 #include <curl/curl.h>
 
 #include "delivery.h"
+#include "locals.h"
 #include "outputs.h"
 #include "util.h"
 
@@ -440,13 +441,61 @@ static void render_frame(struct jb *b, const struct report_info *ri, const struc
     jb_raw(b, "}");
 }
 
+/* A Python frame (report_merge put it in place of the interpreter loop). */
+static bool py_in_app(const struct py_frame *f)
+{
+    const char *p = f->filename ? f->filename : "";
+    return !strstr(p, "/site-packages/") && !strstr(p, "/dist-packages/") &&
+           strncmp(p, "/usr/lib/python", 15) != 0 && p[0] != '<';
+}
+
+static void render_py_frame_json(struct jb *b, struct daemon *d, const struct report_info *ri,
+                                 const struct py_frame *f, bool with_vars)
+{
+    char src[256];
+    const char *file = f->filename ? f->filename : "??";
+    const char *base = strrchr(file, '/');
+
+    jb_raw(b, "{\"platform\":\"python\",");
+    jb_kv(b, "function", f->function ? f->function : "??");
+    jb_raw(b, ",");
+    jb_kv(b, "filename", base ? base + 1 : file);
+    jb_raw(b, ",");
+    jb_kv(b, "abs_path", file);
+    if (f->line > 0) {
+        jb_fmt(b, ",\"lineno\":%d", f->line);
+        if (file[0] == '/' && report_source_line(ri->w, file, f->line, src, sizeof(src))) {
+            jb_raw(b, ",");
+            jb_kv(b, "context_line", src);
+        }
+    }
+    jb_fmt(b, ",\"in_app\":%s", py_in_app(f) ? "true" : "false");
+    if (with_vars && f->nlocals) {
+        unsigned shown = 0;
+        jb_raw(b, ",\"vars\":{");
+        for (unsigned i = 0; i < f->nlocals && shown < SENTRY_VARS_MAX; i++) {
+            const char *name = f->locals[i].name ? f->locals[i].name : "?";
+            const char *value = f->locals[i].value ? f->locals[i].value : "";
+            if (locals_redacted(&d->cfg, name) || locals_card_number(value))
+                value = "[redacted]";
+            if (shown++)
+                jb_raw(b, ",");
+            jb_kv(b, name, value);
+        }
+        jb_raw(b, "}");
+    }
+    jb_raw(b, "}");
+}
+
 static int render_event(struct daemon *d, const struct report_info *ri, size_t max, bool vars,
                         unsigned keep_frames, struct jb *b)
 {
+    static struct report_item items[REPORT_ITEMS_MAX];
+    unsigned unplaced, nitems = report_merge(ri->snap, ri->frames, ri->nframes, items, &unplaced);
     unsigned char rnd[16];
     char id[33], route[600], msg[700];
     const char *top[TOP_FRAMES];
-    unsigned ntop, n = ri->nframes;
+    unsigned ntop, n = nitems;
     double ts = (double)ri->now_real_ns / 1e9;
 
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
@@ -500,7 +549,10 @@ static int render_event(struct daemon *d, const struct report_info *ri, size_t m
     /* Oldest (outermost) first, as Sentry wants.  Past keep_frames the
      * outermost frames go: where the request is stuck is what counts. */
     for (int i = (int)(n > keep_frames ? keep_frames : n) - 1; i >= 0; i--) {
-        render_frame(b, ri, &ri->frames[i], vars);
+        if (items[i].py)
+            render_py_frame_json(b, d, ri, items[i].py, vars);
+        else
+            render_frame(b, ri, items[i].native, vars);
         if (i)
             jb_raw(b, ",");
     }
@@ -516,7 +568,7 @@ static int render_event(struct daemon *d, const struct report_info *ri, size_t m
 int sentry_event_render(struct daemon *d, const struct report_info *ri, size_t max, char **ret,
                         size_t *ret_len)
 {
-    unsigned keep = ri->nframes < SENTRY_FRAMES_MAX ? ri->nframes : SENTRY_FRAMES_MAX;
+    unsigned keep = SENTRY_FRAMES_MAX;
     struct jb b;
     int r;
 

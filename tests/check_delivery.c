@@ -869,6 +869,98 @@ START_TEST(sentry_event_reaches_spotlight)
 }
 END_TEST
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <link.h>
+/* An uninstrumented python3 must preload the sanitizer runtimes to load
+ * the instrumented libdogslow. */
+static int find_san(struct dl_phdr_info *info, size_t size, void *data)
+{
+    char *out = data;
+    const char *base = strrchr(info->dlpi_name, '/');
+
+    (void)size;
+    if (base && (!strncmp(base, "/libasan.so", 11) || !strncmp(base, "/libubsan.so", 12))) {
+        size_t n = strlen(out);
+        snprintf(out + n, 1024 - n, "%s%s", n ? ":" : "", info->dlpi_name);
+    }
+    return 0;
+}
+#endif
+
+/* A Python worker: Sentry gets its Python frames, in place of the
+ * interpreter loop, with their locals -- and its secrets redacted. */
+START_TEST(sentry_event_has_python_frames_and_no_secrets)
+{
+    char spot[600], log[300], conf[1024], port[16], probe[128], script[600], out[65536];
+    char pypath[1200], preload[1024] = "";
+    static struct tdaemon d;
+    struct tworker w;
+    pid_t pid;
+    const char *pkg = getenv("PYTHON_PKG_DIR"), *lib = getenv("DOGSLOW_LIBRARY_PATH");
+
+    ck_assert_msg(pkg && lib, "PYTHON_PKG_DIR/DOGSLOW_LIBRARY_PATH not set (run under make check)");
+    snprintf(spot, sizeof(spot), "%s/node_modules/.bin/spotlight", peers_dir());
+    ck_assert_msg(access(spot, X_OK) == 0, "%s missing: run tools/deps", spot);
+    mktmp();
+    snprintf(log, sizeof(log), "%s/spotlight.log", tmpdir);
+    snprintf(port, sizeof(port), "%d", free_port());
+    snprintf(probe, sizeof(probe), "http://127.0.0.1:%s/health", port);
+    pid = start_peer((const char *const[]){spot, "server", "-p", port, NULL}, tmpdir, log, probe);
+    td_init(&d);
+    live_daemon = &d;
+    snprintf(conf, sizeof(conf),
+             "[dogslow]\nstack_vars = true\nfollow_hz = 0\n[sentry]\n"
+             "dsn = http://0123abcd@127.0.0.1:%s/7\n",
+             port);
+    td_write_conf(&d, conf);
+    td_launch(&d, "0.3", NULL);
+    snprintf(pypath, sizeof(pypath), "PYTHONPATH=%s", pkg);
+    char libenv[1200], sockenv[400], pre[1100];
+    snprintf(libenv, sizeof(libenv), "DOGSLOW_LIBRARY=%s", lib);
+    snprintf(sockenv, sizeof(sockenv), "DOGSLOW_SOCKET=%s", d.sock);
+#if defined(__SANITIZE_ADDRESS__)
+    dl_iterate_phdr(find_san, preload);
+#endif
+    snprintf(pre, sizeof(pre), "LD_PRELOAD=%s", preload);
+    const char *code = "import time, dogslow_client\n"
+                       "def checkout_view(order_id):\n"
+                       "    password = 'hunter2'\n"
+                       "    card = '4111 1111 1111 1111'\n"
+                       "    label = 'checkout'\n"
+                       "    print('ready', flush=True)\n"
+                       "    time.sleep(1.2)\n"
+                       "dogslow_client.register()\n"
+                       "with dogslow_client.request('GET', '/py/checkout'):\n"
+                       "    checkout_view(42)\n";
+    tw_start_env(&w, &d, "/usr/bin/python3", (const char *const[]){"-c", code, NULL},
+                 (const char *const[]){pypath, libenv, sockenv, "ASAN_OPTIONS=detect_leaks=0",
+                                       preload[0] ? pre : "DOGSLOW_NOTHING=1", NULL});
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
+    snprintf(script, sizeof(script), "%s/read_spotlight.py", peers_dir());
+    ck_assert_msg(run_capture((const char *const[]){"/usr/bin/python3", script, port,
+                                                    "GET /py/checkout", "15", NULL},
+                              NULL, out, sizeof(out), 30000) == 0,
+                  "no event in Spotlight: %s\ndaemon: %s", out, td_log(&d));
+    tw_wait(&w, 10000);
+    /* The view, as a Python frame with its file and line, in the app. */
+    const char *view = strstr(out, " fn=checkout_view file=<string> line=7 in_app=");
+    ck_assert_msg(view, "no Python frame: %s", out);
+    ck_assert_msg(strstr(out, "\"label\": \"'checkout'\"") &&
+                      strstr(out, "\"order_id\": \"42\""),
+                  "Python locals: %s", out);
+    ck_assert_msg(strstr(out, "\"password\": \"[redacted]\"") &&
+                      strstr(out, "\"card\": \"[redacted]\""),
+                  "secrets not redacted: %s", out);
+    ck_assert_msg(!strstr(out, "hunter2") && !strstr(out, "4111"), "a secret leaked: %s", out);
+    ck_assert_msg(!strstr(out, "fn=_PyEval_EvalFrameDefault "), "eval loop not replaced: %s",
+                  out);
+    ck_assert_int_eq(td_stop(&d), 0);
+    stop_peer(pid);
+    td_cleanup(&d);
+    rmtmp();
+}
+END_TEST
+
 /* A server of ours answers 429 (Retry-After: 2), then 500, then 200: the
  * event is sent three times, the second no sooner than two seconds after
  * the first, and is gone from the spool only after the 200. */
@@ -1035,6 +1127,7 @@ static void add_peer_tests(Suite *s)
     tcase_add_test(tc, email_silent_server_is_bounded_and_never_blocks_detection);
     tcase_add_test(tc, email_storm_is_one_mail_then_a_digest);
     tcase_add_test(tc, sentry_event_reaches_spotlight);
+    tcase_add_test(tc, sentry_event_has_python_frames_and_no_secrets);
     tcase_add_test(tc, sentry_429_and_500_are_retried);
     tcase_add_test(tc, sentry_rate_limits_header_is_honoured);
     tcase_add_test(tc, spool_cap_drops_are_logged_and_counted);

@@ -6,6 +6,7 @@
 #   tags method=... host=... pid=... program=...
 #   fingerprint a|b|c
 #   frame <i> fn=<function> file=<filename> line=<n> in_app=<bool> ctx=<bool> addr=<bool> vars=<k,k>
+#   values <i> {"k": "v", ...}     (the vars of frame i, when it has any)
 # Exits 1 if no such event arrived within argv[3] seconds.
 import json
 import sys
@@ -53,6 +54,8 @@ def main():
                     str(f.get("in_app")).lower(), "context_line" in f,
                     str(f.get("instruction_addr", "")).startswith("0x"),
                     ",".join(sorted(f.get("vars", {}).keys()))))
+                if f.get("vars"):
+                    print("values %d %s" % (i, json.dumps(f["vars"], sort_keys=True)))
     return 0 if got else 1
 
 
