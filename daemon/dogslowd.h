@@ -294,6 +294,8 @@ void symbolize_release_worker(struct worker *w);
 
 /* ---- reports (report.c) ------------------------------------------------- */
 
+struct report_item;
+
 struct report_info {
     const struct dsl_request *req;
     const struct worker *w;
@@ -301,6 +303,10 @@ struct report_info {
     const struct snapshot *snap;
     const struct symframe *frames;
     unsigned nframes;
+    /* The merged stack (report_merge), for outputs that cannot compute it
+     * themselves (the JSON twin); NULL: the native frames alone. */
+    const struct report_item *items;
+    unsigned nitems;
 };
 
 /*

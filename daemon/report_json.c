@@ -12,7 +12,9 @@
  *    "timings": {"started_at", "running_s", "timer_s", "paused_us"},
  *    "snapshot": {"error", "note"},
  *    "frames": [{"ip", "module", "function", "offset", "file", "line",
- *                "inlined", "locals": [{"name", "value"}]}],  innermost first
+ *                "inlined", "locals": [{"name", "value"}]}
+ *               or {"language": "python", "function", "file", "line",
+ *                "locals"} in place of the interpreter loop],  innermost first
  *    "truncated": false}
  *
  * No JSON library: the escaper below is small and bounded, and the whole
@@ -192,7 +194,9 @@ static pid_t read_ppid(pid_t pid)
     ssize_t n;
     char *p;
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    /* status, not stat: stat sums every thread's CPU time (slow for a
+     * process with thousands of threads). */
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -200,10 +204,8 @@ static pid_t read_ppid(pid_t pid)
     if (n <= 0)
         return 0;
     buf[n] = '\0';
-    p = strrchr(buf, ')'); /* the command name may hold anything */
-    if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
-        return 0;
-    return (pid_t)strtol(p + 4, NULL, 10);
+    p = strstr(buf, "\nPPid:");
+    return p ? (pid_t)strtol(p + 6, NULL, 10) : 0;
 }
 
 static void render_frame(struct jbuf *b, const struct symframe *f)
@@ -225,6 +227,26 @@ static void render_frame(struct jbuf *b, const struct symframe *f)
         jb_printf(b, "]");
     } else if (f->vars_note) {
         jb_kv(b, false, "locals_note", f->vars_note);
+    }
+    jb_printf(b, "}");
+}
+
+/* A Python frame (its locals were redacted when read). */
+static void render_py_frame(struct jbuf *b, const struct py_frame *f)
+{
+    jb_printf(b, "{\"language\": \"python\"");
+    jb_kv(b, false, "function", f->function ? f->function : "");
+    jb_kv(b, false, "file", f->filename ? f->filename : "");
+    jb_printf(b, ", \"line\": %d", f->line);
+    if (f->nlocals) {
+        jb_printf(b, ", \"locals\": [");
+        for (unsigned i = 0; i < f->nlocals; i++) {
+            jb_printf(b, "%s{", i ? ", " : "");
+            jb_kv(b, true, "name", f->locals[i].name ? f->locals[i].name : "");
+            jb_kv(b, false, "value", f->locals[i].value ? f->locals[i].value : "");
+            jb_printf(b, "}");
+        }
+        jb_printf(b, "]");
     }
     jb_printf(b, "}");
 }
@@ -267,11 +289,17 @@ int report_json_render(struct daemon *d, const struct report_info *ri, char **re
         free(b.p);
         return -EFBIG; /* not even the header fits: report_max_bytes is tiny */
     }
-    for (unsigned i = 0; i < ri->nframes; i++) {
+    unsigned n = ri->items ? ri->nitems : ri->nframes;
+    for (unsigned i = 0; i < n; i++) {
         size_t mark = b.len;
 
         jb_printf(&b, "%s\n  ", i ? "," : "");
-        render_frame(&b, &ri->frames[i]);
+        if (!ri->items)
+            render_frame(&b, &ri->frames[i]);
+        else if (ri->items[i].py)
+            render_py_frame(&b, ri->items[i].py);
+        else
+            render_frame(&b, ri->items[i].native);
         if (b.full) {
             /* Leave the frame out whole, so the document stays valid. */
             b.len = mark;

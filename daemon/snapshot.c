@@ -40,6 +40,7 @@
 #include <libunwind-ptrace.h>
 
 #include "dogslowd.h"
+#include "locals.h"
 #include "util.h"
 
 /* How long we wait for an interrupted thread to stop.  A thread in an
@@ -527,8 +528,20 @@ static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct sn
      * which for a main thread is the parent's pid. */
     if (r == -ESRCH && tid == w->pid && w->py_ppid > 0)
         r = py_read_stack(w->py, &m, w->py_ppid, &lim, &s->py);
-    if (r == 0)
+    if (r == 0) {
         s->have_py = true;
+        /* Secrets are redacted here, once, for every output that shows
+         * Python locals (text, JSON, Sentry). */
+        for (unsigned i = 0; i < s->py.nframes; i++) {
+            struct py_frame *f = &s->py.frames[i];
+            for (unsigned k = 0; k < f->nlocals; k++) {
+                const char *name = f->locals[k].name ? f->locals[k].name : "";
+                const char *value = f->locals[k].value ? f->locals[k].value : "";
+                if (locals_redacted(&d->cfg, name) || locals_card_number(value))
+                    f->locals[k].value = "[redacted]";
+            }
+        }
+    }
 }
 
 int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)

@@ -297,6 +297,8 @@ static void finish(struct daemon *d, struct job *j)
         if (n > 0)
             nframes = (unsigned)n;
     }
+    static struct report_item items[REPORT_ITEMS_MAX];
+    unsigned unplaced, nitems = report_merge(&snap, frames, nframes, items, &unplaced);
     ri = (struct report_info){
         .req = &j->req,
         .w = w,
@@ -305,6 +307,8 @@ static void finish(struct daemon *d, struct job *j)
         .snap = &snap,
         .frames = frames,
         .nframes = nframes,
+        .items = items,
+        .nitems = nitems,
     };
     path[0] = '\0';
     if (d->cfg.log_to_file) {

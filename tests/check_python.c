@@ -394,7 +394,8 @@ static void run_app(const char *app, bool preload)
     char line[256];
 
     /* The apps ask for 0.5 s themselves. */
-    td_start(&d, "5", (const char *const[]){"--stack-vars", "--follow", "0", NULL});
+    td_start(&d, "5",
+             (const char *const[]){"--stack-vars", "--follow", "0", "--set", "json=true", NULL});
     server_start(&s, &d, app, preload);
     wait_ready(&s);
 
@@ -433,6 +434,13 @@ static void run_app(const char *app, bool preload)
         ck_assert_msg(strstr(r, "\nThread ID:  "), "%s", r);
         check_python_frames(r, i);
         free(r);
+        /* The JSON twin has the same Python frame, structured. */
+        char cmd[700];
+        snprintf(cmd, sizeof(cmd),
+                 "grep -q '\"language\": \"python\", \"function\": \"%s\"' %s/*.json",
+                 slow_expect[i].function, d.out);
+        ck_assert_msg(system(cmd) == 0, "no Python frame %s in the JSON twins",
+                      slow_expect[i].function);
     }
     ck_assert_int_eq(td_count_reports_with(&d, "/health"), 0);
     ck_assert_int_eq(td_count_reports_with(&d, "/fast"), 0);
