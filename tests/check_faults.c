@@ -303,6 +303,50 @@ START_TEST(storm_of_1000_undead_requests)
 }
 END_TEST
 
+/* A client that asks for a big answer (a dump of 200 threads) and never
+ * reads it: the daemon writes it as the socket drains, so meanwhile it
+ * still reports another worker's request and answers another dogslowctl. */
+START_TEST(client_that_never_reads_does_not_stall_the_daemon)
+{
+    struct tdaemon d;
+    struct tworker many, bad, good;
+    const char *margs[] = {"threads", "20", "200", NULL};
+    const char *gargs[] = {"slow", "1.5", "GET", "/still/watched", NULL};
+    int mpid, mtid, watched, unwatched;
+    char pidarg[32], out[8192];
+
+    td_start(&d, "10", (const char *const[]){"--follow", "0", NULL});
+    tw_start(&many, &d, getenv("TEST_WORKER"), margs);
+    const char *line = tw_expect(&many, "ready", 20000);
+    ck_assert(line && sscanf(line, "ready pid=%d tid=%d watched=%d unwatched=%d", &mpid, &mtid,
+                             &watched, &unwatched) == 4);
+    snprintf(pidarg, sizeof(pidarg), "%d", mpid);
+    tw_start(&bad, NULL, getenv("BAD_CLIENT"), (const char *const[]){d.sock, "noread-dump",
+                                                                      pidarg, NULL});
+    ck_assert_ptr_nonnull(tw_expect(&bad, "asked", 5000));
+    sleep_ms(1500); /* the dump is made and waits in the socket */
+    tw_start_env(&good, &d, getenv("TEST_WORKER"), gargs,
+                 (const char *const[]){"DOGSLOW_TIMER=0.3", NULL});
+    ck_assert_ptr_nonnull(tw_expect(&good, "ready", 5000));
+    ck_assert_msg(td_wait_reports(&d, 1, 5000) == 1, "%s", td_log(&d));
+    char *r = td_read_report(&d, NULL);
+    ck_assert_msg(r && strstr(r, "GET /still/watched\n"), "%s", r ? r : "(none)");
+    free(r);
+    const char *ctl = getenv("DOGSLOWCTL");
+    ck_assert_ptr_nonnull(ctl);
+    ck_assert_int_eq(run_capture((const char *const[]){ctl, "--socket", d.sock, "status", NULL},
+                                 NULL, out, sizeof(out), 5000),
+                     0);
+    ck_assert_msg(strstr(out, "registered processes: 2"), "%s", out);
+    ck_assert_int_eq(tw_wait(&good, 5000), 0);
+    tw_kill(&bad);
+    tw_kill(&many);
+    ck_assert(td_alive(&d));
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("faults");
@@ -318,6 +362,7 @@ int main(void)
     tcase_add_test(tc, scribbled_scoreboard_is_survived);
     tcase_add_test(tc, thousands_of_threads);
     tcase_add_test(tc, storm_of_1000_undead_requests);
+    tcase_add_test(tc, client_that_never_reads_does_not_stall_the_daemon);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

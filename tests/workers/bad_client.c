@@ -10,6 +10,8 @@
  *   bad_client SOCKET silent      connect and say nothing
  *   bad_client SOCKET split       a valid hello sent one byte at a time
  *   bad_client SOCKET spoof PID   register, then claim a request on PID
+ *   bad_client SOCKET noread-dump PID  ask dogslowd for a dump of PID (a big
+ *                                 answer) and never read it
  *   bad_client SOCKET scribble    register, then write garbage over the
  *                                 whole scoreboard for 3 seconds
  *
@@ -142,6 +144,19 @@ int main(int argc, char **argv)
     if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         perror("connect");
         return 2;
+    }
+    if (!strcmp(mode, "noread-dump") && argc == 4) {
+        /* Ask for a big answer and never read it: the daemon must not wait
+         * for us. */
+        struct dsl_ctl_request rq = {.cmd = DSL_CTL_DUMP,
+                                     .pid = (int32_t)strtol(argv[3], NULL, 10)};
+        n = dsl_ctl_request_encode(&w, &rq);
+        if (n < 0 || write(s, w.buf, (size_t)n) != n)
+            return 2;
+        printf("asked\n");
+        fflush(stdout);
+        sleep(30);
+        return 0;
     }
     if (!strcmp(mode, "spoof") && argc == 4) {
         return spoof(s, (pid_t)strtol(argv[3], NULL, 10), false);
