@@ -555,6 +555,23 @@ START_TEST(email_starttls_auth_arrives_intact)
     ck_assert_msg(strstr(mails, "text Undead request") || strstr(mails, "GET /orders/43"), "%s",
                   mails);
     free(mails);
+    /* A worker with secrets in its locals: the mail shows them redacted. */
+    {
+        char deep[600];
+        struct tworker dw;
+        snprintf(deep, sizeof(deep), "%s/deep_worker_O0", getenv("DEEP_WORKER_DIR"));
+        tw_start(&dw, &d, deep, (const char *const[]){"sleep", "1.0", NULL});
+        ck_assert_ptr_nonnull(tw_expect(&dw, "ready", 10000));
+        ck_assert_int_eq(wait_files(maildir, "msg-", 7, 20000), 7);
+        tw_wait(&dw, 10000);
+        mails = read_mails(maildir);
+        ck_assert_msg(strstr(mails, "text       password = [redacted]") &&
+                          strstr(mails, "text       card = [redacted]"),
+                      "secrets not redacted in the mail:\n%.3000s", mails);
+        ck_assert_msg(!strstr(mails, "hunter2") && !strstr(mails, "4111"),
+                      "a secret leaked into the mail");
+        free(mails);
+    }
     ck_assert_int_eq(td_stop(&d), 0);
     stop_peer(smtp);
     td_cleanup(&d);
