@@ -110,7 +110,7 @@ START_TEST(signals_are_each_delivered_once)
     struct tdaemon d;
     struct tworker w;
     const char *args[] = {"signals", NULL};
-    int pid, tid, usr1, alrm, rt;
+    int pid, tid, usr1, alrm, rt, chld;
     long rtsum;
 
     td_start(&d, "0.1", sampler);
@@ -123,14 +123,17 @@ START_TEST(signals_are_each_delivered_once)
         union sigval v = {.sival_int = i};
         kill(pid, SIGUSR1);
         ck_assert_msg(tw_expect(&w, "usr1", 2000) != NULL, "SIGUSR1 #%d never arrived", i);
+        kill(pid, SIGCHLD);
+        ck_assert_msg(tw_expect(&w, "chld", 2000) != NULL, "SIGCHLD #%d never arrived", i);
         ck_assert_int_eq(sigqueue(pid, SIGRTMIN, v), 0);
         sleep_ms(20);
     }
     line = tw_expect(&w, "ok signals", 10000);
     ck_assert_ptr_nonnull(line);
-    ck_assert_int_eq(sscanf(line, "ok signals usr1=%d alrm=%d rt=%d rtsum=%ld", &usr1, &alrm, &rt,
-                            &rtsum),
-                     4);
+    ck_assert_int_eq(sscanf(line, "ok signals usr1=%d alrm=%d rt=%d rtsum=%ld chld=%d", &usr1,
+                            &alrm, &rt, &rtsum, &chld),
+                     5);
+    ck_assert_int_eq(chld, 30);
     /* Each SIGUSR1 was acknowledged before the next was sent, so none could
      * merge with another; real-time ones queue with their payloads. */
     ck_assert_int_eq(usr1, 30);

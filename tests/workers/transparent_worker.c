@@ -83,7 +83,7 @@ static void *signaller(void *arg)
     return arg;
 }
 
-static volatile sig_atomic_t got_usr1, got_alrm, got_rt;
+static volatile sig_atomic_t got_usr1, got_alrm, got_rt, got_chld;
 static volatile long rt_sum;
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
@@ -97,6 +97,10 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     }
     else if (sig == SIGALRM)
         got_alrm++;
+    else if (sig == SIGCHLD) {
+        got_chld++;
+        (void)!write(1, "chld\n", 5);
+    }
     else if (sig == SIGRTMIN) {
         got_rt++;
         rt_sum += si->si_value.sival_int;
@@ -213,6 +217,7 @@ static int run(const char *mode)
         sigaction(SIGUSR1, &sa, NULL);
         sigaction(SIGALRM, &sa, NULL);
         sigaction(SIGRTMIN, &sa, NULL);
+        sigaction(SIGCHLD, &sa, NULL);
         printf("armed\n");
         fflush(stdout);
         struct itimerval it = {.it_interval = {0, 50000}, .it_value = {0, 50000}};
@@ -224,8 +229,8 @@ static int run(const char *mode)
         /* Give signals still in flight a moment to land. */
         sleep_ms(100);
         ok = 1;
-        snprintf(msg, sizeof(msg), "usr1=%d alrm=%d rt=%d rtsum=%ld", (int)got_usr1,
-                 (int)got_alrm, (int)got_rt, (long)rt_sum);
+        snprintf(msg, sizeof(msg), "usr1=%d alrm=%d rt=%d rtsum=%ld chld=%d", (int)got_usr1,
+                 (int)got_alrm, (int)got_rt, (long)rt_sum, (int)got_chld);
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

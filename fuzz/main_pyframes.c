@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer entry point for the CPython frame reader (daemon/pyframes.h:
+ * pyframes_fuzz_one, a fake address space in the 3.11/3.12/3.13 layouts;
+ * replayed in make check by tests/check_pyframes); 'make fuzz'. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pyframes.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return pyframes_fuzz_one(data, size);
+}
