@@ -289,6 +289,10 @@ const struct opt_def config_options[] = {
      "Stop following a request after this long."},
     {"dogslow", "follow_max", OPT_UINT, OPT_RELOAD, OFF(follow_max), 0, 4096, "8", NULL, NULL,
      NULL, 0, NULL, NULL, "Requests followed at once; more are reported but not followed."},
+    {"dogslow", "follow_notify", OPT_BOOL, OPT_RELOAD, OFF(follow_notify), 0, 0, "false", NULL,
+     NULL, NULL, 0, NULL, NULL,
+     "When a followed request ends, also send its follow-up by e-mail (a mail of its own) and "
+     "to Sentry (an info event), where those are configured. Syslog always gets a line."},
     {"dogslow", "follow_svg", OPT_BOOL, OPT_RELOAD, OFF(follow_svg), 0, 0, "true", NULL, NULL,
      NULL, 0, NULL, NULL,
      "When a followed request ends, also write an SVG flame graph of its samples beside the "

@@ -1147,3 +1147,90 @@ void delivery_shutdown(void)
     nudge_fd = -1;
     curl_global_cleanup();
 }
+
+/* ---- follow-ups (follow.c): the end of a request already reported ------- */
+
+void delivery_enqueue_followup(struct daemon *d, const struct followup_info *fu)
+{
+    char dir[PATH_MAX], hdr[PATH_MAX + 1024], subject[700], tag[20], name[SPOOL_NAME_MAX];
+    char id[PATH_MAX];
+    bool added = false;
+    int hlen, r;
+
+    if ((!d->cfg.email_to[0] && !d->cfg.sentry.dsn[0]) || !running)
+        return;
+    spool_dir_of(&d->cfg, dir, sizeof(dir));
+    snprintf(subject, sizeof(subject), "[dogslow] follow-up: %s %s %s after %.1f s on %s",
+             fu->method, fu->url, fu->how, fu->took_s, d->hostname);
+    one_line(subject);
+    {
+        const char *b = strrchr(fu->report_path, '/');
+        dsl_strlcpy(id, b ? b + 1 : fu->report_path, sizeof(id));
+        one_line(id);
+    }
+    if (d->cfg.email_to[0]) {
+        /* A tag of its own: a follow-up is never folded into a digest. */
+        snprintf(tag, sizeof(tag), "f%015llx",
+                 (unsigned long long)(fnv1a(0xcbf29ce484222325ull, fu->report_path) >> 4));
+        hlen = snprintf(hdr, sizeof(hdr),
+                        "sink email\nfingerprint %s\nroute follow-up\nsubject %s\nreport %s\n"
+                        "text %zu\njson 0\n",
+                        tag, subject, id, fu->text_len);
+        r = spool_put(dir, "email", tag, hdr, (size_t)hlen, fu->text, fu->text_len,
+                      d->cfg.spool_max_bytes, name, sizeof(name));
+        if (r < 0) {
+            char what[256];
+            dropped("follow-up e-mail", r, what, sizeof(what));
+        } else {
+            added = true;
+        }
+    }
+    if (d->cfg.sentry.dsn[0]) {
+        struct jb b;
+        unsigned char rnd[16];
+        char eid[33], txn[DSL_STR_MAX * 2 + 8];
+
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+            memset(rnd, 0x5a, sizeof(rnd));
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            snprintf(eid + 2 * i, 3, "%02x", rnd[i]);
+        memset(&b, 0, sizeof(b));
+        b.max = SENTRY_EVENT_MAX;
+        jb_fmt(&b,
+               "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
+               "\"level\":\"info\",\"logger\":\"dogslow\",",
+               eid, (double)dsl_now_ns(CLOCK_REALTIME) / 1e9);
+        snprintf(txn, sizeof(txn), "%s %s", fu->method, fu->url);
+        jb_kv(&b, "transaction", txn);
+        jb_raw(&b, ",");
+        jb_kv(&b, "server_name", d->hostname);
+        jb_raw(&b, ",\"message\":{");
+        jb_kv(&b, "formatted", subject + strlen("[dogslow] "));
+        jb_raw(&b, "},\"tags\":{");
+        jb_kv(&b, "method", fu->method);
+        jb_fmt(&b, ",\"pid\":\"%d\",\"tid\":\"%d\",\"followup\":\"yes\"},", (int)fu->pid,
+               (int)fu->tid);
+        jb_raw(&b, "\"fingerprint\":[\"dogslow-follow-up\",");
+        jb_str(&b, txn);
+        jb_fmt(&b, "],\"extra\":{\"duration_s\":%.3f,\"samples\":%u,\"pause_ms\":%.1f,",
+               fu->took_s, fu->samples, fu->pause_ms);
+        jb_kv(&b, "report", id);
+        jb_raw(&b, ",");
+        jb_kv(&b, "follow_up", fu->text);
+        jb_raw(&b, "}}");
+        if (!b.full && b.p) {
+            hlen = snprintf(hdr, sizeof(hdr), "sink sentry\nevent %zu\n", b.len);
+            r = spool_put(dir, "sentry", NULL, hdr, (size_t)hlen, b.p, b.len,
+                          d->cfg.spool_max_bytes, name, sizeof(name));
+            if (r < 0) {
+                char what[256];
+                dropped("follow-up Sentry", r, what, sizeof(what));
+            } else {
+                added = true;
+            }
+        }
+        free(b.p);
+    }
+    if (added)
+        nudge();
+}

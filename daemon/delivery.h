@@ -140,6 +140,19 @@ void delivery_reconfigure(struct daemon *d);
 void delivery_enqueue(struct daemon *d, const struct report_info *ri, const char *report_path,
                       char *email_what, size_t esize, char *sentry_what, size_t ssize);
 
+/* The end of a followed request (follow.c): a mail of its own (never folded
+ * into a digest) and an info-level Sentry event, each when configured. */
+struct followup_info {
+    const char *method, *url, *how; /* how: "the request ended", ... */
+    pid_t pid, tid;
+    double took_s, pause_ms;
+    unsigned samples;
+    const char *report_path;
+    const char *text; /* the follow-up section as written to the report */
+    size_t text_len;
+};
+void delivery_enqueue_followup(struct daemon *d, const struct followup_info *fu);
+
 struct delivery_stats {
     uint64_t pending, pending_bytes;
     uint64_t delivered_email, delivered_sentry, digests;

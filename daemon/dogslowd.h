@@ -41,6 +41,7 @@ struct config {
     uint32_t follow_max_ms; /* stop following after this long */
     uint32_t follow_max;    /* requests followed at once */
     bool follow_svg;        /* an SVG flame graph beside the report */
+    bool follow_notify;     /* the follow-up by e-mail and to Sentry too */
     uint32_t max_stack_bytes; /* stack copied per snapshot */
     uint32_t max_value_bytes; /* bytes shown per local variable */
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dogslowd.h"
+#include "delivery.h"
 #include "follow.h"
 #include "outputs.h"
 #include "util.h"
@@ -375,37 +376,61 @@ static void write_svg(const struct follow *f)
 
 static void finish(struct daemon *d, struct follow *f, const char *how, uint64_t end_ns)
 {
-    FILE *out;
+    double took = (double)(end_ns - f->start_ns) / 1e9;
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *mem = open_memstream(&text, &text_len);
     int fd;
 
-    fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-    out = fd >= 0 ? fdopen(fd, "a") : NULL;
-    if (!out) {
-        if (fd >= 0)
-            close(fd);
-        log_warn("cannot complete the report %s", f->path);
-    } else {
-        double took = (double)(end_ns - f->start_ns) / 1e9;
-        fprintf(out, "\nFollow-up: %s after %.3f s (sampled %u times, %.1f ms total pause)\n",
+    /* The section is made once, in memory: appended to the report, and
+     * sent as the follow-up mail and event. */
+    if (mem) {
+        fprintf(mem, "\nFollow-up: %s after %.3f s (sampled %u times, %.1f ms total pause)\n",
                 how, took, f->samples, (double)f->pause_ns / 1e6);
         if (f->samples) {
-            fprintf(out, "\nWhere the time went (share of %u samples taken over %.3f s):\n",
+            fprintf(mem, "\nWhere the time went (share of %u samples taken over %.3f s):\n",
                     f->samples, (double)(f->last_seen_ns - f->began_ns) / 1e9);
-            print_tree(out, f, 0, 0, f->nodes[0].count ? f->nodes[0].count : 1);
-            fprintf(out, "\nFolded stacks (flamegraph.pl, speedscope):\n");
+            print_tree(mem, f, 0, 0, f->nodes[0].count ? f->nodes[0].count : 1);
+            fprintf(mem, "\nFolded stacks (flamegraph.pl, speedscope):\n");
             char *prefix = malloc(64 * 1024);
             if (prefix) {
                 prefix[0] = '\0';
-                print_folded(out, f, 0, prefix, 0, 64 * 1024);
+                print_folded(mem, f, 0, prefix, 0, 64 * 1024);
                 free(prefix);
             }
             if (f->dropped)
-                fprintf(out, "[%u samples did not fit]\n", f->dropped);
+                fprintf(mem, "[%u samples did not fit]\n", f->dropped);
         }
-        fclose(out);
-        if (d->cfg.follow_svg)
-            write_svg(f);
+        if (fclose(mem) != 0) {
+            free(text);
+            text = NULL;
+        }
     }
+    fd = text ? open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW) : -1;
+    if (fd < 0 || write(fd, text, text_len) != (ssize_t)text_len) {
+        log_warn("cannot complete the report %s", f->path);
+    } else if (d->cfg.follow_svg) {
+        write_svg(f);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (text && d->cfg.follow_notify) {
+        struct followup_info fu = {
+            .method = f->method,
+            .url = f->url,
+            .how = how,
+            .pid = f->pid,
+            .tid = f->tid,
+            .took_s = took,
+            .pause_ms = (double)f->pause_ns / 1e6,
+            .samples = f->samples,
+            .report_path = f->path,
+            .text = text,
+            .text_len = text_len,
+        };
+        delivery_enqueue_followup(d, &fu);
+    }
+    free(text);
     log_notice("follow-up of %s %s on pid %d tid %d: %s after %.3f s, %u samples", f->method,
                f->url, (int)f->pid, (int)f->tid, how, (double)(end_ns - f->start_ns) / 1e9,
                f->samples);

@@ -95,6 +95,7 @@ static const struct {
     {"follow_max_time", "60", "60", "forever", "not a number of seconds"},
     {"follow_max", "16", "16", "4097", "out of range"},
     {"follow_svg", "no", "false", "svg", "not a boolean"},
+    {"follow_notify", "yes", "true", "mail", "not a boolean"},
     {"ignore_urls", "/health*,  /static/*", "/health*, /static/*", "/ok, health", "starts with"},
     {"email_to", "ops@example.com, oncall@example.com", "ops@example.com, oncall@example.com",
      "ops@example.com, nobody", "not an e-mail address"},

@@ -579,6 +579,58 @@ START_TEST(email_starttls_auth_arrives_intact)
 }
 END_TEST
 
+/* A followed request's end goes by mail too, in a mail of its own. */
+START_TEST(email_follow_up_arrives)
+{
+    char maildir[300], log[300], conf[1024], port[16], script[600];
+    static struct tdaemon d;
+    struct tworker w;
+    char *mails;
+    pid_t smtp;
+
+    mktmp();
+    snprintf(maildir, sizeof(maildir), "%s/mail", tmpdir);
+    mkdir(maildir, 0700);
+    snprintf(log, sizeof(log), "%s/smtpd.log", tmpdir);
+    snprintf(port, sizeof(port), "%d", free_port());
+    snprintf(script, sizeof(script), "%s/smtpd.py", peers_dir());
+    smtp = start_peer((const char *const[]){"/usr/bin/python3", script, "--port", port, "--dir",
+                                            maildir, NULL},
+                      NULL, log, NULL);
+    td_init(&d);
+    live_daemon = &d;
+    snprintf(conf, sizeof(conf),
+             "[dogslow]\nfollow_hz = 10\nfollow_notify = true\nemail_to = ops@example.com\n"
+             "email_from = dogslow@example.com\n"
+             "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = off\nwindow = 0\n",
+             port);
+    td_write_conf(&d, conf);
+    td_launch(&d, "0.3", NULL);
+    tw_start(&w, &d, worker_prog(), (const char *const[]){"slow", "1.2", "GET", "/followed", NULL});
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    if (wait_files(maildir, "msg-", 2, 20000) != 2) {
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "cat %s >&2; ls -la %s >&2", log, maildir);
+        (void)!system(cmd);
+        ck_abort_msg("no follow-up mail:\n%s", td_log(&d));
+    }
+    mails = read_mails(maildir);
+    ck_assert_msg(strstr(mails, "subject [dogslow] undead request: GET /followed ("), "%s", mails);
+    ck_assert_msg(strstr(mails, "subject [dogslow] follow-up: GET /followed the request ended "
+                                "after "),
+                  "%s", mails);
+    ck_assert_msg(strstr(mails, "text Where the time went (share of ") &&
+                      strstr(mails, "text Folded stacks (flamegraph.pl, speedscope):"),
+                  "%s", mails);
+    free(mails);
+    ck_assert_int_eq(td_stop(&d), 0);
+    stop_peer(smtp);
+    td_cleanup(&d);
+    rmtmp();
+}
+END_TEST
+
 /*
  * A mail server that accepts the connection and then says nothing: the
  * wait is bounded (libesmtp's RFC minimum would be minutes), and while the
@@ -840,7 +892,8 @@ START_TEST(sentry_event_reaches_spotlight)
     td_init(&d);
     live_daemon = &d;
     snprintf(conf, sizeof(conf),
-             "[dogslow]\nstack_vars = true\n[sentry]\ndsn = http://0123abcd@127.0.0.1:%s/7\n",
+             "[dogslow]\nstack_vars = true\nfollow_hz = 10\nfollow_notify = true\n[sentry]\n"
+             "dsn = http://0123abcd@127.0.0.1:%s/7\n",
              port);
     td_write_conf(&d, conf);
     td_launch(&d, "0.3", NULL);
@@ -861,7 +914,19 @@ START_TEST(sentry_event_reaches_spotlight)
     ck_assert_msg(strstr(out, "event 0 level=warning logger=dogslow transaction=GET /orders/42 "
                               "platform=native\n"),
                   "%s", out);
-    ck_assert_msg(!strstr(out, "event 1 "), "one event per report: %s", out);
+    /* One event for the report; once the followed request ends, one more,
+     * at level info, for its follow-up. */
+    ck_assert_msg(!strstr(out, "event 2 "), "one event per report and one follow-up: %s", out);
+    if (!strstr(out, "event 1 ")) {
+        tw_wait(&w, 10000);
+        sleep_ms(1500);
+        ck_assert_int_eq(run_capture((const char *const[]){"/usr/bin/python3", script, port,
+                                                           "GET /orders/42", "15", NULL},
+                                     NULL, out, sizeof(out), 30000),
+                         0);
+    }
+    ck_assert_msg(strstr(out, "event 1 level=info logger=dogslow transaction=GET /orders/42 "),
+                  "no follow-up event: %s", out);
     snprintf(want, sizeof(want), "tags method=GET host=%s pid=%d program=", host, wpid);
     ck_assert_msg(strstr(out, want), "want '%s' in %s", want, out);
     ck_assert_msg(strstr(out, "fingerprint dogslow|GET /orders/{id}|"), "%s", out);
@@ -1143,6 +1208,7 @@ static void add_peer_tests(Suite *s)
     tcase_add_test(tc, email_down_killed_restarted_each_report_once);
     tcase_add_test(tc, email_silent_server_is_bounded_and_never_blocks_detection);
     tcase_add_test(tc, email_storm_is_one_mail_then_a_digest);
+    tcase_add_test(tc, email_follow_up_arrives);
     tcase_add_test(tc, sentry_event_reaches_spotlight);
     tcase_add_test(tc, sentry_event_has_python_frames_and_no_secrets);
     tcase_add_test(tc, sentry_429_and_500_are_retried);
