@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,39 @@ int dsl_parse_seconds_ms(const char *s, uint32_t *ret_ms)
     if (whole * 1000 + frac > UINT32_MAX)
         return -ERANGE;
     *ret_ms = (uint32_t)(whole * 1000 + frac);
+    return 0;
+}
+
+int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret)
+{
+    char path[80], buf[4096], needle[40];
+    ssize_t n;
+    int fd;
+    const char *p;
+    char *end;
+    long v;
+
+    if (tid > 0)
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+    else
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    snprintf(needle, sizeof(needle), "\n%s:", key);
+    p = strstr(buf, needle);
+    if (!p)
+        return -ENOENT;
+    errno = 0;
+    v = strtol(p + strlen(needle), &end, 10);
+    if (errno || end == p + strlen(needle))
+        return -EIO;
+    *ret = v;
     return 0;
 }
 

@@ -44,6 +44,15 @@ static inline int dsl_take_fd(int *fd)
  */
 int dsl_parse_seconds_ms(const char *s, uint32_t *ret_ms);
 
+/*
+ * A numeric field of /proc/PID/status (or /proc/PID/task/TID/status when
+ * tid > 0), e.g. "PPid", "Tgid", "TracerPid".  (status, not stat: stat
+ * sums the CPU time of every thread, which is slow for a process with
+ * thousands.)  Returns 0 and the value, or a negative errno (-ENOENT when
+ * the field is missing).
+ */
+int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret);
+
 /* Copy a string into a fixed buffer, always NUL-terminated; returns the
  * length copied.  (No strcpy/strncpy anywhere in the code base.) */
 size_t dsl_strlcpy(char *dst, const char *src, size_t size);

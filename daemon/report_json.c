@@ -189,23 +189,8 @@ static void iso_time(uint64_t real_ns, char *out, size_t size)
 
 static pid_t read_ppid(pid_t pid)
 {
-    char path[64], buf[1024];
-    _cleanup_close_ int fd = -1;
-    ssize_t n;
-    char *p;
-
-    /* status, not stat: stat sums every thread's CPU time (slow for a
-     * process with thousands of threads). */
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    p = strstr(buf, "\nPPid:");
-    return p ? (pid_t)strtol(p + 6, NULL, 10) : 0;
+    long v;
+    return dsl_proc_status_field(pid, 0, "PPid", &v) == 0 ? (pid_t)v : 0;
 }
 
 static void render_frame(struct jbuf *b, const struct symframe *f)

@@ -62,42 +62,17 @@ static bool pid_alive(const struct worker *w)
  * attach; together with the pidfd this rules out a reused pid or tid. */
 static bool tid_belongs(const struct worker *w, pid_t tid)
 {
-    char path[64], buf[512];
-    _cleanup_close_ int fd = -1;
-    ssize_t n;
-    const char *p;
+    long tgid;
 
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)w->pid, (int)tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    p = strstr(buf, "\nTgid:");
-    if (!p || strtol(p + 6, NULL, 10) != w->pid)
+    if (dsl_proc_status_field(w->pid, tid, "Tgid", &tgid) < 0 || tgid != w->pid)
         return false;
     return pid_alive(w);
 }
 
 static pid_t tracer_of(pid_t tid)
 {
-    char path[64], buf[2048];
-    _cleanup_close_ int fd = -1;
-    ssize_t n;
-    const char *p;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    p = strstr(buf, "\nTracerPid:");
-    return p ? (pid_t)strtol(p + 11, NULL, 10) : 0;
+    long v;
+    return dsl_proc_status_field(tid, 0, "TracerPid", &v) == 0 ? (pid_t)v : 0;
 }
 
 static void remember_detach(struct daemon *d, pid_t tid)
@@ -459,21 +434,8 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
 
 static pid_t parent_of(pid_t pid)
 {
-    char path[64], buf[1024];
-    _cleanup_close_ int fd = -1;
-    ssize_t n;
-    const char *p;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    p = strstr(buf, "\nPPid:");
-    return p ? (pid_t)strtol(p + 6, NULL, 10) : 0;
+    long v;
+    return dsl_proc_status_field(pid, 0, "PPid", &v) == 0 ? (pid_t)v : 0;
 }
 
 /* Is w a CPython process?  Looked up once per worker (a few ms, before
