@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sys/stat.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,43 @@ int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret)
     if (errno || end == p + strlen(needle))
         return -EIO;
     *ret = v;
+    return 0;
+}
+
+int dsl_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+
+    while (n) {
+        ssize_t k = write(fd, c, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+int dsl_mkdir_p(const char *path, mode_t parent_mode, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    size_t n = dsl_strlcpy(tmp, path, sizeof(tmp));
+
+    if (n == 0 || n >= sizeof(tmp) - 1)
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, parent_mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+        return -errno;
     return 0;
 }
 

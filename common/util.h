@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,13 @@ int dsl_parse_seconds_ms(const char *s, uint32_t *ret_ms);
  * the field is missing).
  */
 int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret);
+
+/* Write all n bytes (retrying on EINTR and short writes): 0 or -errno. */
+int dsl_write_all(int fd, const void *p, size_t n);
+
+/* mkdir -p: the missing parents with parent_mode, the last one with mode.
+ * Existing directories are fine.  0, -ENAMETOOLONG or -errno. */
+int dsl_mkdir_p(const char *path, mode_t parent_mode, mode_t mode);
 
 /* Copy a string into a fixed buffer, always NUL-terminated; returns the
  * length copied.  (No strcpy/strncpy anywhere in the code base.) */

@@ -86,23 +86,6 @@ static int connect_to(const char *path)
     return fd;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *q = p;
-
-    while (n) {
-        ssize_t k = write(fd, q, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        q += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Read the answer, printing text as it comes.  Returns the exit status. */
 static int read_answer(int fd)
 {
@@ -149,7 +132,7 @@ static int read_answer(int fd)
                             DSL_CTL_REPLY_MAX);
                     return 2;
                 }
-                if (write_all(1, fr.payload, fr.hdr.len) < 0)
+                if (dsl_write_all(1, fr.payload, fr.hdr.len) < 0)
                     return 2;
             } else if (fr.hdr.type == DSL_MSG_CTL_END) {
                 struct dsl_ctl_end end;
@@ -255,7 +238,7 @@ int main(int argc, char **argv)
         return 2;
     }
     n = dsl_ctl_request_encode(&wr, &req);
-    if (n < 0 || write_all(fd, wr.buf, (size_t)n) < 0) {
+    if (n < 0 || dsl_write_all(fd, wr.buf, (size_t)n) < 0) {
         fprintf(stderr, "dogslowctl: cannot send to dogslowd at %s: %s\n", path,
                 strerror(n < 0 ? -n : errno));
         close(fd);

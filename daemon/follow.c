@@ -407,7 +407,7 @@ static void finish(struct daemon *d, struct follow *f, const char *how, uint64_t
         }
     }
     fd = text ? open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW) : -1;
-    if (fd < 0 || write(fd, text, text_len) != (ssize_t)text_len) {
+    if (fd < 0 || dsl_write_all(fd, text, text_len) < 0) {
         log_warn("cannot complete the report %s", f->path);
     } else if (d->cfg.follow_svg) {
         write_svg(f);

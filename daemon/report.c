@@ -296,41 +296,6 @@ static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
     return b->p ? 0 : -ENOMEM;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char tmp[PATH_MAX];
-    size_t n = dsl_strlcpy(tmp, path, sizeof(tmp));
-
-    if (n == 0 || n >= sizeof(tmp) - 1)
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 int report_render(struct daemon *d, const struct report_info *ri, char **ret_text,
                   size_t *ret_len)
 {
@@ -369,7 +334,7 @@ int report_write(struct daemon *d, const struct report_info *ri, char *ret_path,
     if (r < 0)
         return r;
 
-    r = mkdir_p(d->cfg.output_dir, 0750);
+    r = dsl_mkdir_p(d->cfg.output_dir, 0750, 0750);
     if (r < 0)
         goto out;
     dirfd = open(d->cfg.output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -386,7 +351,7 @@ int report_write(struct daemon *d, const struct report_info *ri, char *ret_path,
         r = -errno;
         goto out;
     }
-    if (fchmod(fd, 0640) < 0 || (r = write_all(fd, b.p, b.len)) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, 0640) < 0 || (r = dsl_write_all(fd, b.p, b.len)) < 0 || fsync(fd) < 0) {
         r = r < 0 ? r : -errno;
         unlinkat(dirfd, tmpname, 0);
         goto out;

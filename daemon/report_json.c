@@ -306,21 +306,6 @@ int report_json_render(struct daemon *d, const struct report_info *ri, char **re
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 int report_json_write(struct daemon *d, const struct report_info *ri, const char *log_path,
                       char *ret_path, size_t size)
 {
@@ -353,7 +338,7 @@ int report_json_write(struct daemon *d, const struct report_info *ri, const char
         r = -errno;
         goto out;
     }
-    if (fchmod(fd, 0640) < 0 || (r = write_all(fd, text, len)) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, 0640) < 0 || (r = dsl_write_all(fd, text, len)) < 0 || fsync(fd) < 0) {
         r = r < 0 ? r : -errno;
         unlinkat(dirfd, tmp, 0);
         goto out;

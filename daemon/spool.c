@@ -58,26 +58,6 @@ static bool is_entry_name(const char *n)
            !strchr(n, '/');
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char tmp[PATH_MAX];
-    size_t n = dsl_strlcpy(tmp, path, sizeof(tmp));
-
-    if (n == 0 || n >= sizeof(tmp))
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 int spool_open(const char *dir)
 {
     struct stat st;
@@ -86,7 +66,7 @@ int spool_open(const char *dir)
     struct dirent *e;
     int r;
 
-    r = mkdir_p(dir, 0700);
+    r = dsl_mkdir_p(dir, 0755, 0700);
     if (r < 0)
         return r;
     if (lstat(dir, &st) < 0)
@@ -118,23 +98,6 @@ int spool_open(const char *dir)
     return 0;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int spool_put(const char *dir, const char *sink, const char *tag, const char *hdr, size_t hlen,
               const void *body, size_t blen, uint64_t max_bytes, char *ret_name, size_t size)
 {
@@ -162,11 +125,11 @@ int spool_put(const char *dir, const char *sink, const char *tag, const char *hd
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -errno;
-    r = write_all(fd, hdr, hlen);
+    r = dsl_write_all(fd, hdr, hlen);
     if (r == 0)
-        r = write_all(fd, "\n", 1);
+        r = dsl_write_all(fd, "\n", 1);
     if (r == 0)
-        r = write_all(fd, body, blen);
+        r = dsl_write_all(fd, body, blen);
     /* No fsync: the entry must survive the daemon (SIGKILL, a crash), which
      * the page cache gives; an fsync per report would put disk latency on
      * the detection path, and the report file is not synced either. */
