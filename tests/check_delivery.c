@@ -951,23 +951,6 @@ START_TEST(sentry_event_reaches_spotlight)
 }
 END_TEST
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <link.h>
-/* An uninstrumented python3 must preload the sanitizer runtimes to load
- * the instrumented libdogslow. */
-static int find_san(struct dl_phdr_info *info, size_t size, void *data)
-{
-    char *out = data;
-    const char *base = strrchr(info->dlpi_name, '/');
-
-    (void)size;
-    if (base && (!strncmp(base, "/libasan.so", 11) || !strncmp(base, "/libubsan.so", 12))) {
-        size_t n = strlen(out);
-        snprintf(out + n, 1024 - n, "%s%s", n ? ":" : "", info->dlpi_name);
-    }
-    return 0;
-}
-#endif
 
 /* A Python worker: Sentry gets its Python frames, in place of the
  * interpreter loop, with their locals -- and its secrets redacted. */
@@ -1000,9 +983,7 @@ START_TEST(sentry_event_has_python_frames_and_no_secrets)
     char libenv[1200], sockenv[400], pre[1100];
     snprintf(libenv, sizeof(libenv), "DOGSLOW_LIBRARY=%s", lib);
     snprintf(sockenv, sizeof(sockenv), "DOGSLOW_SOCKET=%s", d.sock);
-#if defined(__SANITIZE_ADDRESS__)
-    dl_iterate_phdr(find_san, preload);
-#endif
+    snprintf(preload, sizeof(preload), "%s", sanitizer_runtimes());
     snprintf(pre, sizeof(pre), "LD_PRELOAD=%s", preload);
     const char *code = "import time, dogslow_client\n"
                        "def checkout_view(order_id):\n"

@@ -12,13 +12,6 @@
 
 #include "harness.h"
 
-#define expect(cond, r, ...)                                                                       \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "---- report ----\n%s\n----------------\n", (r));                       \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-        }                                                                                          \
-    } while (0)
 
 /* The share printed on the tree line of the first node labelled fn. */
 static double share_of(const char *r, const char *fn)

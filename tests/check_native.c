@@ -66,14 +66,6 @@ static int count(const char *hay, const char *needle)
     return n;
 }
 
-/* Check cannot carry long messages: print the report, fail short. */
-#define expect(cond, r, ...)                                                                       \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "---- report ----\n%s\n----------------\n", (r));                       \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-        }                                                                                          \
-    } while (0)
 
 /* needles must appear in this order. */
 static void assert_in_order(const char *r, const char *const *needles)

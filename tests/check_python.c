@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include <check.h>
-#include <link.h>
 
 #include "harness.h"
 
@@ -62,23 +61,10 @@ static char py_preload[1024]; /* LD_PRELOAD for python3, or "" */
 /* In a sanitizer build libdogslow needs the ASan runtime loaded before
  * anything else, which an uninstrumented python3 does not do: preload the
  * very runtimes this test runs with. */
-static int find_runtime(struct dl_phdr_info *info, size_t size, void *data)
-{
-    char *out = data;
-    const char *base = strrchr(info->dlpi_name, '/');
-
-    (void)size;
-    if (base && (!strncmp(base, "/libasan.so", 11) || !strncmp(base, "/libubsan.so", 12))) {
-        size_t n = strlen(out);
-        snprintf(out + n, 1024 - n, "%s%s", n ? ":" : "", info->dlpi_name);
-    }
-    return 0;
-}
-
 static void sanitizer_env(void)
 {
     if (!py_preload[0])
-        dl_iterate_phdr(find_runtime, py_preload);
+        snprintf(py_preload, sizeof(py_preload), "%s", sanitizer_runtimes());
     /* CPython frees little at exit by design. */
     setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
 }

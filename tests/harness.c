@@ -21,6 +21,32 @@
 
 #include "harness.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <link.h>
+static int find_runtime(struct dl_phdr_info *info, size_t size, void *data)
+{
+    char *out = data;
+    const char *base = strrchr(info->dlpi_name, '/');
+
+    (void)size;
+    if (base && (!strncmp(base, "/libasan.so", 11) || !strncmp(base, "/libubsan.so", 12))) {
+        size_t n = strlen(out);
+        snprintf(out + n, 1024 - n, "%s%s", n ? ":" : "", info->dlpi_name);
+    }
+    return 0;
+}
+#endif
+
+const char *sanitizer_runtimes(void)
+{
+    static char runtimes[1024];
+#if defined(__SANITIZE_ADDRESS__)
+    if (!runtimes[0])
+        dl_iterate_phdr(find_runtime, runtimes);
+#endif
+    return runtimes;
+}
+
 long long now_ms(void)
 {
     struct timespec ts;

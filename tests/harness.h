@@ -94,6 +94,21 @@ char *td_find_report_with(struct tdaemon *d, const char *needle);
 /* How many reports contain needle. */
 int td_count_reports_with(struct tdaemon *d, const char *needle);
 
+/* Check cannot carry long messages: on failure print the report (or log)
+ * r to stderr, and fail with a short message. */
+#define expect(cond, r, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "---- report ----\n%s\n----------------\n", (r));                       \
+            ck_abort_msg(__VA_ARGS__);                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* In a sanitizer build: the ASan/UBSan runtimes this test runs with, as an
+ * LD_PRELOAD value ("" otherwise), for an uninstrumented python3 that loads
+ * the instrumented libdogslow. */
+const char *sanitizer_runtimes(void);
+
 long long now_ms(void);
 void sleep_ms(int ms);
 
