@@ -24,6 +24,8 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -233,7 +235,8 @@ const struct opt_def config_options[] = {
      NULL, 0, NULL, "DOGSLOW_LOG_TO_FILE",
      "Write each report to a file in the output directory."},
     {"dogslow", "output", OPT_PATH, OPT_RELOAD, OFF(output_dir), 0, 0, "@/var/log/dogslow",
-     "/var/log/dogslow as root, else $XDG_STATE_HOME/dogslow or ~/.local/state/dogslow", NULL,
+     "/var/log/dogslow as root or with CAP_SYS_PTRACE (the service), else $XDG_STATE_HOME/dogslow or "
+     "~/.local/state/dogslow", NULL,
      NULL, 0, "output", "DOGSLOW_OUTPUT",
      "Directory for report files, named slow_request_<UTC time>_<pid>_<tid>.log so that ls "
      "sorts them by time. Created if missing (mode 0750, or 2750 with output_group)."},
@@ -311,7 +314,8 @@ const struct opt_def config_options[] = {
      "dogslow@<host name>", NULL, check_email_or_empty, 0, NULL, "DOGSLOW_EMAIL_FROM",
      "Sender address of report e-mails. Empty: dogslow@ and the host name."},
     {"dogslow", "socket", OPT_PATH, 0, OFF(socket_path), 0, 0, "@" DOGSLOW_DEFAULT_SOCKET,
-     "/run/dogslow/dogslow.sock as root, else $XDG_RUNTIME_DIR/dogslow/dogslow.sock", NULL,
+     "/run/dogslow/dogslow.sock as root or with CAP_SYS_PTRACE (the service), else "
+     "$XDG_RUNTIME_DIR/dogslow/dogslow.sock", NULL,
      NULL, 0, "socket", NULL,
      "Unix socket workers register on and dogslowctl talks to ($DOGSLOW_SOCKET overrides the "
      "default). Registrations are kept in workers/ next to it, for a restarted daemon."},
@@ -332,6 +336,12 @@ const struct opt_def config_options[] = {
     {"dogslow", "group", OPT_STRING, 0, OFF(group), 0, 0, "", "the user's primary group", NULL,
      check_account_or_empty, 0, "group", NULL,
      "Group to run as with user. Empty: the user's primary group."},
+    {"dogslow", "seccomp", OPT_BOOL, 0, OFF(seccomp), 0, 0, "true", NULL, NULL, NULL, 0,
+     NULL, NULL,
+     "Once set up, confine the daemon with a seccomp filter: no programs run, no writes into "
+     "other processes, no files opened by handle, no listening sockets, only read-only ptrace "
+     "requests. A denied call fails with EPERM and is logged. false: only to run the daemon "
+     "under valgrind, or to find out whether the filter is in the way."},
     {"dogslow", "allowed_users", OPT_LIST, OPT_RELOAD, OFF(allowed_users), 0, 0, "", NULL, NULL,
      check_account, DSL_CFG_IDS_MAX, NULL, NULL,
      "Only processes of these users (names or uids) may register. Empty, with allowed_groups "
@@ -759,16 +769,36 @@ void config_format(const struct config *c, const struct opt_def *o, char *buf, s
 
 /* ---- defaults ----------------------------------------------------------- */
 
+/*
+ * A daemon for the whole machine: root, or holding CAP_SYS_PTRACE (the
+ * service runs as dogslow with it).  It takes the system's paths; a daemon
+ * an ordinary user starts for their own workers takes theirs.
+ */
+static bool system_instance(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[2];
+
+    if (geteuid() == 0)
+        return true;
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capget, &h, data) < 0)
+        return false;
+    return (data[CAP_SYS_PTRACE / 32].effective & (1u << (CAP_SYS_PTRACE % 32))) != 0;
+}
+
 /* The defaults marked "@": they depend on who runs the daemon. */
 static void computed_default(const struct opt_def *o, char *buf, size_t size)
 {
+    bool system = system_instance();
+
     if (o->off == offsetof(struct config, socket_path)) {
-        if (dsl_socket_path_candidate(geteuid() == 0 ? 0 : 1, buf, size) < 0)
+        if (dsl_socket_path_candidate(system ? 0 : 1, buf, size) < 0)
             snprintf(buf, size, "%s", DOGSLOW_DEFAULT_SOCKET);
         return;
     }
     /* The output directory. */
-    if (geteuid() == 0) {
+    if (system) {
         snprintf(buf, size, "/var/log/dogslow");
     } else {
         const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");

@@ -255,6 +255,18 @@ static void cmd_status(struct daemon *d, struct text *t)
             c->log_to_file && c->json ? " (with JSON twins)" : "");
     tprintf(t, "watching: %s\n",
             c->enabled ? "yes" : "no (enabled = false: nothing is reported)");
+    if (c->seccomp) {
+        int last;
+        unsigned long n = sandbox_denied(&last);
+
+        if (n)
+            tprintf(t, "seccomp filter: on, %lu calls denied (the last: %s)\n", n,
+                    sandbox_syscall_name(last));
+        else
+            tprintf(t, "seccomp filter: on, nothing denied\n");
+    } else {
+        tprintf(t, "seccomp filter: off (seccomp = no)\n");
+    }
     tprintf(t, "registered processes: %u\n", d->nworkers);
     tprintf(t, "threads with a slot: %u\n", threads);
     tprintf(t, "requests in flight: %u\n", inflight);

@@ -87,6 +87,7 @@ struct config {
     } sentry;
     char user[64];             /* run as this user when started as root (privs.c) */
     char group[64];            /* and this group; empty: the user's own */
+    bool seccomp;              /* put the seccomp filter on itself (sandbox.c) */
 };
 
 void config_defaults(struct config *c);
@@ -384,5 +385,19 @@ int privs_drop(struct daemon *d, const char *const *dirs);
 uid_t privs_target_uid(const struct config *c);
 /* May the daemon trace processes of other users (root, or CAP_SYS_PTRACE)? */
 bool privs_can_trace_any(void);
+
+/* ---- the seccomp filter (sandbox.c) ------------------------------------- */
+
+struct sock_fprog;
+/* Put the filter on every thread of the daemon, for good.  Called once set
+ * up, before any worker's data is read.  0 or -errno. */
+int sandbox_enter(void);
+/* The program, without installing it (tests, --print-seccomp). */
+int sandbox_build(struct sock_fprog *ret);
+/* How many calls were denied so far, and the number of the last one. */
+unsigned long sandbox_denied(int *last);
+/* From the scan timer: log new denials through the normal log. */
+void sandbox_poll(void);
+const char *sandbox_syscall_name(int nr);
 
 #endif

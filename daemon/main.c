@@ -644,6 +644,7 @@ static void loop(struct daemon *d)
                 control_expire(d, now);
                 snapshot_retry_detach(d);
                 update_status(d, now, false);
+                sandbox_poll();
                 break;
             }
             case EV_WATCHDOG:
@@ -713,6 +714,16 @@ int main(int argc, char **argv)
     if (r < 0) {
         log_msg(LOG_LVL_ERR, false, "cannot drop privileges: %s", strerror(-r));
         return 1;
+    }
+    /* From here on the daemon reads what workers control: confine it first. */
+    if (d.cfg.seccomp) {
+        r = sandbox_enter();
+        if (r < 0) {
+            log_msg(LOG_LVL_ERR, false,
+                    "cannot install the seccomp filter: %s (seccomp = no runs without it)",
+                    strerror(-r));
+            return 1;
+        }
     }
     r = setup_watchdog(&d);
     if (r < 0) {

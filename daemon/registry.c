@@ -641,8 +641,12 @@ static int fetch_scoreboard(struct worker *w)
         if (strncmp(target, "/memfd:dogslow-scoreboard", 25) != 0)
             continue;
         int fd = (int)syscall(SYS_pidfd_getfd, w->pidfd, (int)fdnum, 0);
-        if (fd < 0)
+        if (fd < 0) {
+            r = -errno; /* e.g. EPERM: a seccomp filter without pidfd_getfd */
+            if (r == -ENOENT)
+                r = -EBADF;
             continue;
+        }
         r = scoreboard_adopt(w, fd);
         if (r < 0)
             close(fd);
@@ -712,11 +716,26 @@ static bool adopt_one(struct daemon *d, const char *line)
     if (d->workers)
         d->workers->prev = w;
     d->workers = w;
-    if ((!privs_can_trace_any() && w->uid != geteuid()) || fetch_scoreboard(w) < 0 ||
-        !(w->slots = calloc(w->nslots, sizeof(*w->slots))) ||
-        epoll_add(d, w->pidfd, EPOLLIN, &w->pid_ev) < 0) {
-        registry_remove(d, w, NULL);
-        return false;
+    {
+        const char *why = NULL;
+        int r = 0;
+
+        if (!privs_can_trace_any() && w->uid != geteuid())
+            why = "it belongs to another user and this daemon may not trace it";
+        else if ((r = fetch_scoreboard(w)) < 0)
+            why = r == -ENOENT ? "its scoreboard is gone" : "cannot fetch its scoreboard";
+        else if (!(w->slots = calloc(w->nslots, sizeof(*w->slots))))
+            why = "out of memory", r = -ENOMEM;
+        else if (epoll_add(d, w->pidfd, EPOLLIN, &w->pid_ev) < 0)
+            why = "epoll", r = -errno;
+        if (why) {
+            /* The worker goes on unwatched until it registers again (its
+             * library re-offers the scoreboard when it sees a new daemon). */
+            log_warnx("cannot take pid %d (%s) over from the previous daemon: %s%s%s", pid,
+                      w->program, why, r ? ": " : "", r ? strerror(-r) : "");
+            registry_remove(d, w, NULL);
+            return false;
+        }
     }
     init_slot_states(w);
     w->registered = true;

@@ -92,11 +92,16 @@ static void scan_worker(struct daemon *d, struct worker *w, uint64_t now)
     }
 }
 
-void watch_scan(struct daemon *d, uint64_t now)
+static void scan_workers(struct daemon *d, uint64_t now)
 {
     for (struct worker *w = d->workers; w; w = w->next)
         if (w->registered && !w->dead)
             scan_worker(d, w, now);
+}
+
+void watch_scan(struct daemon *d, uint64_t now)
+{
+    scan_workers(d, now);
     follow_scan(d, now);
     watch_rearm(d);
 }
@@ -119,6 +124,24 @@ void watch_scan(struct daemon *d, uint64_t now)
 #define JOBS_MAX 4096
 #define JOBS_BYTES_MAX (128u * 1024 * 1024)
 #define WORK_SLICE_NS (20 * NSEC_PER_MSEC)
+/* A deadline served this late whose request had ended is logged. */
+#define LATE_NS (100 * NSEC_PER_MSEC)
+
+/* Logged at most once a second, with how many since the last line: a
+ * storm must not turn into a flood of log lines. */
+static void late_deadline(const struct worker *w, uint64_t now, uint64_t late_ns)
+{
+    static uint64_t count, logged_ns;
+
+    count++;
+    if (logged_ns && now - logged_ns < NSEC_PER_SEC)
+        return;
+    log_warnx("pid %d (%s): a deadline was served %.0f ms late (the daemon was busy) and its "
+              "request had ended meanwhile: not reported (%llu such since the last line)",
+              (int)w->pid, w->program, (double)late_ns / 1e6, (unsigned long long)count);
+    count = 0;
+    logged_ns = now;
+}
 
 struct job {
     struct job *next;
@@ -334,19 +357,29 @@ static void finish(struct daemon *d, struct job *j)
     symframes_free(frames, nframes);
 }
 
-/* Work off queued snapshots for at most one slice. */
+/* Work off queued snapshots for at most one slice; stop early when a
+ * deadline is due, so the next snapshot is never kept waiting behind the
+ * naming and writing of earlier ones. */
 static void work(struct daemon *d)
 {
-    uint64_t until = dsl_now_ns(CLOCK_MONOTONIC) + WORK_SLICE_NS;
+    uint64_t now = dsl_now_ns(CLOCK_MONOTONIC), until = now + WORK_SLICE_NS;
+    struct deadline e;
 
-    while (jobs_head && dsl_now_ns(CLOCK_MONOTONIC) < until) {
+    for (; jobs_head && now < until; now = dsl_now_ns(CLOCK_MONOTONIC)) {
         struct job *j = jobs_head;
+
+        if (heap_peek(&d->heap, &e) && e.when_ns <= now)
+            break; /* watch_rearm() brings us back at once */
         jobs_head = j->next;
         if (!jobs_head)
             jobs_tail = NULL;
         njobs--;
         finish(d, j);
         job_free(j);
+        /* After a long one, find the requests that began meanwhile, so
+         * that their deadlines count before the next job starts. */
+        if (dsl_now_ns(CLOCK_MONOTONIC) - now > WORK_SLICE_NS)
+            scan_workers(d, dsl_now_ns(CLOCK_MONOTONIC));
     }
 }
 
@@ -388,8 +421,13 @@ void watch_fire(struct daemon *d, uint64_t now)
             if (r != -EAGAIN)
                 break;
         }
-        if (r != 1 || req.seq != e.seq)
+        if (r != 1 || req.seq != e.seq) {
+            /* Over: on time, it ended before its deadline.  Late, it may
+             * have outlived its timer while the daemon was busy. */
+            if (now > e.when_ns + LATE_NS)
+                late_deadline(w, now, now - e.when_ns);
             continue;
+        }
         __atomic_store_n(&dsl_sb_slot(w->sb, e.slot)->reported_seq, req.seq, __ATOMIC_RELAXED);
         take(d, w, e.slot, &req);
         /* Snapshots take time; take the clock again for what follows. */

@@ -636,7 +636,12 @@ DSL_EXPORT int dogslow_begin(const char *method, const char *url)
      * same clock as CLOCK_MONOTONIC, only lagging by less than a tick. */
     now = dsl_now_ns(CLOCK_MONOTONIC_COARSE);
     if (unlikely(!sb)) {
-        if (!__atomic_load_n(&g.wanted, __ATOMIC_RELAXED) || now < g.next_try_ns)
+        /* A hello already sent (after a fork, the first request's) is
+         * answered on a later call: look for the answer at once, not only
+         * at the next retry, or every request of the next 5 s would go
+         * unwatched. */
+        if (!__atomic_load_n(&g.wanted, __ATOMIC_RELAXED) ||
+            (now < g.next_try_ns && __atomic_load_n(&g.pending, __ATOMIC_RELAXED) < 0))
             return -ENOTCONN;
         upkeep(now);
         sb = __atomic_load_n(&g.sb, __ATOMIC_ACQUIRE);

@@ -105,6 +105,7 @@ static const struct {
     {"socket_group", "0", "0", "-wheel", "not a user or group name"},
     {"user", "root", "root", "-root", "not a user or group name"},
     {"group", "root", "root", "wheel group", "not a user or group name"},
+    {"seccomp", "no", "false", "off-ish", "not a boolean"},
     {"allowed_users", "root, 0", "root, 0", "root, a b", "space"},
     {"allowed_groups", "root", "root", "x,,:y", "not a user or group name"},
     {"max_workers", "10", "10", "0", "out of range"},

@@ -187,6 +187,31 @@ START_TEST(forked_child_is_tracked_separately)
 }
 END_TEST
 
+/* A forked child registers on its first request without waiting: the
+ * hello's answer is picked up by a later request.  Here the daemon is busy
+ * (holding the parent for 800 ms) when the child's first request sends it,
+ * so the answer comes late; the child's slow request 1.4 s later must still
+ * be watched (it used to wait for the 5-second retry, unwatched). */
+START_TEST(forked_child_registers_when_daemon_answers_late)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"forkbusy", "1.0", NULL};
+    const char *env[] = {"DOGSLOWD_TEST_HOLD_MS=800", NULL};
+
+    td_init(&d);
+    d.env = env;
+    td_launch(&d, "0.2", NULL);
+    tw_start(&w, &d, worker_prog(), args);
+    ck_assert_int_eq(tw_wait(&w, 15000), 0);
+    ck_assert_int_eq(td_wait_reports(&d, 2, 5000), 2);
+    ck_assert_int_eq(td_count_reports_with(&d, "GET /parent/slow\n"), 1);
+    ck_assert_int_eq(td_count_reports_with(&d, "GET /child/slow\n"), 1);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
 START_TEST(second_thread_is_reported_with_its_tid)
 {
     struct tdaemon d;
@@ -417,6 +442,7 @@ static Suite *suite(void)
     tcase_add_test(tc, fast_requests_are_not_reported);
     tcase_add_test(tc, worker_exiting_mid_request_is_forgotten);
     tcase_add_test(tc, forked_child_is_tracked_separately);
+    tcase_add_test(tc, forked_child_registers_when_daemon_answers_late);
     tcase_add_test(tc, second_thread_is_reported_with_its_tid);
     tcase_add_test(tc, cpu_bound_request_is_reported);
     tcase_add_test(tc, malformed_clients_do_not_disturb_a_good_one);

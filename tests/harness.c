@@ -254,12 +254,34 @@ void td_kill(struct tdaemon *d)
     d->pid = 0;
 }
 
+/* Does any line of the file contain needle?  (The whole file: td_log()
+ * keeps only the end of a long log.) */
+static bool file_has_line_with(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "re");
+    char *line = NULL;
+    size_t size = 0;
+    bool found = false;
+
+    if (!f)
+        return false;
+    while (!found && getline(&line, &size, f) >= 0)
+        found = strstr(line, needle) != NULL;
+    free(line);
+    fclose(f);
+    return found;
+}
+
 void td_cleanup(struct tdaemon *d)
 {
     char cmd[400];
 
     if (d->pid > 0)
         td_kill(d);
+    if (d->dir[0] && !d->seccomp_denials_ok && file_has_line_with(d->log, "seccomp: ")) {
+        fprintf(stderr, "---- the daemon's seccomp filter denied a call:\n%s\n", td_log(d));
+        ck_abort_msg("the daemon's seccomp filter denied a system call (log above)");
+    }
     if (d->dir[0] && !getenv("KEEP_TEST_DIRS")) {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
         (void)!system(cmd);

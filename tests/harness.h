@@ -29,6 +29,10 @@ struct tdaemon {
     /* Unless set, the daemon gets --user root: started as root it would
      * otherwise switch to a 'dogslow' user whenever the machine has one. */
     bool switch_user;
+    /* Unless set, td_cleanup() fails the test when the daemon's log says
+     * its seccomp filter denied a call: every feature the suites exercise
+     * must work inside the filter. */
+    bool seccomp_denials_ok;
 };
 
 struct tworker {

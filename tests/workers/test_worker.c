@@ -9,6 +9,10 @@
  *   exitmid SECONDS           a request that is abandoned by _exit()
  *   fork SECONDS              parent registers and forks; the child's
  *                             request is slow, the parent's is fast
+ *   forkbusy SECONDS          as fork, but the child's first request comes
+ *                             while the daemon is busy holding the parent
+ *                             (DOGSLOWD_TEST_HOLD_MS); its slow request
+ *                             follows a few fast ones
  *   thread SECONDS            a second thread handles the slow request
  *   noregister SECONDS        begin/end without a daemon: must be no-ops
  *   restart SECONDS           a request that spans a daemon restart; a second
@@ -230,6 +234,28 @@ int main(int argc, char **argv)
         }
         dogslow_begin("GET", "/parent/fast");
         dogslow_end();
+        int st;
+        waitpid(child, &st, 0);
+        rc = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+    } else if (!strcmp(mode, "forkbusy")) {
+        if (reg() < 0)
+            return 2;
+        fflush(stdout);
+        pid_t child = fork();
+        if (child == 0) {
+            /* By now the daemon holds the parent: this hello waits. */
+            usleep(400 * 1000);
+            dogslow_begin("GET", "/child/first");
+            dogslow_end();
+            for (int i = 0; i < 20; i++) {
+                usleep(50 * 1000);
+                dogslow_begin("GET", "/child/fast");
+                dogslow_end();
+            }
+            handle_slow_request("GET", "/child/slow");
+            _exit(0);
+        }
+        handle_slow_request("GET", "/parent/slow");
         int st;
         waitpid(child, &st, 0);
         rc = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
