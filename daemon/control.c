@@ -351,12 +351,16 @@ static void dump_thread(struct daemon *d, struct worker *w, const struct dsl_req
     size_t len = 0;
     int r;
 
+    /* An operator's request: waits if the analysis thread is naming a
+     * report of this process. */
+    pthread_mutex_lock(&w->dwfl_lock);
     r = snapshot_thread(d, w, req->tid, &snap);
     if (r == 0 && snap.nframes > 0) {
-        int n = symbolize(d, w, &snap, d->cfg.stack_vars, frames, ARRAY_SIZE(frames));
+        int n = symbolize(&d->cfg, w, &snap, d->cfg.stack_vars, frames, ARRAY_SIZE(frames));
         if (n > 0)
             nframes = (unsigned)n;
     }
+    pthread_mutex_unlock(&w->dwfl_lock);
     ri = (struct report_info){
         .req = req,
         .w = w,

@@ -7,6 +7,7 @@
 #define DOGSLOWD_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -107,7 +108,8 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 
 /* ---- event sources ------------------------------------------------------ */
 
-enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SCAN, EV_DEADLINE, EV_SIGNAL, EV_CTL, EV_WATCHDOG };
+enum ev_kind { EV_LISTEN, EV_CONN, EV_PIDFD, EV_SCAN, EV_DEADLINE, EV_SIGNAL, EV_CTL, EV_WATCHDOG,
+               EV_REPORTS };
 
 /* What epoll's data.ptr points at: the kind, and its owner. */
 struct ev {
@@ -148,6 +150,12 @@ struct worker {
 
     void *unwind_as; /* libunwind address space (fallback unwinder) */
     void *dwfl;      /* libdwfl session, cached across snapshots */
+    /* Held while dwfl is used: by the analysis thread (watch.c), and on the
+     * loop by follow samples and dogslowctl dump. */
+    pthread_mutex_t dwfl_lock;
+    /* Snapshot jobs in flight (loop only): the record is not freed, nor its
+     * Dwfl session released, before they are reported. */
+    unsigned busy;
     bool dwfl_attached; /* dwfl_attach_state done */
     uint64_t modules_ns; /* when /proc/PID/maps was last read into dwfl */
     struct snapshot *unwinding; /* the snapshot unwind.c's callbacks read */
@@ -199,8 +207,13 @@ void heap_free(struct heap *h);
 void watch_scan(struct daemon *d, uint64_t now);
 void watch_fire(struct daemon *d, uint64_t now);
 void watch_rearm(struct daemon *d);
-/* Snapshots queued but not yet reported; watch_drain finishes them all. */
-bool watch_busy(void);
+/* The analysis thread and its eventfd (EV_REPORTS); 0 or -errno. */
+int watch_init(struct daemon *d);
+/* EV_REPORTS: write the reports of snapshots the thread has named. */
+void watch_reports(struct daemon *d);
+/* After a reload: snapshots from now on are named with the new settings. */
+void watch_reconfigured(void);
+/* At exit: name and report every snapshot taken. */
 void watch_drain(struct daemon *d);
 
 /* ---- snapshots (snapshot.c, unwind.c) --------------------------------- */
@@ -251,13 +264,13 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
 /* The two halves of snapshot_thread: take (the thread is held: registers
  * and stack copied), and finish (unwind the copy; any time later). */
 int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s);
-void snapshot_finish(struct daemon *d, struct worker *w, struct snapshot *s);
+void snapshot_finish(const struct config *cfg, struct worker *w, struct snapshot *s);
 void snapshot_release_worker(struct worker *w);
 void snapshot_retry_detach(struct daemon *d);
 
 /* Unwind a snapshot's copy with libdwfl (unwind.c).  Needs w's Dwfl with
  * modules reported (symbolize_prepare). */
-int unwind_snapshot(struct daemon *d, struct worker *w, struct snapshot *s);
+int unwind_snapshot(const struct config *cfg, struct worker *w, struct snapshot *s);
 
 /* ---- naming (symbolize.c) and local variables (locals.c) ---------------- */
 
@@ -289,7 +302,7 @@ int symbolize_refresh(struct worker *w);
 bool symbolize_covers(struct worker *w, const struct snapshot *s);
 /* Name the frames (and inlined frames) of s into out; with_locals adds
  * local variables read from the snapshot.  Returns the count. */
-int symbolize(struct daemon *d, struct worker *w, const struct snapshot *s, bool with_locals,
+int symbolize(const struct config *cfg, struct worker *w, const struct snapshot *s, bool with_locals,
               struct symframe *out, unsigned max);
 void symframes_free(struct symframe *f, unsigned n);
 void symbolize_release_worker(struct worker *w);
@@ -370,6 +383,7 @@ struct daemon {
     bool socket_activated;
     int watchdog_fd;
     struct ev watchdog_ev;
+    struct ev reports_ev; /* watch.c's eventfd */
     uint64_t status_sent_ns;
     char status[160];
 };

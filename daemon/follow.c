@@ -56,6 +56,7 @@ struct follow {
     struct node *nodes;
     int nnodes;
     unsigned dropped; /* samples that found no room in the tree */
+    unsigned skipped; /* not taken: the process's Dwfl was busy (analysis thread) */
 };
 
 static struct follow *followed;
@@ -400,6 +401,9 @@ static void finish(struct daemon *d, struct follow *f, const char *how, uint64_t
             }
             if (f->dropped)
                 fprintf(mem, "[%u samples did not fit]\n", f->dropped);
+            if (f->skipped)
+                fprintf(mem, "[%u samples skipped: the daemon was naming another report of "
+                             "this process]\n", f->skipped);
         }
         if (fclose(mem) != 0) {
             free(text);
@@ -490,14 +494,21 @@ void follow_fire(struct daemon *d, const struct deadline *e)
         return;
     }
     f->last_seen_ns = now;
-    if (snapshot_thread(d, w, f->tid, &snap) == 0 && snap.nframes) {
-        int n = symbolize(d, w, &snap, false, frames, DSL_SYMFRAMES_MAX);
-        if (n > 0) {
-            add_sample(f, &snap, frames, (unsigned)n);
-            f->samples++;
-            f->pause_ns += snap.pause_ns;
+    /* The analysis thread is naming a report of this process: skip this
+     * sample rather than wait (the loop must not). */
+    if (pthread_mutex_trylock(&w->dwfl_lock) == 0) {
+        if (snapshot_thread(d, w, f->tid, &snap) == 0 && snap.nframes) {
+            int n = symbolize(&d->cfg, w, &snap, false, frames, DSL_SYMFRAMES_MAX);
+            if (n > 0) {
+                add_sample(f, &snap, frames, (unsigned)n);
+                f->samples++;
+                f->pause_ns += snap.pause_ns;
+            }
+            symframes_free(frames, n > 0 ? (unsigned)n : 0);
         }
-        symframes_free(frames, n > 0 ? (unsigned)n : 0);
+        pthread_mutex_unlock(&w->dwfl_lock);
+    } else {
+        f->skipped++;
     }
     schedule(d, f, dsl_now_ns(CLOCK_MONOTONIC));
 }

@@ -104,17 +104,17 @@ static int snap_read(void *ctx, uint64_t addr, void *buf, size_t len)
     return (size_t)n == len ? 0 : -EFAULT;
 }
 
-void locals_begin(struct locals_ctx *lc, struct daemon *d, struct worker *w,
+void locals_begin(struct locals_ctx *lc, const struct config *cfg, struct worker *w,
                   const struct snapshot *s)
 {
     memset(lc, 0, sizeof(*lc));
-    lc->d = d;
+    lc->cfg = cfg;
     lc->w = w;
     lc->s = s;
     lc->mem.read = snap_read;
     lc->mem.ctx = (void *)s;
     lc->mem.budget = LOCALS_READ_BUDGET;
-    lc->value_max = d->cfg.max_value_bytes ? d->cfg.max_value_bytes : 256;
+    lc->value_max = cfg->max_value_bytes ? cfg->max_value_bytes : 256;
     if (lc->value_max < 32)
         lc->value_max = 32;
     if (lc->value_max > 4096)
@@ -771,7 +771,7 @@ static void format_struct(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b,
                 continue;
             }
             off = udata(&child, DW_AT_data_member_location, 0);
-            if (name && locals_redacted(lc->d ? &lc->d->cfg : NULL, name)) {
+            if (name && locals_redacted(lc->cfg, name)) {
                 sb_printf(out, "[redacted]");
                 continue;
             }
@@ -1014,7 +1014,7 @@ static void collect_scope(struct locals_ctx *lc, struct eval_env *env, Dwarf_Die
             return;
         }
         lc->vars_total++;
-        if (locals_redacted(lc->d ? &lc->d->cfg : NULL, name)) {
+        if (locals_redacted(lc->cfg, name)) {
             add_var(out, name, strdup("[redacted]"));
             continue;
         }

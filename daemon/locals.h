@@ -20,7 +20,7 @@
 #define LOCALS_STRUCT_MEMBERS 16
 
 struct locals_ctx {
-    struct daemon *d;
+    const struct config *cfg;
     struct worker *w;
     const struct snapshot *s;
     struct remote_mem mem; /* the stack copy first, then the live process */
@@ -28,7 +28,7 @@ struct locals_ctx {
     size_t value_max; /* characters per value */
 };
 
-void locals_begin(struct locals_ctx *lc, struct daemon *d, struct worker *w,
+void locals_begin(struct locals_ctx *lc, const struct config *cfg, struct worker *w,
                   const struct snapshot *s);
 void locals_end(struct locals_ctx *lc);
 

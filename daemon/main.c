@@ -577,6 +577,7 @@ static void reload_config(struct daemon *d)
     if (d->cfg.scan_ms != old_scan && set_scan_interval(d) < 0)
         log_warn("cannot change the scan interval");
     outputs_reconfigure(d);
+    watch_reconfigured();
     log_notice("configuration reloaded from %s; timer %u.%03u s", source_desc,
                d->cfg.timer_ms / 1000, d->cfg.timer_ms % 1000);
 }
@@ -662,6 +663,9 @@ static void loop(struct daemon *d)
             case EV_SIGNAL:
                 handle_signal(d);
                 break;
+            case EV_REPORTS:
+                watch_reports(d);
+                break;
             }
         }
         registry_bury(d);
@@ -697,6 +701,14 @@ int main(int argc, char **argv)
     d.listen_fd = d.epfd = d.scan_fd = d.deadline_fd = d.signal_fd = d.watchdog_fd = -1;
     atexit(notify_stopping);
     note_dirs(&d, &dirs);
+    /* Before the socket listens: a worker that can connect finds the
+     * report directory in place. */
+    r = outputs_prepare_dir(&d.cfg);
+    if (r < 0) {
+        /* Not fatal: report_write() tries again, and says why, per report. */
+        errno = -r;
+        log_warn("cannot prepare the report directory %s", d.cfg.output_dir);
+    }
     r = setup(&d);
     if (r < 0) {
         log_msg(LOG_LVL_ERR, false, "cannot start: %s (socket %s)", strerror(-r),
@@ -704,12 +716,6 @@ int main(int argc, char **argv)
         return 1;
     }
     control_init(&d, source_desc);
-    r = outputs_prepare_dir(&d.cfg);
-    if (r < 0) {
-        /* Not fatal: report_write() tries again, and says why, per report. */
-        errno = -r;
-        log_warn("cannot prepare the report directory %s", d.cfg.output_dir);
-    }
     r = drop_privileges(&d, &dirs);
     if (r < 0) {
         log_msg(LOG_LVL_ERR, false, "cannot drop privileges: %s", strerror(-r));
@@ -724,6 +730,11 @@ int main(int argc, char **argv)
                     strerror(-r));
             return 1;
         }
+    }
+    r = watch_init(&d);
+    if (r < 0) {
+        log_msg(LOG_LVL_ERR, false, "cannot set up the report queue: %s", strerror(-r));
+        return 1;
     }
     r = setup_watchdog(&d);
     if (r < 0) {

@@ -179,7 +179,10 @@ void registry_remove(struct daemon *d, struct worker *w, const char *why)
         close(w->memfd);
     heap_remove_worker(&d->heap, w->id);
     snapshot_release_worker(w);
-    symbolize_release_worker(w);
+    /* A snapshot still being named uses the Dwfl session: the last one
+     * releases it (watch.c). */
+    if (!w->busy)
+        symbolize_release_worker(w);
     unlink_worker(d, w);
     free(w->slots);
     free(w->framer);
@@ -189,8 +192,9 @@ void registry_remove(struct daemon *d, struct worker *w, const char *why)
     w->ignore_urls = NULL;
     w->sb = NULL;
     w->memfd = w->pidfd = -1;
-    /* Other events of the same epoll batch may still point at w. */
-    w->dead = true;
+    /* Other events of the same epoll batch may still point at w; the
+     * analysis thread reads it too. */
+    __atomic_store_n(&w->dead, true, __ATOMIC_RELEASE);
     w->next = d->graveyard;
     d->graveyard = w;
     watch_rearm(d);
@@ -198,9 +202,18 @@ void registry_remove(struct daemon *d, struct worker *w, const char *why)
 
 void registry_bury(struct daemon *d)
 {
-    while (d->graveyard) {
-        struct worker *w = d->graveyard;
-        d->graveyard = w->next;
+    struct worker **pp = &d->graveyard;
+
+    /* Records with snapshots in flight stay until those are reported. */
+    while (*pp) {
+        struct worker *w = *pp;
+
+        if (w->busy) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        pthread_mutex_destroy(&w->dwfl_lock);
         free(w);
     }
 }
@@ -257,6 +270,7 @@ int registry_accept(struct daemon *d)
         return -ENOMEM;
     }
     w->id = ++d->next_worker_id;
+    pthread_mutex_init(&w->dwfl_lock, NULL);
     w->pid = cred.pid;
     w->uid = cred.uid;
     w->gid = cred.gid;
@@ -688,6 +702,7 @@ static bool adopt_one(struct daemon *d, const char *line)
         return false;
     }
     w->id = ++d->next_worker_id;
+    pthread_mutex_init(&w->dwfl_lock, NULL);
     w->pid = pid;
     w->pidfd = pidfd;
     w->conn = -1;

@@ -407,7 +407,7 @@ static unsigned test_hold_ms(void)
 }
 
 /* Unwind what snapshot_take() copied (after the thread runs again). */
-void snapshot_finish(struct daemon *d, struct worker *w, struct snapshot *s)
+void snapshot_finish(const struct config *cfg, struct worker *w, struct snapshot *s)
 {
     uint64_t t = dsl_now_ns(CLOCK_MONOTONIC);
     int r;
@@ -415,7 +415,7 @@ void snapshot_finish(struct daemon *d, struct worker *w, struct snapshot *s)
     if (!s->needs_unwind)
         return;
     s->needs_unwind = false;
-    r = unwind_snapshot(d, w, s);
+    r = unwind_snapshot(cfg, w, s);
     s->unwind_ns = dsl_now_ns(CLOCK_MONOTONIC) - t;
     if (r < 0 && s->nframes == 0 && !s->err) {
         s->err = -r;
@@ -428,7 +428,7 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
     int r = snapshot_take(d, w, tid, s);
 
     if (r == 0)
-        snapshot_finish(d, w, s);
+        snapshot_finish(&d->cfg, w, s);
     return r;
 }
 

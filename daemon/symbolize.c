@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,19 +120,27 @@ void symframes_free(struct symframe *f, unsigned n)
  */
 typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
 
+static demangle_fn demangler;
+
+static void find_demangler(void)
+{
+    void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+
+    if (h)
+        demangler = (demangle_fn)(uintptr_t)dlsym(h, "__cxa_demangle");
+}
+
 static void demangle_into(const char *name, char *out, size_t size)
 {
-    static demangle_fn fn;
-    static bool looked;
+    /* Names are found on the analysis thread and, for follow samples, on
+     * the loop: look the demangler up once. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    demangle_fn fn;
     char *d;
     int status = -1;
 
-    if (!looked) {
-        void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
-        looked = true;
-        if (h)
-            fn = (demangle_fn)(uintptr_t)dlsym(h, "__cxa_demangle");
-    }
+    pthread_once(&once, find_demangler);
+    fn = demangler;
     if (fn && name[0] == '_' && name[1] == 'Z' && strlen(name) < 4096) {
         d = fn(name, NULL, NULL, &status);
         if (d && status == 0) {
@@ -293,7 +302,7 @@ struct physical {
 
 /* Name one physical frame into out[0..]; returns how many frames (inlined
  * ones first) were written. */
-static unsigned name_frame(struct daemon *d, struct worker *w, const struct snapshot *s,
+static unsigned name_frame(struct worker *w, const struct snapshot *s,
                            const struct physical *ph, bool with_locals, struct symframe *out,
                            unsigned room, struct locals_ctx *lc)
 {
@@ -408,7 +417,7 @@ static unsigned name_frame(struct daemon *d, struct worker *w, const struct snap
     return n;
 }
 
-int symbolize(struct daemon *d, struct worker *w, const struct snapshot *s, bool with_locals,
+int symbolize(const struct config *cfg, struct worker *w, const struct snapshot *s, bool with_locals,
               struct symframe *out, unsigned max)
 {
     struct locals_ctx lc;
@@ -424,13 +433,13 @@ int symbolize(struct daemon *d, struct worker *w, const struct snapshot *s, bool
     }
     if (!symbolize_covers(w, s))
         (void)symbolize_refresh(w);
-    locals_begin(&lc, d, w, s);
+    locals_begin(&lc, cfg, w, s);
     for (unsigned i = 0; i < s->nframes && n < max; i++) {
         struct physical ph = {
             .fr = &s->frames[i],
             .caller = i + 1 < s->nframes ? &s->frames[i + 1] : NULL,
         };
-        n += name_frame(d, w, s, &ph, with_locals, out + n, max - n, &lc);
+        n += name_frame(w, s, &ph, with_locals, out + n, max - n, &lc);
     }
     locals_end(&lc);
     return (int)n;

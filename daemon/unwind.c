@@ -92,7 +92,6 @@ static const Dwfl_Thread_Callbacks callbacks = {
 };
 
 struct walk {
-    struct daemon *d;
     struct snapshot *s;
     unsigned max;
 };
@@ -132,12 +131,11 @@ static int on_frame(Dwfl_Frame *state, void *arg)
     return DWARF_CB_OK;
 }
 
-int unwind_snapshot(struct daemon *d, struct worker *w, struct snapshot *s)
+int unwind_snapshot(const struct config *cfg, struct worker *w, struct snapshot *s)
 {
     struct walk wk = {
-        .d = d,
         .s = s,
-        .max = d->cfg.max_frames < DSL_FRAMES_MAX ? d->cfg.max_frames : DSL_FRAMES_MAX,
+        .max = cfg->max_frames < DSL_FRAMES_MAX ? cfg->max_frames : DSL_FRAMES_MAX,
     };
     int r;
 

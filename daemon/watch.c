@@ -13,7 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "dogslowd.h"
 #include "follow.h"
@@ -29,9 +34,6 @@ void watch_rearm(struct daemon *d)
 
     if (heap_peek(&d->heap, &e))
         when = e.when_ns ? e.when_ns : 1;
-    /* Queued snapshots to work off: come back at once (after other events). */
-    if (watch_busy())
-        when = 1;
     if (when == d->armed_ns)
         return;
     its.it_value.tv_sec = (time_t)(when / NSEC_PER_SEC);
@@ -92,16 +94,11 @@ static void scan_worker(struct daemon *d, struct worker *w, uint64_t now)
     }
 }
 
-static void scan_workers(struct daemon *d, uint64_t now)
+void watch_scan(struct daemon *d, uint64_t now)
 {
     for (struct worker *w = d->workers; w; w = w->next)
         if (w->registered && !w->dead)
             scan_worker(d, w, now);
-}
-
-void watch_scan(struct daemon *d, uint64_t now)
-{
-    scan_workers(d, now);
     follow_scan(d, now);
     watch_rearm(d);
 }
@@ -120,6 +117,27 @@ void watch_scan(struct daemon *d, uint64_t now)
  * The queue is capped in entries and in bytes of stack copies; what does not
  * fit is counted and logged, and the request is still reported, without a
  * stack.
+ */
+/*
+ * Two phases.  At the deadline (phase 1, on the loop) the thread is held
+ * only to copy its registers, its stack and its Python frames.  Naming the
+ * frames is the long part: unwinding the copy, loading the debug
+ * information of everything the process maps (0.3-0.5 s for a Python
+ * worker the first time, seconds on a loaded machine, in one piece that
+ * cannot be cut), DWARF locals.  That runs on the analysis thread (phase 2),
+ * so the loop goes on taking snapshots at their deadlines, scanning and
+ * answering registrations meanwhile; the loop then writes the report
+ * (phase 3: file, JSON, syslog, spool, follow-up) when the thread hands the
+ * job back through an eventfd.
+ *
+ * What the thread touches: the job (its own), the configuration as of the
+ * snapshot (a counted copy), and the worker's Dwfl session under
+ * w->dwfl_lock (follow samples and dogslowctl dump use it too, from the
+ * loop).  The worker record itself stays alive while w->busy counts jobs
+ * in flight (the loop alone changes busy and frees workers).
+ *
+ * The queue is capped (jobs and bytes of stack copies); beyond that a
+ * request is still reported, without a stack.
  */
 #define JOBS_MAX 4096
 #define JOBS_BYTES_MAX (128u * 1024 * 1024)
@@ -143,9 +161,16 @@ static void late_deadline(const struct worker *w, uint64_t now, uint64_t late_ns
     logged_ns = now;
 }
 
+/* The configuration a job is analysed with: a copy, counted by the loop. */
+struct cfg_ref {
+    struct config c;
+    unsigned refs; /* jobs holding it, plus one while current */
+};
+
 struct job {
     struct job *next;
-    uint64_t worker_id;
+    struct worker *w; /* held: w->busy */
+    struct cfg_ref *cfg;
     uint32_t slot;
     struct dsl_request req;
     uint64_t now_mono, now_real;
@@ -165,16 +190,65 @@ struct job {
     int err;
     char note[160];
     uint64_t pause_ns;
+    /* Phase 2's result. */
+    struct snapshot *snap;
+    struct symframe *sym;
+    unsigned nsym;
 };
 
-static struct job *jobs_head, *jobs_tail;
+/* Loop only. */
+static struct cfg_ref *cur_cfg;
 static unsigned njobs;
 static size_t job_bytes;
 static uint64_t jobs_dropped;
+static struct job *ready_head, *ready_tail; /* analysed, to be written */
 
-bool watch_busy(void)
+/* Shared with the analysis thread, under qlock. */
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
+static struct job *in_head, *in_tail, *out_head, *out_tail;
+static bool qstop;
+static pthread_t athread;
+static bool athread_up;
+static int done_fd = -1;
+/* Test hook: naming takes this much longer (DOGSLOWD_TEST_NAMING_DELAY_MS),
+ * as a process's first report does on a loaded machine. */
+static unsigned naming_delay_ms;
+
+static void cfg_put(struct cfg_ref *c)
 {
-    return njobs > 0;
+    if (c && --c->refs == 0)
+        free(c);
+}
+
+/* The current configuration, copied once per reload. */
+static struct cfg_ref *cfg_get(struct daemon *d)
+{
+    if (!cur_cfg) {
+        cur_cfg = malloc(sizeof(*cur_cfg));
+        if (!cur_cfg)
+            return NULL;
+        cur_cfg->c = d->cfg;
+        cur_cfg->refs = 1;
+    }
+    cur_cfg->refs++;
+    return cur_cfg;
+}
+
+void watch_reconfigured(void)
+{
+    cfg_put(cur_cfg);
+    cur_cfg = NULL;
+}
+
+static void append(struct job **head, struct job **tail, struct job *j)
+{
+    j->next = NULL;
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
 }
 
 static void job_free(struct job *j)
@@ -184,10 +258,157 @@ static void job_free(struct job *j)
     job_bytes -= j->stack_len;
     free(j->stack);
     free(j->frames);
+    if (j->snap) {
+        if (j->snap->have_py)
+            py_stack_free(&j->snap->py);
+        free(j->snap->stack);
+        free(j->snap);
+    }
+    if (j->sym) {
+        symframes_free(j->sym, j->nsym);
+        free(j->sym);
+    }
+    cfg_put(j->cfg);
     free(j);
 }
 
-/* Phase 1: take the snapshot now and queue it. */
+/* ---- phase 2: on the analysis thread (or the loop, if it could not start) */
+
+static void analyse(struct job *j)
+{
+    static struct symframe scratch[DSL_SYMFRAMES_MAX]; /* this thread's */
+    struct worker *w = j->w;
+    struct snapshot *s = calloc(1, sizeof(*s));
+    bool alive = !__atomic_load_n(&w->dead, __ATOMIC_ACQUIRE);
+    const struct config *cfg = j->cfg ? &j->cfg->c : NULL;
+
+    if (!s)
+        return; /* reported without frames */
+    s->pid = j->pid;
+    s->tid = j->tid;
+    memcpy(s->regs, j->regs, sizeof(s->regs));
+    s->regs_known = j->regs_known;
+    s->have_regs = j->have_regs;
+    s->peeked_syscall = j->peeked_syscall;
+    s->err = j->err;
+    memcpy(s->note, j->note, sizeof(s->note));
+    s->pause_ns = j->pause_ns;
+    s->py = j->py;
+    s->have_py = j->have_py;
+    j->have_py = false;
+    j->snap = s;
+    if (!cfg)
+        return;
+    if (naming_delay_ms) {
+        struct timespec ts = {naming_delay_ms / 1000, (long)(naming_delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_mutex_lock(&w->dwfl_lock);
+    if (j->needs_unwind && j->stack && alive) {
+        /* The copy moves to the snapshot; job_bytes still counts it. */
+        s->stack = j->stack;
+        s->stack_len = s->stack_cap = j->stack_len;
+        s->stack_addr = j->stack_addr;
+        j->stack = NULL;
+        s->needs_unwind = true;
+        snapshot_finish(cfg, w, s);
+    } else if (j->nframes) {
+        memcpy(s->frames, j->frames, j->nframes * sizeof(*j->frames));
+        s->nframes = j->nframes;
+    }
+    if (s->nframes > 0 && alive) {
+        int n = symbolize(cfg, w, s, cfg->stack_vars, scratch, ARRAY_SIZE(scratch));
+
+        if (n > 0) {
+            j->sym = malloc((size_t)n * sizeof(*j->sym));
+            if (j->sym) {
+                /* The locals move with the frames. */
+                memcpy(j->sym, scratch, (size_t)n * sizeof(*j->sym));
+                j->nsym = (unsigned)n;
+            } else {
+                symframes_free(scratch, (unsigned)n);
+            }
+        }
+    }
+    pthread_mutex_unlock(&w->dwfl_lock);
+}
+
+static void wake_loop(void)
+{
+    uint64_t one = 1;
+    (void)!write(done_fd, &one, sizeof(one));
+}
+
+static void *analysis_main(void *arg)
+{
+    (void)arg;
+    (void)prctl(PR_SET_NAME, "dogslowd-names", 0, 0, 0);
+    for (;;) {
+        struct job *j;
+
+        pthread_mutex_lock(&qlock);
+        while (!in_head && !qstop)
+            pthread_cond_wait(&qcond, &qlock);
+        j = in_head;
+        if (!j) { /* stopping, and nothing left */
+            pthread_mutex_unlock(&qlock);
+            return NULL;
+        }
+        in_head = j->next;
+        if (!in_head)
+            in_tail = NULL;
+        pthread_mutex_unlock(&qlock);
+
+        analyse(j);
+
+        pthread_mutex_lock(&qlock);
+        append(&out_head, &out_tail, j);
+        pthread_mutex_unlock(&qlock);
+        wake_loop();
+    }
+}
+
+int watch_init(struct daemon *d)
+{
+    const char *delay = getenv("DOGSLOWD_TEST_NAMING_DELAY_MS");
+    int r;
+
+    if (delay)
+        naming_delay_ms = (unsigned)strtoul(delay, NULL, 10) % 60000u;
+    done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (done_fd < 0)
+        return -errno;
+    d->reports_ev = (struct ev){EV_REPORTS, NULL};
+    if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, done_fd,
+                  &(struct epoll_event){.events = EPOLLIN, .data.ptr = &d->reports_ev}) < 0)
+        return -errno;
+    r = pthread_create(&athread, NULL, analysis_main, NULL);
+    if (r) {
+        log_warnx("cannot start the analysis thread (%s): frames are named on the event loop",
+                  strerror(r));
+        return 0;
+    }
+    athread_up = true;
+    return 0;
+}
+
+static void submit(struct job *j)
+{
+    if (!athread_up) {
+        analyse(j);
+        append(&ready_head, &ready_tail, j);
+        wake_loop();
+        return;
+    }
+    pthread_mutex_lock(&qlock);
+    append(&in_head, &in_tail, j);
+    pthread_cond_signal(&qcond);
+    pthread_mutex_unlock(&qlock);
+}
+
+/* ---- phase 1: take the snapshot now and queue it ------------------------ */
+
 static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct dsl_request *req)
 {
     static struct snapshot snap;
@@ -212,7 +433,9 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
     } else {
         j->taken = true;
     }
-    j->worker_id = w->id;
+    j->w = w;
+    w->busy++;
+    j->cfg = cfg_get(d);
     j->slot = slot;
     j->req = *req;
     j->pid = w->pid;
@@ -252,84 +475,40 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
             }
         }
     }
-    if (jobs_tail)
-        jobs_tail->next = j;
-    else
-        jobs_head = j;
-    jobs_tail = j;
     njobs++;
+    submit(j);
 }
 
-/* Phase 2: name, write and send one queued snapshot. */
-static void finish(struct daemon *d, struct job *j)
+/* ---- phase 3: on the loop, write and send ------------------------------- */
+
+static void report(struct daemon *d, struct job *j)
 {
-    static struct snapshot snap;
-    static struct symframe frames[DSL_SYMFRAMES_MAX];
-    struct worker *w = registry_find(d, j->worker_id), gone;
+    static struct snapshot empty;
+    static struct report_item items[REPORT_ITEMS_MAX];
+    struct worker *w = j->w;
+    struct snapshot *snap = j->snap;
     struct report_info ri;
     char path[PATH_MAX];
-    unsigned nframes = 0;
+    unsigned unplaced, nitems;
     int r;
 
-    if (!w || w->dead) {
-        /* The process went away after its snapshot: report what we have. */
-        memset(&gone, 0, sizeof(gone));
-        gone.pid = j->pid;
-        gone.id = j->worker_id;
-        gone.memfd = gone.pidfd = gone.conn = -1;
-        dsl_strlcpy(gone.program, "(exited)", sizeof(gone.program));
-        w = &gone;
+    if (!snap) { /* out of memory in phase 2: what the job knows */
+        memset(&empty, 0, sizeof(empty));
+        empty.pid = j->pid;
+        empty.tid = j->tid;
+        empty.err = j->err ? j->err : ENOMEM;
+        snprintf(empty.note, sizeof(empty.note), "%s", j->err ? j->note : "out of memory");
+        snap = &empty;
     }
-    snap.pid = j->pid;
-    snap.tid = j->tid;
-    memcpy(snap.regs, j->regs, sizeof(snap.regs));
-    snap.regs_known = j->regs_known;
-    snap.have_regs = j->have_regs;
-    snap.needs_unwind = j->needs_unwind && j->stack_len && w != &gone;
-    snap.peeked_syscall = j->peeked_syscall;
-    snap.err = j->err;
-    memcpy(snap.note, j->note, sizeof(snap.note));
-    snap.pause_ns = j->pause_ns;
-    snap.unwind_ns = 0;
-    if (snap.have_py)
-        py_stack_free(&snap.py);
-    snap.py = j->py;
-    snap.have_py = j->have_py;
-    j->have_py = false;
-    snap.nframes = 0;
-    if (snap.needs_unwind) {
-        if (snap.stack_cap < j->stack_len) {
-            uint8_t *p = realloc(snap.stack, j->stack_len);
-            if (p) {
-                snap.stack = p;
-                snap.stack_cap = j->stack_len;
-            }
-        }
-        if (snap.stack_cap >= j->stack_len) {
-            memcpy(snap.stack, j->stack, j->stack_len);
-            snap.stack_len = j->stack_len;
-            snap.stack_addr = j->stack_addr;
-            snapshot_finish(d, w, &snap);
-        }
-    } else if (j->nframes) {
-        memcpy(snap.frames, j->frames, j->nframes * sizeof(*j->frames));
-        snap.nframes = j->nframes;
-    }
-    if (snap.nframes > 0 && w != &gone) {
-        int n = symbolize(d, w, &snap, d->cfg.stack_vars, frames, ARRAY_SIZE(frames));
-        if (n > 0)
-            nframes = (unsigned)n;
-    }
-    static struct report_item items[REPORT_ITEMS_MAX];
-    unsigned unplaced, nitems = report_merge(&snap, frames, nframes, items, &unplaced);
+    nitems = report_merge(snap, j->sym, j->nsym, items, &unplaced);
     ri = (struct report_info){
         .req = &j->req,
         .w = w,
         .now_real_ns = j->now_real,
         .start_real_ns = j->now_real - (j->now_mono - j->req.start_ns),
-        .snap = &snap,
-        .frames = frames,
-        .nframes = nframes,
+        .snap = snap,
+        .frames = j->sym,
+        .nframes = j->nsym,
         .items = items,
         .nitems = nitems,
     };
@@ -344,56 +523,99 @@ static void finish(struct daemon *d, struct job *j)
     }
     d->reports_written++;
     w->reports++;
-    log_notice("undead request: %s %s on pid %d (%s) tid %d, running %.3f s%s%s%s",
-               j->req.method, j->req.url, (int)j->pid, w->program, (int)j->tid,
-               (double)(j->now_mono - j->req.start_ns) / 1e9, snap.err ? " [" : "",
-               snap.err ? snap.note : "", snap.err ? "]" : "");
+    log_notice("undead request: %s %s on pid %d (%s%s) tid %d, running %.3f s%s%s%s",
+               j->req.method, j->req.url, (int)j->pid, w->program, w->dead ? ", exited since" : "",
+               (int)j->tid, (double)(j->now_mono - j->req.start_ns) / 1e9, snap->err ? " [" : "",
+               snap->err ? snap->note : "", snap->err ? "]" : "");
     if (path[0])
         log_notice("report written to %s (thread held %.0f us)", path,
-                   (double)snap.pause_ns / 1e3);
+                   (double)snap->pause_ns / 1e3);
     outputs_undead(d, &ri, path, NULL); /* JSON twin, retention, syslog (outputs.c) */
-    if (path[0] && w != &gone)
-        follow_start(d, w, j->slot, &j->req, path, &snap, frames, nframes);
-    symframes_free(frames, nframes);
+    if (path[0] && !w->dead)
+        follow_start(d, w, j->slot, &j->req, path, snap, j->sym, j->nsym);
 }
 
-/* Work off queued snapshots for at most one slice; stop early when a
- * deadline is due, so the next snapshot is never kept waiting behind the
- * naming and writing of earlier ones. */
-static void work(struct daemon *d)
+/* Done with a job: let go of its worker (the last job of a dead one
+ * releases its Dwfl session; registry_bury() then frees it). */
+static void retire(struct job *j)
 {
-    uint64_t now = dsl_now_ns(CLOCK_MONOTONIC), until = now + WORK_SLICE_NS;
+    struct worker *w = j->w;
+
+    njobs--;
+    job_free(j);
+    if (--w->busy == 0 && w->dead)
+        symbolize_release_worker(w);
+}
+
+/* The eventfd said jobs came back: write their reports, for at most one
+ * slice, and stop early when a deadline is due (the rest wait for the next
+ * turn of the loop, which the eventfd brings at once). */
+void watch_reports(struct daemon *d)
+{
+    uint64_t v, now = dsl_now_ns(CLOCK_MONOTONIC), until = now + WORK_SLICE_NS;
     struct deadline e;
 
-    for (; jobs_head && now < until; now = dsl_now_ns(CLOCK_MONOTONIC)) {
-        struct job *j = jobs_head;
+    while (read(done_fd, &v, sizeof(v)) > 0)
+        ;
+    pthread_mutex_lock(&qlock);
+    if (out_head) {
+        if (ready_tail)
+            ready_tail->next = out_head;
+        else
+            ready_head = out_head;
+        ready_tail = out_tail;
+        out_head = out_tail = NULL;
+    }
+    pthread_mutex_unlock(&qlock);
+    for (; ready_head && now < until; now = dsl_now_ns(CLOCK_MONOTONIC)) {
+        struct job *j = ready_head;
 
         if (heap_peek(&d->heap, &e) && e.when_ns <= now)
-            break; /* watch_rearm() brings us back at once */
-        jobs_head = j->next;
-        if (!jobs_head)
-            jobs_tail = NULL;
-        njobs--;
-        finish(d, j);
-        job_free(j);
-        /* After a long one, find the requests that began meanwhile, so
-         * that their deadlines count before the next job starts. */
-        if (dsl_now_ns(CLOCK_MONOTONIC) - now > WORK_SLICE_NS)
-            scan_workers(d, dsl_now_ns(CLOCK_MONOTONIC));
+            break;
+        ready_head = j->next;
+        if (!ready_head)
+            ready_tail = NULL;
+        report(d, j);
+        retire(j);
     }
+    if (ready_head)
+        wake_loop();
 }
 
+/* At exit: every snapshot taken is reported. */
 void watch_drain(struct daemon *d)
 {
-    while (jobs_head) {
-        struct job *j = jobs_head;
-        jobs_head = j->next;
-        if (!jobs_head)
-            jobs_tail = NULL;
-        njobs--;
-        finish(d, j);
-        job_free(j);
+    if (athread_up) {
+        pthread_mutex_lock(&qlock);
+        qstop = true;
+        pthread_cond_broadcast(&qcond);
+        pthread_mutex_unlock(&qlock);
+        pthread_join(athread, NULL);
+        athread_up = false;
     }
+    pthread_mutex_lock(&qlock);
+    if (out_head) {
+        if (ready_tail)
+            ready_tail->next = out_head;
+        else
+            ready_head = out_head;
+        ready_tail = out_tail;
+        out_head = out_tail = NULL;
+    }
+    pthread_mutex_unlock(&qlock);
+    while (ready_head) {
+        struct job *j = ready_head;
+
+        ready_head = j->next;
+        if (!ready_head)
+            ready_tail = NULL;
+        report(d, j);
+        retire(j);
+    }
+    watch_reconfigured();
+    if (done_fd >= 0)
+        close(done_fd);
+    done_fd = -1;
 }
 
 void watch_fire(struct daemon *d, uint64_t now)
@@ -433,6 +655,5 @@ void watch_fire(struct daemon *d, uint64_t now)
         /* Snapshots take time; take the clock again for what follows. */
         now = dsl_now_ns(CLOCK_MONOTONIC);
     }
-    work(d);
     watch_rearm(d);
 }

@@ -18,6 +18,9 @@
  *   restart SECONDS           a request that spans a daemon restart; a second
  *                             thread keeps making fast requests meanwhile
  *   threads SECONDS N         N threads, each in a request of SECONDS
+ *   stagger SECONDS GAP N L   N threads; thread i begins a request of
+ *                             SECONDS at i * GAP s (GET /stagger/i); the
+ *                             process lives L s more (not in a request)
  *   cycles N                  register, one request, unregister; N times
  *   execmid SECONDS           a thread in a slow request, the main thread
  *                             execs /bin/sleep after SECONDS
@@ -158,6 +161,22 @@ static void *many_thread(void *arg)
     return arg;
 }
 
+static double stagger_gap;
+
+static void *stagger_thread(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    char url[64];
+
+    wait_for_database(i * stagger_gap);
+    snprintf(url, sizeof(url), "/stagger/%d", i);
+    if (dogslow_begin("GET", url) == 0) {
+        wait_for_database(seconds);
+        dogslow_end();
+    }
+    return NULL;
+}
+
 static void *slow_thread(void *arg)
 {
     handle_slow_request("POST", "/thread/slow");
@@ -293,6 +312,21 @@ int main(int argc, char **argv)
         for (int i = 0; i < started; i++)
             pthread_join(t[i], NULL);
         free(t);
+    } else if (!strcmp(mode, "stagger")) {
+        int n = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 3;
+        pthread_t t[16];
+
+        stagger_gap = argc > 3 ? strtod(argv[3], NULL) : 0.4;
+        if (n < 1 || n > 16 || reg() < 0)
+            return 2;
+        printf("ready pid=%d tid=%d\n", (int)getpid(), (int)gettid());
+        fflush(stdout);
+        for (int i = 0; i < n; i++)
+            if (pthread_create(&t[i], NULL, stagger_thread, (void *)(intptr_t)i) != 0)
+                return 2;
+        for (int i = 0; i < n; i++)
+            pthread_join(t[i], NULL);
+        wait_for_database(argc > 5 ? strtod(argv[5], NULL) : 0);
     } else if (!strcmp(mode, "cycles")) {
         /* Register and unregister over and over (a request each time). */
         int n = (int)seconds, ok = 0;
