@@ -336,6 +336,14 @@ const struct opt_def config_options[] = {
     {"dogslow", "group", OPT_STRING, 0, OFF(group), 0, 0, "", "the user's primary group", NULL,
      check_account_or_empty, 0, "group", NULL,
      "Group to run as with user. Empty: the user's primary group."},
+    {"dogslow", "dac_read_search", OPT_BOOL, 0, OFF(dac_read_search), 0, 0, "true", NULL, NULL,
+     NULL, 0, NULL, NULL,
+     "Keep CAP_DAC_READ_SEARCH besides CAP_SYS_PTRACE (when it has them). It reads the syscall "
+     "file of another user's thread blocked in epoll_wait, so that its stack is read without "
+     "stopping it, lists a worker's descriptors to take it over after a restart, and opens "
+     "binaries that are not world-readable. false: exactly CAP_SYS_PTRACE; such threads are "
+     "left alone (their reports have no native stack) and workers re-register after a "
+     "restart."},
     {"dogslow", "seccomp", OPT_BOOL, 0, OFF(seccomp), 0, 0, "true", NULL, NULL, NULL, 0,
      NULL, NULL,
      "Once set up, confine the daemon with a seccomp filter: no programs run, no writes into "

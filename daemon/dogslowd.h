@@ -89,6 +89,7 @@ struct config {
     char user[64];             /* run as this user when started as root (privs.c) */
     char group[64];            /* and this group; empty: the user's own */
     bool seccomp;              /* put the seccomp filter on itself (sandbox.c) */
+    bool dac_read_search;      /* keep CAP_DAC_READ_SEARCH besides CAP_SYS_PTRACE (privs.c) */
 };
 
 void config_defaults(struct config *c);

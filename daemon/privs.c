@@ -51,7 +51,16 @@
 #define DEFAULT_USER "dogslow"
 
 /* The capabilities kept, as a mask; each is argued above. */
-#define KEEP_CAPS ((1ull << CAP_SYS_PTRACE) | (1ull << CAP_DAC_READ_SEARCH))
+/* What the daemon keeps: CAP_SYS_PTRACE, and CAP_DAC_READ_SEARCH unless
+ * dac_read_search = false. */
+static uint64_t keep_caps;
+
+static void set_keep_caps(const struct config *c)
+{
+    keep_caps = 1ull << CAP_SYS_PTRACE;
+    if (c->dac_read_search)
+        keep_caps |= 1ull << CAP_DAC_READ_SEARCH;
+}
 
 static bool trace_any;
 
@@ -85,12 +94,12 @@ static int caps_set(uint64_t mask)
     return syscall(SYS_capset, &h, c) < 0 ? -errno : 0;
 }
 
-/* Drop every capability but KEEP_CAPS from the bounding set (needs
+/* Drop every capability but keep_caps from the bounding set (needs
  * CAP_SETPCAP, i.e. root): nothing exec'd later could regain them. */
 static int bounding_drop(void)
 {
     for (int cap = 0; cap < 64; cap++) {
-        if (KEEP_CAPS & (1ull << cap))
+        if (keep_caps & (1ull << cap))
             continue;
         if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
             break; /* past the kernel's last capability */
@@ -163,7 +172,7 @@ uid_t privs_target_uid(const struct config *c)
     return target_user(c, &uid, &gid, name, sizeof(name), true) == 0 ? uid : 0;
 }
 
-/* Keep what we have of KEEP_CAPS, drop everything else. */
+/* Keep what we have of keep_caps, drop everything else. */
 static int keep_only(void)
 {
     uint64_t eff, prm;
@@ -173,10 +182,15 @@ static int keep_only(void)
         return r;
     /* Only when there is something to drop: the service starts with
      * exactly these two, and its seccomp filter denies capset. */
-    if (((eff | prm) & ~KEEP_CAPS) != 0) {
-        r = caps_set(prm & KEEP_CAPS);
-        if (r < 0)
+    if (((eff | prm) & ~keep_caps) != 0) {
+        r = caps_set(prm & keep_caps);
+        if (r < 0) {
+            log_msg(LOG_LVL_ERR, false,
+                    "cannot drop capabilities beyond %#llx: %s (under systemd, give the unit "
+                    "only what it should keep: CapabilityBoundingSet=, AmbientCapabilities=)",
+                    (unsigned long long)keep_caps, strerror(-r));
             return r;
+        }
     }
     /* The ambient set may carry them too (the service's
      * AmbientCapabilities): the daemon runs no programs, so no child needs
@@ -194,6 +208,7 @@ int privs_drop(struct daemon *d, const char *const *dirs)
     uint64_t eff = 0, prm = 0;
     int r;
 
+    set_keep_caps(&d->cfg);
     if (geteuid() != 0) {
         r = keep_only();
         if (r < 0)
@@ -242,12 +257,12 @@ int privs_drop(struct daemon *d, const char *const *dirs)
     r = caps_get(&eff, &prm);
     if (r < 0)
         return r;
-    if (eff != KEEP_CAPS)
+    if (eff != keep_caps)
         log_warnx("capabilities after switching to %s: %#llx, expected %#llx", name,
-                  (unsigned long long)eff, (unsigned long long)KEEP_CAPS);
+                  (unsigned long long)eff, (unsigned long long)keep_caps);
     trace_any = (eff & (1ull << CAP_SYS_PTRACE)) != 0;
-    log_notice("switched to user %s (uid %u, gid %u), keeping CAP_SYS_PTRACE and "
-               "CAP_DAC_READ_SEARCH only",
-               name, (unsigned)uid, (unsigned)gid);
+    log_notice("switched to user %s (uid %u, gid %u), keeping CAP_SYS_PTRACE%s only", name,
+               (unsigned)uid, (unsigned)gid,
+               d->cfg.dac_read_search ? " and CAP_DAC_READ_SEARCH" : "");
     return 0;
 }

@@ -360,20 +360,70 @@ static const char *syscall_name(long nr)
 static int copy_stack(struct daemon *d, struct snapshot *s);
 
 /*
+ * Without CAP_DAC_READ_SEARCH another user's syscall file (0400) cannot be
+ * read, but its wchan can (0444, behind the ptrace access check that
+ * CAP_SYS_PTRACE passes): enough to tell a wait that a stop would cut short
+ * with EINTR.  Returns the call's name, or NULL.
+ */
+static const char *eintr_wait_of(pid_t pid, pid_t tid)
+{
+    static const struct {
+        const char *wchan, *call;
+    } waits[] = {
+        {"do_epoll_wait", "epoll_wait"}, {"ep_poll", "epoll_wait"},
+        {"do_semtimedop", "semop"},      {"do_sigtimedwait", "rt_sigtimedwait"},
+        {"read_events", "io_getevents"}, {"do_io_getevents", "io_getevents"},
+    };
+    char path[80], buf[64];
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", (int)pid, (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(waits); i++)
+        if (!strcmp(buf, waits[i].wchan))
+            return waits[i].call;
+    return NULL;
+}
+
+/*
  * Read a thread that sits in a non-restartable system call without stopping
  * it: its user registers cannot change while it is blocked, and the kernel
  * shows its stack and instruction pointers.  The stack is copied, and the
  * system call read again: if the thread is still blocked at the same place,
  * the copy is consistent.  Only sp and pc are known, so unwinding relies on
  * CFI that does not need other registers (the usual case for optimised code).
- * Returns 0 when peeked, 1 when the thread is not in such a call.
+ * Returns 0 when peeked, 1 when the thread is not in such a call, 2 when it
+ * is but its registers cannot be read without a stop (no
+ * CAP_DAC_READ_SEARCH for another user's thread): it is left alone.
  */
 static int peek(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
 {
     long nr, nr2;
     uint64_t sp, pc, sp2, pc2;
+    int r = blocked_in(w->pid, tid, &nr, &sp, &pc);
 
-    if (blocked_in(w->pid, tid, &nr, &sp, &pc) < 0 || !nonrestartable(nr))
+    if (r == -EACCES || r == -EPERM) {
+        /* Not readable: left alone if a stop would break its wait. */
+        const char *call = eintr_wait_of(w->pid, tid);
+
+        if (!call)
+            return 1;
+        s->err = EPERM;
+        snprintf(s->note, sizeof(s->note),
+                 "thread blocked in %s: not stopped (a stop would make the call fail with "
+                 "EINTR); its native stack needs CAP_DAC_READ_SEARCH to be read without one",
+                 call);
+        return 2;
+    }
+    if (r < 0 || !nonrestartable(nr))
         return 1;
     memset(s->regs, 0, sizeof(s->regs));
     s->regs[DSL_REG_RSP] = sp;
@@ -534,9 +584,14 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
         return -ESRCH;
     }
     find_python(w);
-    if (peek(d, w, tid, s) == 0) {
+    r = peek(d, w, tid, s);
+    if (r == 0) {
         s->needs_unwind = true;
         read_python(d, w, tid, s); /* blocked: its frames cannot change */
+        return 0;
+    }
+    if (r == 2) {
+        read_python(d, w, tid, s); /* the same: it waits */
         return 0;
     }
     s->have_regs = false;

@@ -91,8 +91,24 @@ int symbolize_refresh(struct worker *w)
     }
     dwfl_report_begin(dwfl);
     if (dwfl_linux_proc_report(dwfl, w->pid) != 0) {
-        dwfl_report_end(dwfl, NULL, NULL);
-        return -ESRCH;
+        /* It reads /proc/PID/auxv first (for the vDSO), which is 0400:
+         * another user's, without CAP_DAC_READ_SEARCH, is unreadable.
+         * Report the mappings alone then (the vDSO goes unnamed). */
+        char path[64];
+        FILE *f;
+        int r = -1;
+
+        snprintf(path, sizeof(path), "/proc/%d/maps", (int)w->pid);
+        dwfl_report_begin(dwfl);
+        f = fopen(path, "re");
+        if (f) {
+            r = dwfl_linux_proc_maps_report(dwfl, f);
+            fclose(f);
+        }
+        if (r != 0) {
+            dwfl_report_end(dwfl, NULL, NULL);
+            return -ESRCH;
+        }
     }
     if (dwfl_report_end(dwfl, NULL, NULL) != 0)
         return -EIO;

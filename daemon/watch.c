@@ -208,6 +208,11 @@ static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static struct job *in_head, *in_tail, *out_head, *out_tail;
 static bool qstop;
+/* Named but not yet reported.  A named job holds its frames and locals
+ * (~100 KiB); the thread waits while this many are, so that in a storm the
+ * queue holds stack copies only, as before. */
+#define NAMED_MAX 32
+static unsigned named_pending;
 static pthread_t athread;
 static bool athread_up;
 static int done_fd = -1;
@@ -332,6 +337,10 @@ static void analyse(struct job *j)
         }
     }
     pthread_mutex_unlock(&w->dwfl_lock);
+    /* The locals are read: the stack copy is not needed any more. */
+    free(s->stack);
+    s->stack = NULL;
+    s->stack_len = s->stack_cap = 0;
 }
 
 static void wake_loop(void)
@@ -348,7 +357,8 @@ static void *analysis_main(void *arg)
         struct job *j;
 
         pthread_mutex_lock(&qlock);
-        while (!in_head && !qstop)
+        /* Stopping (watch_drain() waits for the thread), the cap is off. */
+        while (!qstop && (!in_head || named_pending >= NAMED_MAX))
             pthread_cond_wait(&qcond, &qlock);
         j = in_head;
         if (!j) { /* stopping, and nothing left */
@@ -364,6 +374,7 @@ static void *analysis_main(void *arg)
 
         pthread_mutex_lock(&qlock);
         append(&out_head, &out_tail, j);
+        named_pending++;
         pthread_mutex_unlock(&qlock);
         wake_loop();
     }
@@ -541,6 +552,12 @@ static void retire(struct job *j)
 {
     struct worker *w = j->w;
 
+    if (athread_up) {
+        pthread_mutex_lock(&qlock);
+        if (named_pending-- == NAMED_MAX)
+            pthread_cond_signal(&qcond);
+        pthread_mutex_unlock(&qlock);
+    }
     njobs--;
     job_free(j);
     if (--w->busy == 0 && w->dead)

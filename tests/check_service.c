@@ -327,6 +327,40 @@ static unsigned long long proc_caps(pid_t pid, const char *key)
     return strtoull(v, NULL, 16);
 }
 
+/* dac_read_search = false: started as root, it keeps exactly
+ * CAP_SYS_PTRACE (effective, permitted, bounding), and still reports a root
+ * worker's slow request with its stack (a stop, not a peek: nanosleep). */
+START_TEST(root_drops_to_exactly_cap_sys_ptrace)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const unsigned long long keep = 1ull << CAP_SYS_PTRACE_BIT;
+
+    td_init(&d);
+    ck_assert_int_eq(chmod(d.dir, 0755), 0);
+    td_write_conf(&d, "[dogslow]\nuser = nobody\ndac_read_search = false\n");
+    d.switch_user = true;
+    td_launch(&d, "0.3", NULL);
+    ck_assert_msg(td_wait_log(&d, "switched to user nobody", 5000), "%s", td_log(&d));
+    ck_assert_msg(strstr(td_log(&d), "keeping CAP_SYS_PTRACE only"), "%s", td_log(&d));
+    ck_assert_uint_eq(proc_caps(d.pid, "CapEff"), keep);
+    ck_assert_uint_eq(proc_caps(d.pid, "CapPrm"), keep);
+    ck_assert_uint_eq(proc_caps(d.pid, "CapBnd"), keep);
+    ck_assert_uint_eq(proc_caps(d.pid, "CapInh"), 0);
+    ck_assert_uint_eq(proc_caps(d.pid, "CapAmb"), 0);
+    tw_start(&w, &d, env_or_die("TEST_WORKER"),
+             (const char *const[]){"slow", "1.0", "GET", "/exactly/ptrace", NULL});
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
+    ck_assert_msg(td_wait_reports(&d, 1, 10000) == 1, "no report: %s", td_log(&d));
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    char *r = td_find_report_with(&d, "\nGET /exactly/ptrace\n");
+    ck_assert_msg(r && strstr(r, "in handle_slow_request\n"), "%s", r ? r : td_log(&d));
+    free(r);
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
 START_TEST(root_drops_to_user_with_ptrace_only)
 {
     struct tdaemon d;
@@ -404,7 +438,7 @@ END_TEST
  * epoll_wait is read through /proc/PID/task/TID/syscall (mode 0400, root's)
  * without being stopped, so the worker sees no EINTR -- sampled many
  * times by a daemon that dropped to nobody.  With CAP_SYS_PTRACE alone the
- * worker's epoll_wait fails with EINTR (tried).
+ * thread is left alone instead (below), without its native stack.
  */
 START_TEST(dropped_daemon_reads_epoll_thread_without_stopping_it)
 {
@@ -437,6 +471,44 @@ START_TEST(dropped_daemon_reads_epoll_thread_without_stopping_it)
     /* Many samples, each a chance for EINTR (check_transparency asks for
      * more; this is about the capability, under any load). */
     ck_assert_msg(samples >= 20, "only %d samples\n%s", samples, td_log(&d));
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
+/*
+ * Exactly CAP_SYS_PTRACE (a unit drop-in without CAP_DAC_READ_SEARCH): the
+ * syscall file of a root worker's thread is not readable, so a thread
+ * blocked in epoll_wait is recognised by its wchan and left alone -- its
+ * report says why it has no native stack, and the worker sees no EINTR
+ * although the daemon samples it over and over.
+ */
+static void launch_as_nobody(struct tdaemon *d, const char *caps, const char *conf);
+
+START_TEST(ptrace_only_daemon_leaves_epoll_thread_alone)
+{
+    struct tdaemon d;
+    struct tworker w;
+    char prog[600];
+    const char *line;
+    char *r = NULL;
+
+    snprintf(prog, sizeof(prog), "%s/transparent_worker", env_or_die("DEEP_WORKER_DIR"));
+    td_init(&d);
+    launch_as_nobody(&d, "--inh-caps=+sys_ptrace --ambient-caps=+sys_ptrace",
+                     "[dogslow]\nfollow_hz = 200\n");
+    ck_assert_uint_eq(proc_caps(d.pid, "CapEff"), 1ull << CAP_SYS_PTRACE_BIT);
+    ck_assert_uint_eq(proc_caps(d.pid, "CapPrm"), 1ull << CAP_SYS_PTRACE_BIT);
+    tw_start(&w, &d, prog, (const char *const[]){"epoll", NULL});
+    ck_assert_ptr_nonnull(tw_expect(&w, "ready", 15000));
+    line = tw_expect(&w, "", 20000);
+    ck_assert_msg(line && !strncmp(line, "ok ", 3), "worker: %s\nlog:\n%s", line ? line : "-",
+                  td_log(&d));
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    for (long long end = now_ms() + 10000; now_ms() < end && !r; sleep_ms(50))
+        r = td_find_report_with(&d, "thread blocked in epoll_wait: not stopped");
+    ck_assert_msg(r != NULL, "no report saying the thread was left alone:\n%s", td_log(&d));
+    free(r);
     ck_assert_int_eq(td_stop(&d), 0);
     td_cleanup(&d);
 }
@@ -487,7 +559,7 @@ END_TEST
 
 /* Start the daemon as nobody through setpriv with these capability
  * options, as systemd's User= and AmbientCapabilities= would. */
-static void launch_as_nobody(struct tdaemon *d, const char *caps)
+static void launch_as_nobody(struct tdaemon *d, const char *caps, const char *conf)
 {
     char wrapper[320];
     const char *real = env_or_die("DOGSLOWD");
@@ -503,7 +575,7 @@ static void launch_as_nobody(struct tdaemon *d, const char *caps)
             SETPRIV, caps, real);
     ck_assert_int_eq(fclose(f), 0);
     ck_assert_int_eq(chmod(wrapper, 0755), 0);
-    td_write_conf(d, "");
+    td_write_conf(d, conf);
     ck_assert_int_eq(chmod(d->conf, 0644), 0);
     setenv("DOGSLOWD", wrapper, 1);
     td_launch(d, "0.3", NULL);
@@ -525,7 +597,7 @@ START_TEST(service_like_start_with_ambient_capabilities)
 
     td_init(&d);
     launch_as_nobody(&d, "--inh-caps=+sys_ptrace,+dac_read_search,+net_admin "
-                         "--ambient-caps=+sys_ptrace,+dac_read_search,+net_admin");
+                         "--ambient-caps=+sys_ptrace,+dac_read_search,+net_admin", "");
     ck_assert_msg(td_wait_log(&d, "with CAP_SYS_PTRACE: any user's processes may register", 3000),
                   "%s", td_log(&d));
     /* CAP_NET_ADMIN came along too, and is dropped. */
@@ -563,7 +635,7 @@ START_TEST(unprivileged_daemon_serves_its_own_user)
         return;
     }
     td_init(&d);
-    launch_as_nobody(&d, "--inh-caps=-all --bounding-set=-all");
+    launch_as_nobody(&d, "--inh-caps=-all --bounding-set=-all", "");
 
     ck_assert_uint_eq(proc_caps(d.pid, "CapEff"), 0);
     ck_assert(proc_status(d.pid, "Uid", line, sizeof(line)));
@@ -706,6 +778,8 @@ int main(void)
         tcase_add_test(tc, dropped_daemon_reads_epoll_thread_without_stopping_it);
         tcase_add_test(tc, unprivileged_daemon_serves_its_own_user);
         tcase_add_test(tc, service_like_start_with_ambient_capabilities);
+        tcase_add_test(tc, ptrace_only_daemon_leaves_epoll_thread_alone);
+        tcase_add_test(tc, root_drops_to_exactly_cap_sys_ptrace);
     } else {
         fprintf(stderr, "not root: privilege drop tests not run\n");
     }
