@@ -307,6 +307,8 @@ int symbolize(const struct config *cfg, struct worker *w, const struct snapshot 
               struct symframe *out, unsigned max);
 void symframes_free(struct symframe *f, unsigned n);
 void symbolize_release_worker(struct worker *w);
+/* Free this thread's cache of frame names (threads free theirs at exit). */
+void symbolize_cache_release(void);
 
 /* ---- reports (report.c) ------------------------------------------------- */
 

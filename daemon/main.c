@@ -765,6 +765,7 @@ int main(int argc, char **argv)
         registry_remove(&d, d.workers, NULL);
     registry_bury(&d);
     heap_free(&d.heap);
+    symbolize_cache_release();
     sink_syslog_close();
     delivery_shutdown();
     /* An activated socket is systemd's: it stays for the next daemon. */

@@ -311,6 +311,158 @@ static int find_scopes(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **ret)
     return depth;
 }
 
+/*
+ * Names of frames without locals (the default) are cached per thread, by
+ * the module's build ID and the address relative to the module: in a storm
+ * every report names the same few hundred addresses, and each lookup costs
+ * a linear scan of the symbol table (dwfl_module_addrinfo) and DWARF line
+ * and scope searches.  The build ID names the exact binary, in any process
+ * and at any load address; a module without one is not cached.  The cache
+ * is direct-mapped and bounded (NAMES_SLOTS entries, each a frame and its
+ * inlined callers).
+ */
+#define NAMES_SLOTS 4096
+#define NAMES_GROUP 16 /* inlined frames kept per entry */
+
+struct named {
+    char *function, *file;
+    int line;
+    uint64_t offset;
+    bool inlined;
+    const char *vars_note;
+};
+
+struct names_entry {
+    uint64_t id_hash, rel; /* id_hash 0: empty */
+    bool activation;
+    unsigned n;
+    struct named f[NAMES_GROUP];
+};
+
+struct names_cache {
+    struct names_entry e[NAMES_SLOTS];
+};
+
+static pthread_key_t names_key;
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void names_entry_clear(struct names_entry *e)
+{
+    for (unsigned i = 0; i < e->n; i++) {
+        free(e->f[i].function);
+        free(e->f[i].file);
+    }
+    memset(e, 0, sizeof(*e));
+}
+
+static void names_cache_free(void *p)
+{
+    struct names_cache *c = p;
+
+    if (!c)
+        return;
+    for (unsigned i = 0; i < NAMES_SLOTS; i++)
+        names_entry_clear(&c->e[i]);
+    free(c);
+}
+
+static void names_key_make(void)
+{
+    (void)pthread_key_create(&names_key, names_cache_free);
+}
+
+static struct names_cache *names_cache(void)
+{
+    struct names_cache *c;
+
+    pthread_once(&names_once, names_key_make);
+    c = pthread_getspecific(names_key);
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (c && pthread_setspecific(names_key, c) != 0) {
+            free(c);
+            c = NULL;
+        }
+    }
+    return c;
+}
+
+void symbolize_cache_release(void)
+{
+    pthread_once(&names_once, names_key_make);
+    names_cache_free(pthread_getspecific(names_key));
+    (void)pthread_setspecific(names_key, NULL);
+}
+
+/* FNV-1a of the build ID; never 0. */
+static uint64_t id_hash_of(Dwfl_Module *mod)
+{
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    int len = dwfl_module_build_id(mod, &bits, &vaddr);
+    uint64_t h = 1469598103934665603ull;
+
+    if (len <= 0)
+        return 0;
+    for (int i = 0; i < len; i++)
+        h = (h ^ bits[i]) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static struct names_entry *names_slot(struct names_cache *c, uint64_t id, uint64_t rel,
+                                      bool activation)
+{
+    uint64_t h = (id ^ (rel * 0x9e3779b97f4a7c15ull) ^ activation) >> 20;
+    return &c->e[h % NAMES_SLOTS];
+}
+
+/* Fill out[0..n) from a cached entry; the module and ip are this frame's. */
+static unsigned names_get(const struct names_entry *e, uint64_t ip, const char *module,
+                          struct symframe *out, unsigned room)
+{
+    unsigned n = e->n < room ? e->n : room;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct symframe *f = &out[i];
+
+        memset(f, 0, sizeof(*f));
+        f->ip = ip;
+        dsl_strlcpy(f->module, module, sizeof(f->module));
+        dsl_strlcpy(f->function, e->f[i].function, sizeof(f->function));
+        dsl_strlcpy(f->file, e->f[i].file, sizeof(f->file));
+        f->line = e->f[i].line;
+        f->offset = e->f[i].offset;
+        f->inlined = e->f[i].inlined;
+        f->vars_note = e->f[i].vars_note;
+    }
+    return n;
+}
+
+static void names_put(struct names_entry *e, uint64_t id, uint64_t rel, bool activation,
+                      const struct symframe *out, unsigned n)
+{
+    names_entry_clear(e);
+    if (n > NAMES_GROUP)
+        return;
+    for (unsigned i = 0; i < n; i++) {
+        e->f[i].function = strdup(out[i].function);
+        e->f[i].file = strdup(out[i].file);
+        if (!e->f[i].function || !e->f[i].file) {
+            e->n = i + 1;
+            names_entry_clear(e);
+            return;
+        }
+        e->f[i].line = out[i].line;
+        e->f[i].offset = out[i].offset;
+        e->f[i].inlined = out[i].inlined;
+        e->f[i].vars_note = out[i].vars_note;
+        e->n = i + 1;
+    }
+    e->id_hash = id;
+    e->rel = rel;
+    e->activation = activation;
+}
+
 struct physical {
     const struct frame *fr;
     const struct frame *caller; /* for the CFA; NULL for the outermost */
@@ -318,9 +470,9 @@ struct physical {
 
 /* Name one physical frame into out[0..]; returns how many frames (inlined
  * ones first) were written. */
-static unsigned name_frame(struct worker *w, const struct snapshot *s,
-                           const struct physical *ph, bool with_locals, struct symframe *out,
-                           unsigned room, struct locals_ctx *lc)
+static unsigned name_frame_uncached(struct worker *w, const struct snapshot *s,
+                                    const struct physical *ph, bool with_locals,
+                                    struct symframe *out, unsigned room, struct locals_ctx *lc)
 {
     Dwarf_Addr addr = ph->fr->ip - (ph->fr->activation ? 0 : 1);
     Dwfl_Module *mod = dwfl_addrmodule(w->dwfl, addr);
@@ -430,6 +582,33 @@ static unsigned name_frame(struct worker *w, const struct snapshot *s,
         demangle_into(name, out[n - 1].function, sizeof(out[n - 1].function));
         strip_version(out[n - 1].function);
     }
+    return n;
+}
+
+/* name_frame_uncached() through the cache when no locals are asked for. */
+static unsigned name_frame(struct worker *w, const struct snapshot *s, const struct physical *ph,
+                           bool with_locals, struct symframe *out, unsigned room,
+                           struct locals_ctx *lc)
+{
+    Dwarf_Addr addr = ph->fr->ip - (ph->fr->activation ? 0 : 1);
+    Dwfl_Module *mod = with_locals ? NULL : dwfl_addrmodule(w->dwfl, addr);
+    struct names_cache *c = mod ? names_cache() : NULL;
+    struct names_entry *e;
+    Dwarf_Addr start = 0;
+    const char *mainfile = NULL, *modname;
+    uint64_t id;
+    unsigned n;
+
+    if (!c || !(id = id_hash_of(mod)))
+        return name_frame_uncached(w, s, ph, with_locals, out, room, lc);
+    modname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, &mainfile, NULL);
+    e = names_slot(c, id, addr - start, ph->fr->activation);
+    if (e->id_hash == id && e->rel == addr - start && e->activation == ph->fr->activation &&
+        e->n > 0 && e->n <= room)
+        return names_get(e, ph->fr->ip, mainfile ? mainfile : modname ? modname : "??", out,
+                         room);
+    n = name_frame_uncached(w, s, ph, with_locals, out, room, lc);
+    names_put(e, id, addr - start, ph->fr->activation, out, n);
     return n;
 }
 

@@ -13,6 +13,8 @@
 
 #include <check.h>
 
+#include <dirent.h>
+
 #include "harness.h"
 
 #define DEPTH 27
@@ -180,6 +182,68 @@ START_TEST(deep_stack_at_O0)
     check_stack_and_locals(r, true);
     free(r);
     ck_assert_int_eq(tw_wait(&w, 5000), 0);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+/* The frames of a report, from its first "  File " line to the blank line
+ * after the traceback: what names and lines the daemon found. */
+static char *traceback_of(const char *r)
+{
+    const char *p = strstr(r, "\n  File ");
+    const char *end = p ? strstr(p + 1, "\n\n") : NULL;
+
+    expect(p && end, r, "no traceback");
+    return strndup(p, (size_t)(end - p));
+}
+
+/* Without locals, frame names come from a per-thread cache keyed by build ID
+ * and module-relative address (symbolize.c).  Two processes of the same
+ * optimised binary (inlined frames, 27 levels), stuck at the same place,
+ * at different load addresses: the second report is named from the cache
+ * and must read exactly like the first, which was looked up afresh. */
+START_TEST(cached_names_match_fresh_lookups)
+{
+    struct tdaemon d;
+    struct tworker w1, w2;
+    const char *args[] = {"sleep", "1.5", NULL};
+    int pid1, tid1;
+    char mine[64], *r1, *r2 = NULL, *t1, *t2;
+
+    td_start(&d, "0.3", NULL);
+    tw_start(&w1, &d, deep("O2"), args);
+    r1 = one_report(&d, &w1, &pid1, &tid1);
+    tw_start(&w2, &d, deep("O2"), args);
+    ck_assert_ptr_nonnull(tw_expect(&w2, "ready", 5000));
+    /* The other process's report. */
+    snprintf(mine, sizeof(mine), "_%d_", pid1);
+    for (long long end = now_ms() + 8000; now_ms() < end && !r2; sleep_ms(20)) {
+        DIR *dir = opendir(d.out);
+        struct dirent *e;
+
+        while (dir && !r2 && (e = readdir(dir)))
+            if (!strncmp(e->d_name, "slow_request_", 13) && strstr(e->d_name, ".log") &&
+                !strstr(e->d_name, ".tmp") && !strstr(e->d_name, mine))
+                r2 = td_read_report(&d, e->d_name);
+        if (dir)
+            closedir(dir);
+    }
+    ck_assert_msg(r2 != NULL, "no report of the second process:\n%s", td_log(&d));
+    t1 = traceback_of(r1);
+    t2 = traceback_of(r2);
+    assert_in_order(t1, stack_order);
+    ck_assert_int_eq(count(t1, "in descend\n"), DEPTH);
+    if (strcmp(t1, t2) != 0) {
+        fprintf(stderr, "---- fresh ----\n%s\n---- cached ----\n%s\n", t1, t2);
+        ck_abort_msg("the report named from the cache differs from the fresh one");
+    }
+    free(t1);
+    free(t2);
+    free(r1);
+    free(r2);
+    ck_assert_int_eq(tw_wait(&w1, 5000), 0);
+    ck_assert_int_eq(tw_wait(&w2, 5000), 0);
     td_stop(&d);
     td_cleanup(&d);
 }
@@ -401,6 +465,7 @@ int main(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, deep_stack_at_O0);
     tcase_add_test(tc, deep_stack_at_O2);
+    tcase_add_test(tc, cached_names_match_fresh_lookups);
     tcase_add_test(tc, stripped_worker_still_named);
     tcase_add_test(tc, cpu_bound_in_vdso_always_complete);
     tcase_add_test(tc, stuck_in_signal_handler);
