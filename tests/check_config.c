@@ -17,6 +17,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "conf.h"
 #include "ignore.h"
 #include "outputs.h"
@@ -753,11 +755,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(suite());
 }

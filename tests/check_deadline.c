@@ -5,6 +5,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "dogslowd.h"
 
 START_TEST(pops_in_deadline_order)
@@ -70,16 +72,10 @@ int main(void)
 {
     Suite *s = suite_create("deadline");
     TCase *tc = tcase_create("heap");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, pops_in_deadline_order);
     tcase_add_test(tc, remove_worker_keeps_order_and_others);
     tcase_add_test(tc, cap_is_enforced);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -10,6 +10,8 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "check_main.h"
 #include <dirent.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
@@ -1202,8 +1204,6 @@ int main(void)
 {
     Suite *s = suite_create("delivery");
     TCase *tc = tcase_create("units");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, dsn_is_parsed);
     tcase_add_test(tc, bad_dsns_say_why);
@@ -1214,9 +1214,5 @@ int main(void)
     tcase_add_test(tc, password_file_must_be_private);
     suite_add_tcase(s, tc);
     add_peer_tests(s);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -19,6 +19,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "harness.h"
 
 /* "State:" and "TracerPid:" of a thread. */
@@ -362,8 +364,6 @@ int main(void)
 {
     Suite *s = suite_create("faults");
     TCase *tc = tcase_create("faults");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, daemon_killed_mid_snapshot_leaves_worker_running);
@@ -375,9 +375,5 @@ int main(void)
     tcase_add_test(tc, storm_of_1000_undead_requests);
     tcase_add_test(tc, client_that_never_reads_does_not_stall_the_daemon);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -10,6 +10,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "harness.h"
 
 
@@ -143,16 +145,10 @@ int main(void)
 {
     Suite *s = suite_create("follow");
     TCase *tc = tcase_create("follow");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, three_phases_show_their_shares);
     tcase_add_test(tc, killed_worker_did_not_finish);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

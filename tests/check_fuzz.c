@@ -11,6 +11,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "fuzz.h"
 
 typedef int (*target_fn)(const uint8_t *, size_t);
@@ -113,8 +115,6 @@ int main(void)
 {
     Suite *s = suite_create("fuzz-replay");
     TCase *tc = tcase_create("corpus");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, proto_corpus);
@@ -123,9 +123,5 @@ int main(void)
     tcase_add_test(tc, dwarf_expr_corpus);
     tcase_add_test(tc, config_corpus);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

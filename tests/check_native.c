@@ -13,6 +13,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include <dirent.h>
 
 #include "harness.h"
@@ -459,8 +461,6 @@ int main(void)
 {
     Suite *s = suite_create("native");
     TCase *tc = tcase_create("snapshots");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, deep_stack_at_O0);
@@ -474,9 +474,5 @@ int main(void)
     tcase_add_test(tc, redaction_is_configurable);
     tcase_add_test(tc, separate_debug_info_is_used);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -21,6 +21,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "harness.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -701,8 +703,6 @@ int main(void)
 {
     Suite *s = suite_create("outputs");
     TCase *tc = tcase_create("config");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, check_mode_exit_codes);
@@ -729,9 +729,5 @@ int main(void)
     tcase_add_test(tc, dogslowctl_access);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -7,6 +7,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "proto.h"
 
 START_TEST(hello_round_trip)
@@ -338,8 +340,6 @@ int main(void)
 {
     Suite *s = suite_create("proto");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, hello_round_trip);
     tcase_add_test(tc, welcome_and_error_round_trip);
@@ -351,9 +351,5 @@ int main(void)
     tcase_add_test(tc, hello_with_ignore_patterns);
     tcase_add_test(tc, control_messages);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -27,6 +27,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "pyframes.h"
 
 /* ---- interpreters -------------------------------------------------------- */
@@ -907,9 +909,6 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
     find_pythons();
     fprintf(stderr, "interpreters:");
     for (unsigned i = 0; i < npythons; i++)
@@ -921,9 +920,5 @@ int main(void)
             return 1;
         }
     }
-    sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(suite());
 }

@@ -29,6 +29,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "harness.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -706,8 +708,6 @@ int main(void)
 {
     Suite *s = suite_create("python");
     TCase *tc = tcase_create("servers");
-    SRunner *sr;
-    int failed;
 
     if (access(PYTHON, X_OK) != 0 || access(CURL, X_OK) != 0) {
         fprintf(stderr, "%s or %s is missing: run tools/deps\n", PYTHON, CURL);
@@ -722,9 +722,5 @@ int main(void)
     tcase_add_test(tc, works_without_daemon_or_library);
     tcase_add_test(tc, pip_installs_offline);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -18,6 +18,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "check_main.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -501,8 +503,6 @@ int main(void)
 {
     Suite *s = suite_create("sandbox");
     TCase *tc = tcase_create("filter");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, program_fits_and_names_calls);
@@ -518,9 +518,5 @@ int main(void)
     tcase_add_test(tc, seccomp_no_leaves_it_unconfined);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -9,6 +9,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "scoreboard.h"
 
 static struct dsl_sb_header *new_sb(uint32_t n)
@@ -161,8 +163,6 @@ int main(void)
 {
     Suite *s = suite_create("scoreboard");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, idle_and_running_slots);
@@ -170,9 +170,5 @@ int main(void)
     tcase_add_test(tc, header_validation);
     tcase_add_test(tc, sequence_lock_never_gives_a_torn_read);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

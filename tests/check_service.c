@@ -26,6 +26,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "harness.h"
 
 #define CAP_SYS_PTRACE_BIT      19
@@ -753,8 +755,6 @@ int main(void)
 {
     Suite *s = suite_create("service");
     TCase *tc;
-    SRunner *sr;
-    int failed;
 
 #ifdef HAVE_LIBSYSTEMD
     tc = tcase_create("sd_notify");
@@ -794,9 +794,5 @@ int main(void)
     tcase_add_test(tc, man_pages_lint_clean);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

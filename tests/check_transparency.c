@@ -15,6 +15,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "harness.h"
 
 static const char *prog(void)
@@ -187,8 +189,6 @@ int main(void)
 {
     Suite *s = suite_create("transparency");
     TCase *tc = tcase_create("worker");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, nanosleep_is_not_cut_short);
@@ -202,9 +202,5 @@ int main(void)
     tcase_add_test(tc, signals_are_each_delivered_once);
     tcase_add_test(tc, traced_by_another_is_skipped);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

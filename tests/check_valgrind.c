@@ -13,6 +13,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "harness.h"
 
 START_TEST(ten_thousand_registrations_leak_nothing)
@@ -89,15 +91,9 @@ int main(void)
 {
     Suite *s = suite_create("valgrind");
     TCase *tc = tcase_create("daemon");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 400);
     tcase_add_test(tc, ten_thousand_registrations_leak_nothing);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }
