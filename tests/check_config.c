@@ -17,7 +17,7 @@
 
 #include <check.h>
 
-#include "check_main.h"
+#include "run_suite.h"
 
 #include "conf.h"
 #include "ignore.h"

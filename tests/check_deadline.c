@@ -5,7 +5,7 @@
 
 #include <check.h>
 
-#include "check_main.h"
+#include "run_suite.h"
 
 #include "dogslowd.h"
 

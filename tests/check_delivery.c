@@ -11,7 +11,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 
-#include "check_main.h"
+#include "run_suite.h"
 #include <dirent.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>

@@ -11,7 +11,7 @@
 
 #include <check.h>
 
-#include "check_main.h"
+#include "run_suite.h"
 
 #include "fuzz.h"
 

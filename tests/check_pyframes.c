@@ -27,7 +27,7 @@
 
 #include <check.h>
 
-#include "check_main.h"
+#include "run_suite.h"
 
 #include "pyframes.h"
 

@@ -9,7 +9,7 @@
 
 #include <check.h>
 
-#include "check_main.h"
+#include "run_suite.h"
 
 #include "scoreboard.h"
 

@@ -15,7 +15,7 @@
 
 #include <check.h>
 
-#include "check_main.h"
+#include "run_suite.h"
 
 #include "harness.h"
 
