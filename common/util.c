@@ -48,11 +48,25 @@ int dsl_parse_seconds_ms(const char *s, uint32_t *ret_ms)
     return 0;
 }
 
+ssize_t dsl_read_text(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    return n;
+}
+
 int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret)
 {
     char path[80], buf[4096], needle[40];
     ssize_t n;
-    int fd;
     const char *p;
     char *end;
     long v;
@@ -61,14 +75,9 @@ int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret)
         snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
     else
         snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
+    n = dsl_read_text(path, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
     snprintf(needle, sizeof(needle), "\n%s:", key);
     p = strstr(buf, needle);
     if (!p)

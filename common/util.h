@@ -54,6 +54,11 @@ int dsl_parse_seconds_ms(const char *s, uint32_t *ret_ms);
  */
 int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret);
 
+/* One read() of a small file (the /proc files: they hand over their whole
+ * text in one read) into buf, NUL-terminated.  Returns the length, -errno
+ * when it cannot be opened, -EIO when it reads nothing. */
+ssize_t dsl_read_text(const char *path, char *buf, size_t size);
+
 /* Write all n bytes (retrying on EINTR and short writes): 0 or -errno. */
 int dsl_write_all(int fd, const void *p, size_t n);
 

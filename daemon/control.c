@@ -110,19 +110,14 @@ static void __attribute__((format(printf, 2, 3))) tprintf(struct text *t, const 
 static int proc_groups(pid_t pid, gid_t *ret, size_t max)
 {
     char path[64], buf[8192];
-    _cleanup_close_ int fd = -1;
     ssize_t n;
     size_t count = 0;
     char *p;
 
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
+    n = dsl_read_text(path, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
     p = strstr(buf, "\nGroups:");
     if (!p)
         return -EIO;

@@ -80,18 +80,13 @@ static void close_conn(struct daemon *d, struct worker *w)
 static int proc_starttime(pid_t pid, uint64_t *ret)
 {
     char path[64], buf[1024];
-    _cleanup_close_ int fd = -1;
     ssize_t n;
     char *p;
 
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
+    n = dsl_read_text(path, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
     p = strrchr(buf, ')'); /* the command name may hold anything */
     if (!p)
         return -EIO;

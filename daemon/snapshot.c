@@ -320,19 +320,14 @@ static bool nonrestartable(long nr)
 static int blocked_in(pid_t pid, pid_t tid, long *ret_nr, uint64_t *ret_sp, uint64_t *ret_pc)
 {
     char path[80], buf[256];
-    _cleanup_close_ int fd = -1;
     unsigned long long v[9];
     long nr;
     ssize_t n;
 
     snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
+    n = dsl_read_text(path, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
     if (sscanf(buf, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &nr, &v[0], &v[1], &v[2],
                &v[3], &v[4], &v[5], &v[6], &v[7]) != 9)
         return -EBUSY; /* running, or not in a system call */
@@ -375,17 +370,10 @@ static const char *eintr_wait_of(pid_t pid, pid_t tid)
         {"read_events", "io_getevents"}, {"do_io_getevents", "io_getevents"},
     };
     char path[80], buf[64];
-    _cleanup_close_ int fd = -1;
-    ssize_t n;
 
     snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", (int)pid, (int)tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (dsl_read_text(path, buf, sizeof(buf)) < 0)
         return NULL;
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return NULL;
-    buf[n] = '\0';
     buf[strcspn(buf, "\n")] = '\0';
     for (size_t i = 0; i < ARRAY_SIZE(waits); i++)
         if (!strcmp(buf, waits[i].wchan))

@@ -564,16 +564,9 @@ static void retire(struct job *j)
         symbolize_release_worker(w);
 }
 
-/* The eventfd said jobs came back: write their reports, for at most one
- * slice, and stop early when a deadline is due (the rest wait for the next
- * turn of the loop, which the eventfd brings at once). */
-void watch_reports(struct daemon *d)
+/* Move what the thread has named to the loop's ready list. */
+static void collect_named(void)
 {
-    uint64_t v, now = dsl_now_ns(CLOCK_MONOTONIC), until = now + WORK_SLICE_NS;
-    struct deadline e;
-
-    while (read(done_fd, &v, sizeof(v)) > 0)
-        ;
     pthread_mutex_lock(&qlock);
     if (out_head) {
         if (ready_tail)
@@ -584,16 +577,35 @@ void watch_reports(struct daemon *d)
         out_head = out_tail = NULL;
     }
     pthread_mutex_unlock(&qlock);
-    for (; ready_head && now < until; now = dsl_now_ns(CLOCK_MONOTONIC)) {
-        struct job *j = ready_head;
+}
 
+/* Write the report of the first ready job, and let it go. */
+static void report_next(struct daemon *d)
+{
+    struct job *j = ready_head;
+
+    ready_head = j->next;
+    if (!ready_head)
+        ready_tail = NULL;
+    report(d, j);
+    retire(j);
+}
+
+/* The eventfd said jobs came back: write their reports, for at most one
+ * slice, and stop early when a deadline is due (the rest wait for the next
+ * turn of the loop, which the eventfd brings at once). */
+void watch_reports(struct daemon *d)
+{
+    uint64_t v, now = dsl_now_ns(CLOCK_MONOTONIC), until = now + WORK_SLICE_NS;
+    struct deadline e;
+
+    while (read(done_fd, &v, sizeof(v)) > 0)
+        ;
+    collect_named();
+    for (; ready_head && now < until; now = dsl_now_ns(CLOCK_MONOTONIC)) {
         if (heap_peek(&d->heap, &e) && e.when_ns <= now)
             break;
-        ready_head = j->next;
-        if (!ready_head)
-            ready_tail = NULL;
-        report(d, j);
-        retire(j);
+        report_next(d);
     }
     if (ready_head)
         wake_loop();
@@ -610,25 +622,9 @@ void watch_drain(struct daemon *d)
         pthread_join(athread, NULL);
         athread_up = false;
     }
-    pthread_mutex_lock(&qlock);
-    if (out_head) {
-        if (ready_tail)
-            ready_tail->next = out_head;
-        else
-            ready_head = out_head;
-        ready_tail = out_tail;
-        out_head = out_tail = NULL;
-    }
-    pthread_mutex_unlock(&qlock);
-    while (ready_head) {
-        struct job *j = ready_head;
-
-        ready_head = j->next;
-        if (!ready_head)
-            ready_tail = NULL;
-        report(d, j);
-        retire(j);
-    }
+    collect_named();
+    while (ready_head)
+        report_next(d);
     watch_reconfigured();
     if (done_fd >= 0)
         close(done_fd);

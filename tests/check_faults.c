@@ -22,6 +22,7 @@
 #include "run_suite.h"
 
 #include "harness.h"
+#include "util.h"
 
 /* "State:" and "TracerPid:" of a thread. */
 static void thread_state(int tid, char *state, int *tracer)
@@ -256,17 +257,10 @@ END_TEST
 static long vmrss_kb(pid_t pid)
 {
     char path[64], buf[4096];
-    int fd, n;
 
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    fd = open(path, O_RDONLY);
-    if (fd < 0)
+    if (dsl_read_text(path, buf, sizeof(buf)) < 0)
         return -1;
-    n = (int)read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
     const char *p = strstr(buf, "\nVmRSS:");
     return p ? strtol(p + 8, NULL, 10) : -1;
 }

@@ -27,13 +27,6 @@
 
 #define PYTHON "/usr/bin/python3"
 
-static const char *env_or_die(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set (run the tests with 'make check')", name);
-    return v;
-}
-
 static const char *worker_prog(void)
 {
     return env_or_die("TEST_WORKER");

@@ -44,13 +44,6 @@
 #include "harness.h"
 #include "util.h"
 
-static const char *env_or_die(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set (run the tests with 'make check')", name);
-    return v;
-}
-
 static long status_field(pid_t pid, const char *key)
 {
     long v = -1;

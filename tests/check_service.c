@@ -36,13 +36,6 @@
 #define ANALYZE                 "/usr/bin/systemd-analyze"
 #define MANDOC                  "/usr/bin/mandoc"
 
-static const char *env_or_die(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set (run the tests with 'make check')", name);
-    return v;
-}
-
 static void parse_ready(const char *line, int *pid, int *tid)
 {
     ck_assert_msg(line && sscanf(line, "ready pid=%d tid=%d", pid, tid) == 2,

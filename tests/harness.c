@@ -61,7 +61,7 @@ void sleep_ms(int ms)
         ;
 }
 
-static const char *env_or_die(const char *name)
+const char *env_or_die(const char *name)
 {
     const char *v = getenv(name);
     ck_assert_msg(v && *v, "%s is not set (run the tests with 'make check')", name);

@@ -113,6 +113,9 @@ int td_count_reports_with(struct tdaemon *d, const char *needle);
  * the instrumented libdogslow. */
 const char *sanitizer_runtimes(void);
 
+/* The variable's value; fails the test when it is unset or empty. */
+const char *env_or_die(const char *name);
+
 long long now_ms(void);
 void sleep_ms(int ms);
 
