@@ -63,7 +63,7 @@ START_TEST(daemon_runs_confined_and_still_reports)
     ck_assert_int_eq(status_field(d.pid, "Seccomp_filters"), 1);
 
     tw_start(&w, &d, env_or_die("TEST_WORKER"),
-             (const char *const[]){"slow", "0.8", "GET", "/confined", NULL});
+             (const char *const[]){"slow", "2", "GET", "/confined", NULL});
     ck_assert_int_eq(td_wait_reports(&d, 1, 10000), 1);
     char *r = td_find_report_with(&d, "/confined");
     ck_assert_ptr_nonnull(r);

@@ -112,9 +112,33 @@ static void private_mounts(struct tdaemon *d)
     }
 }
 
+/* Does any line of the file, from byte `from` on, contain needle?  (The
+ * whole file: td_log() keeps only the end of a long log.) */
+static bool file_has_line_with(const char *path, off_t from, const char *needle)
+{
+    FILE *f = fopen(path, "re");
+    char *line = NULL;
+    size_t size = 0;
+    bool found = false;
+
+    if (!f)
+        return false;
+    if (from > 0 && fseeko(f, from, SEEK_SET) < 0) {
+        fclose(f);
+        return false;
+    }
+    while (!found && getline(&line, &size, f) >= 0)
+        found = strstr(line, needle) != NULL;
+    free(line);
+    fclose(f);
+    return found;
+}
+
 static void spawn_daemon(struct tdaemon *d, const char *timer, const char *const *extra)
 {
     const char *argv[32];
+    struct stat st_log;
+    off_t log_from = stat(d->log, &st_log) == 0 ? st_log.st_size : 0;
     int n = 0;
 
     argv[n++] = env_or_die("DOGSLOWD");
@@ -165,8 +189,14 @@ static void spawn_daemon(struct tdaemon *d, const char *timer, const char *const
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    /* Started = the socket takes connections and the daemon has logged its
+     * "listening on ...; reports in ..." line, which it writes only once the
+     * privileges are dropped and the seccomp filter is on: a test that looks
+     * at the daemon's credentials or filter must not see it half-way (the
+     * socket listens before both).  The log is appended across restarts:
+     * only what this start wrote counts. */
     for (long long end = now_ms() + 10000; now_ms() < end; sleep_ms(10)) {
-        if (can_connect(d->sock))
+        if (can_connect(d->sock) && file_has_line_with(d->log, log_from, "; reports in "))
             return;
         int st;
         if (waitpid(d->pid, &st, WNOHANG) == d->pid)
@@ -254,31 +284,13 @@ void td_kill(struct tdaemon *d)
     d->pid = 0;
 }
 
-/* Does any line of the file contain needle?  (The whole file: td_log()
- * keeps only the end of a long log.) */
-static bool file_has_line_with(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "re");
-    char *line = NULL;
-    size_t size = 0;
-    bool found = false;
-
-    if (!f)
-        return false;
-    while (!found && getline(&line, &size, f) >= 0)
-        found = strstr(line, needle) != NULL;
-    free(line);
-    fclose(f);
-    return found;
-}
-
 void td_cleanup(struct tdaemon *d)
 {
     char cmd[400];
 
     if (d->pid > 0)
         td_kill(d);
-    if (d->dir[0] && !d->seccomp_denials_ok && file_has_line_with(d->log, "seccomp: ")) {
+    if (d->dir[0] && !d->seccomp_denials_ok && file_has_line_with(d->log, 0, "seccomp: ")) {
         fprintf(stderr, "---- the daemon's seccomp filter denied a call:\n%s\n", td_log(d));
         ck_abort_msg("the daemon's seccomp filter denied a system call (log above)");
     }
