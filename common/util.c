@@ -63,6 +63,36 @@ ssize_t dsl_read_text(const char *path, char *buf, size_t size)
     return n;
 }
 
+int dsl_proc_stat(pid_t pid, uint64_t *starttime, char *state)
+{
+    char path[64], buf[1024];
+    ssize_t n;
+    char *p, *end;
+    unsigned long long v;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    n = dsl_read_text(path, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    p = strrchr(buf, ')'); /* the command name may hold anything */
+    if (!p || p[1] != ' ' || !p[2])
+        return -EIO;
+    if (state)
+        *state = p[2];
+    for (int field = 2; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p)
+            return -EIO;
+    }
+    errno = 0;
+    v = strtoull(p + 1, &end, 10);
+    if (errno || end == p + 1)
+        return -EIO;
+    if (starttime)
+        *starttime = v;
+    return 0;
+}
+
 int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret)
 {
     char path[80], buf[4096], needle[40];

@@ -54,6 +54,11 @@ int dsl_parse_seconds_ms(const char *s, uint32_t *ret_ms);
  */
 int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret);
 
+/* From /proc/PID/stat: field 22, when the process started (in clock ticks;
+ * with the pid it names one process for good), and field 3, its state
+ * ('Z': exited, not yet reaped).  Either pointer may be NULL.  0 or -errno. */
+int dsl_proc_stat(pid_t pid, uint64_t *starttime, char *state);
+
 /* One read() of a small file (the /proc files: they hand over their whole
  * text in one read) into buf, NUL-terminated.  Returns the length, -errno
  * when it cannot be opened, -EIO when it reads nothing. */

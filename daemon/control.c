@@ -265,6 +265,7 @@ static void cmd_status(struct daemon *d, struct text *t)
     tprintf(t, "registered processes: %u\n", d->nworkers);
     tprintf(t, "threads with a slot: %u\n", threads);
     tprintf(t, "requests in flight: %u\n", inflight);
+    tprintf(t, "snapshots awaiting their report: %u\n", watch_pending());
     tprintf(t, "reports written: %llu\n", (unsigned long long)d->reports_written);
     tprintf(t, "requests ignored: %llu\n", (unsigned long long)d->requests_ignored);
     {

@@ -159,6 +159,7 @@ struct worker {
     unsigned busy;
     bool dwfl_attached; /* dwfl_attach_state done */
     uint64_t modules_ns; /* when /proc/PID/maps was last read into dwfl */
+    bool maps_copied;    /* loop only: a job carries a copy of the maps (watch.c) */
     struct snapshot *unwinding; /* the snapshot unwind.c's callbacks read */
     /* CPython (pyframes.c): looked for at the first snapshot. */
     int py_state; /* 0: not looked yet; 1: found (py); -1: not Python; -2: unsupported */
@@ -214,6 +215,8 @@ int watch_init(struct daemon *d);
 void watch_reports(struct daemon *d);
 /* After a reload: snapshots from now on are named with the new settings. */
 void watch_reconfigured(void);
+/* Snapshots taken and not yet reported (being named, or to be written). */
+unsigned watch_pending(void);
 /* At exit: name and report every snapshot taken. */
 void watch_drain(struct daemon *d);
 
@@ -257,7 +260,23 @@ struct snapshot {
     char note[160];      /* a line for the report when err != 0 */
     uint64_t pause_ns;   /* time the thread was held */
     uint64_t unwind_ns;  /* time spent unwinding the copy afterwards */
+    /* The process exited before the frames were named: only the copies are
+     * read, never the live process (its pid may be another's by now). */
+    bool gone;
+    /* /proc/PID/maps as it was at the snapshot, for a process whose modules
+     * were never read (its first reports): if it exits before naming, the
+     * module list comes from here (snapshot_read_maps).  Not owned. */
+    const char *maps;
+    size_t maps_len;
 };
+
+/* Read [addr, addr + len) of the snapshot's thread: from the stack copy,
+ * else from the live process unless s->gone.  0 or -errno. */
+int snapshot_read(const struct snapshot *s, uint64_t addr, void *buf, size_t len);
+/* /proc/PID/maps, whole (at most DSL_MAPS_MAX bytes; a longer one is cut at
+ * a line end): a malloc'd NUL-terminated text, or NULL. */
+#define DSL_MAPS_MAX (8u << 20)
+char *snapshot_read_maps(pid_t pid, size_t *len);
 
 /* Hold the thread, copy registers and stack, let it go.  Then unwind the
  * copy (unwind.c).  s->stack is a buffer reused across calls. */
@@ -297,7 +316,7 @@ struct symframe {
 
 /* Report w's modules to its Dwfl session if not done lately (cheap);
  * symbolize_refresh re-reads /proc/PID/maps now. */
-int symbolize_prepare(struct worker *w);
+int symbolize_prepare(struct worker *w, const struct snapshot *s);
 int symbolize_refresh(struct worker *w);
 /* Whether every frame of s lies in a module w's Dwfl knows. */
 bool symbolize_covers(struct worker *w, const struct snapshot *s);

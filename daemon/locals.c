@@ -28,8 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/uio.h>
+#include <strings.h>
 
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
@@ -87,21 +87,26 @@ static void sb_quoted(struct sbuf *b, const char *s, size_t n, bool more)
 
 /* ---- memory: stack copy first, then the live process -------------------- */
 
-static int snap_read(void *ctx, uint64_t addr, void *buf, size_t len)
+int snapshot_read(const struct snapshot *s, uint64_t addr, void *buf, size_t len)
 {
-    const struct snapshot *s = ctx;
-
     if (addr >= s->stack_addr && addr + len <= s->stack_addr + s->stack_len &&
         addr + len >= addr) {
         memcpy(buf, s->stack + (addr - s->stack_addr), len);
         return 0;
     }
+    if (s->gone)
+        return -ESRCH;
     struct iovec local = {.iov_base = buf, .iov_len = len};
     struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
     ssize_t n = process_vm_readv(s->pid, &local, 1, &remote, 1, 0);
     if (n < 0)
         return -errno;
     return (size_t)n == len ? 0 : -EFAULT;
+}
+
+static int snap_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+    return snapshot_read(ctx, addr, buf, len);
 }
 
 void locals_begin(struct locals_ctx *lc, const struct config *cfg, struct worker *w,

@@ -75,35 +75,6 @@ static void close_conn(struct daemon *d, struct worker *w)
     d->nconns--;
 }
 
-/* Field 22 of /proc/PID/stat: when the process started, in clock ticks.
- * With the pid it names one process for good. */
-static int proc_starttime(pid_t pid, uint64_t *ret)
-{
-    char path[64], buf[1024];
-    ssize_t n;
-    char *p;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    n = dsl_read_text(path, buf, sizeof(buf));
-    if (n < 0)
-        return (int)n;
-    p = strrchr(buf, ')'); /* the command name may hold anything */
-    if (!p)
-        return -EIO;
-    for (int field = 2; field < 22; field++) {
-        p = strchr(p + 1, ' ');
-        if (!p)
-            return -EIO;
-    }
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(p + 1, &end, 10);
-    if (errno || end == p + 1)
-        return -EIO;
-    *ret = v;
-    return 0;
-}
-
 /*
  * Each registration is written down in the state directory, so a daemon
  * that restarts (crash, upgrade) can take the workers back without their
@@ -432,7 +403,7 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
             break;
         }
     }
-    if (proc_starttime(w->pid, &w->starttime) < 0)
+    if (dsl_proc_stat(w->pid, &w->starttime, NULL) < 0)
         w->starttime = 0;
 
     timer_ms = h->timer_ms ? h->timer_ms : d->cfg.timer_ms;
@@ -682,12 +653,12 @@ static bool adopt_one(struct daemon *d, const char *line)
             return false;
     /* Same process as recorded?  Checked again after the pidfd is open, so
      * the pidfd cannot belong to a newcomer that reused the pid. */
-    if (proc_starttime(pid, &now_start) < 0 || now_start != starttime)
+    if (dsl_proc_stat(pid, &now_start, NULL) < 0 || now_start != starttime)
         return false;
     pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0)
         return false;
-    if (proc_starttime(pid, &now_start) < 0 || now_start != starttime) {
+    if (dsl_proc_stat(pid, &now_start, NULL) < 0 || now_start != starttime) {
         close(pidfd);
         return false;
     }

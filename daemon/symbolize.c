@@ -59,13 +59,51 @@ void symbolize_release_worker(struct worker *w)
  */
 #define MODULES_TTL_NS (5 * NSEC_PER_SEC)
 
-int symbolize_prepare(struct worker *w)
+/*
+ * A process that exited before its frames were named: /proc/PID is gone, or
+ * belongs to another process by now.  The modules come from the maps text
+ * read at the snapshot (its first reports carry one), else from the list
+ * read while it ran; the ELF files are opened by path as usual.  The vDSO is
+ * missing from a maps text (its image is read from the live process).
+ */
+static int report_maps_text(struct worker *w, const struct snapshot *s)
+{
+    FILE *f;
+    int r;
+
+    if (!w->dwfl) {
+        w->dwfl = dwfl_begin(&proc_callbacks);
+        if (!w->dwfl)
+            return -ENOMEM;
+    }
+    f = fmemopen((void *)(uintptr_t)s->maps, s->maps_len, "r");
+    if (!f)
+        return -errno;
+    dwfl_report_begin(w->dwfl);
+    r = dwfl_linux_proc_maps_report(w->dwfl, f);
+    fclose(f);
+    if (dwfl_report_end(w->dwfl, NULL, NULL) != 0 || r != 0)
+        return -EIO;
+    w->modules_ns = dsl_now_ns(CLOCK_MONOTONIC);
+    return 0;
+}
+
+int symbolize_prepare(struct worker *w, const struct snapshot *s)
 {
     uint64_t now = dsl_now_ns(CLOCK_MONOTONIC);
+    int r;
 
+    if (s && s->gone) {
+        if (s->maps)
+            return report_maps_text(w, s);
+        return w->dwfl && w->modules_ns ? 0 : -ESRCH;
+    }
     if (w->dwfl && w->modules_ns && now - w->modules_ns < MODULES_TTL_NS)
         return 0;
-    return symbolize_refresh(w);
+    r = symbolize_refresh(w);
+    if (r < 0 && s && s->maps) /* it exited just now */
+        r = report_maps_text(w, s);
+    return r;
 }
 
 /* Whether every frame's address lies in a known module. */
@@ -618,7 +656,7 @@ int symbolize(const struct config *cfg, struct worker *w, const struct snapshot 
     struct locals_ctx lc;
     unsigned n = 0;
 
-    if (!w->dwfl && symbolize_prepare(w) < 0) {
+    if (!w->dwfl && symbolize_prepare(w, s) < 0) {
         for (unsigned i = 0; i < s->nframes && n < max; i++, n++) {
             memset(&out[n], 0, sizeof(out[n]));
             out[n].ip = s->frames[i].ip;
@@ -626,7 +664,7 @@ int symbolize(const struct config *cfg, struct worker *w, const struct snapshot 
         }
         return (int)n;
     }
-    if (!symbolize_covers(w, s))
+    if (!s->gone && !symbolize_covers(w, s))
         (void)symbolize_refresh(w);
     locals_begin(&lc, cfg, w, s);
     for (unsigned i = 0; i < s->nframes && n < max; i++) {

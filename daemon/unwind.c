@@ -7,7 +7,8 @@
  * "process" whose callbacks serve the snapshot being unwound: the initial
  * registers are the ones read while the thread was held, and stack memory
  * comes from the copy.  Memory outside the copy (rare: a pointer into the
- * heap saved by a signal frame) is read from the live process.  CFI comes
+ * heap saved by a signal frame) is read from the live process, if it still
+ * runs (snapshot_read).  CFI comes
  * from the modules' .eh_frame/.debug_frame; where a function has none, the
  * x86_64 backend falls back to frame pointers.  The vDSO is reported like any
  * module, so a thread stopped inside clock_gettime unwinds completely.
@@ -20,24 +21,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include <elfutils/libdwfl.h>
 
 #include "dogslowd.h"
 #include "util.h"
-
-static bool read_word(struct snapshot *s, Dwarf_Addr addr, Dwarf_Word *ret)
-{
-    if (addr >= s->stack_addr && addr + sizeof(*ret) <= s->stack_addr + s->stack_len &&
-        addr + sizeof(*ret) > addr) {
-        memcpy(ret, s->stack + (addr - s->stack_addr), sizeof(*ret));
-        return true;
-    }
-    struct iovec local = {.iov_base = ret, .iov_len = sizeof(*ret)};
-    struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = sizeof(*ret)};
-    return process_vm_readv(s->pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof(*ret);
-}
 
 static pid_t cb_next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
 {
@@ -63,7 +51,7 @@ static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void
 {
     struct worker *w = arg;
 
-    return w->unwinding && read_word(w->unwinding, addr, result);
+    return w->unwinding && snapshot_read(w->unwinding, addr, result, sizeof(*result)) == 0;
 }
 
 static bool cb_set_initial_registers(Dwfl_Thread *thread, void *arg)
@@ -139,7 +127,7 @@ int unwind_snapshot(const struct config *cfg, struct worker *w, struct snapshot 
     };
     int r;
 
-    r = symbolize_prepare(w);
+    r = symbolize_prepare(w, s);
     if (r < 0)
         return r;
     if (!w->dwfl_attached) {
@@ -153,7 +141,7 @@ int unwind_snapshot(const struct config *cfg, struct worker *w, struct snapshot 
     w->unwinding = NULL;
     /* A frame outside every known module: a library loaded since the
      * module list was read.  Read it again and unwind once more. */
-    if (!symbolize_covers(w, s) && symbolize_refresh(w) == 0) {
+    if (!s->gone && !symbolize_covers(w, s) && symbolize_refresh(w) == 0) {
         w->unwinding = s;
         s->nframes = 0;
         s->note[0] = '\0';

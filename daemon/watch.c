@@ -184,6 +184,8 @@ struct job {
     size_t stack_len;
     uint64_t stack_addr;
     struct frame *frames; /* only from the live (fallback) unwinder */
+    char *maps;           /* /proc/PID/maps, for a process not yet named */
+    size_t maps_len;
     struct py_stack py;   /* owned when have_py */
     bool have_py;
     unsigned nframes;
@@ -240,6 +242,11 @@ static struct cfg_ref *cfg_get(struct daemon *d)
     return cur_cfg;
 }
 
+unsigned watch_pending(void)
+{
+    return njobs;
+}
+
 void watch_reconfigured(void)
 {
     cfg_put(cur_cfg);
@@ -260,8 +267,9 @@ static void job_free(struct job *j)
 {
     if (j->have_py)
         py_stack_free(&j->py);
-    job_bytes -= j->stack_len;
+    job_bytes -= j->stack_len + j->maps_len;
     free(j->stack);
+    free(j->maps);
     free(j->frames);
     if (j->snap) {
         if (j->snap->have_py)
@@ -279,12 +287,25 @@ static void job_free(struct job *j)
 
 /* ---- phase 2: on the analysis thread (or the loop, if it could not start) */
 
+/* Does the snapshot's process still run?  Not if the loop has seen it go,
+ * nor if /proc/PID is gone, a zombie's, or another process's. */
+static bool still_runs(const struct worker *w, pid_t pid)
+{
+    uint64_t start;
+    char state;
+
+    if (__atomic_load_n(&w->dead, __ATOMIC_ACQUIRE))
+        return false;
+    if (dsl_proc_stat(pid, &start, &state) < 0)
+        return false;
+    return state != 'Z' && state != 'X' && (!w->starttime || start == w->starttime);
+}
+
 static void analyse(struct job *j)
 {
     static struct symframe scratch[DSL_SYMFRAMES_MAX]; /* this thread's */
     struct worker *w = j->w;
     struct snapshot *s = calloc(1, sizeof(*s));
-    bool alive = !__atomic_load_n(&w->dead, __ATOMIC_ACQUIRE);
     const struct config *cfg = j->cfg ? &j->cfg->c : NULL;
 
     if (!s)
@@ -309,8 +330,13 @@ static void analyse(struct job *j)
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
             ;
     }
+    /* A process that has exited is named from the copies alone: the stack,
+     * and the module list read at the snapshot (or while it ran). */
+    s->gone = !still_runs(w, j->pid);
+    s->maps = j->maps;
+    s->maps_len = j->maps_len;
     pthread_mutex_lock(&w->dwfl_lock);
-    if (j->needs_unwind && j->stack && alive) {
+    if (j->needs_unwind && j->stack) {
         /* The copy moves to the snapshot; job_bytes still counts it. */
         s->stack = j->stack;
         s->stack_len = s->stack_cap = j->stack_len;
@@ -322,7 +348,12 @@ static void analyse(struct job *j)
         memcpy(s->frames, j->frames, j->nframes * sizeof(*j->frames));
         s->nframes = j->nframes;
     }
-    if (s->nframes > 0 && alive) {
+    if (s->nframes == 0 && s->gone && !s->err) {
+        s->err = ESRCH;
+        snprintf(s->note, sizeof(s->note),
+                 "the process exited before its stack could be unwound");
+    }
+    if (s->nframes > 0) {
         int n = symbolize(cfg, w, s, cfg->stack_vars, scratch, ARRAY_SIZE(scratch));
 
         if (n > 0) {
@@ -341,6 +372,8 @@ static void analyse(struct job *j)
     free(s->stack);
     s->stack = NULL;
     s->stack_len = s->stack_cap = 0;
+    s->maps = NULL; /* the job's */
+    s->maps_len = 0;
 }
 
 static void wake_loop(void)
@@ -477,6 +510,16 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
             } else {
                 j->needs_unwind = false;
             }
+        }
+        /* Until a report of the process has been named, its module list
+         * may exist nowhere but in /proc/PID/maps: keep a copy, in case the
+         * process exits before the analysis thread reads it.  One copy: the
+         * thread takes jobs in order, and the later ones of the process
+         * find the module list the first one made. */
+        if (j->needs_unwind && w->reports == 0 && !w->maps_copied) {
+            j->maps = snapshot_read_maps(w->pid, &j->maps_len);
+            job_bytes += j->maps_len;
+            w->maps_copied = j->maps != NULL;
         }
         if (!snap.needs_unwind && snap.nframes) {
             j->frames = malloc(snap.nframes * sizeof(*j->frames));

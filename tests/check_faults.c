@@ -3,7 +3,8 @@
  * Faults (issue 8): the daemon killed in the middle of a snapshot, a worker
  * that execs while its thread is held, a pid reused after a worker died, a
  * full disk for reports, a scoreboard scribbled over with garbage, a worker
- * with thousands of threads.  The daemon stays up and reports what it can;
+ * with thousands of threads, a worker that dies between its snapshot and the
+ * naming of its frames.  The daemon stays up and reports what it can;
  * no worker is ever left stopped or traced.
  */
 #include <errno.h>
@@ -115,7 +116,7 @@ static pid_t fork_with_pid(pid_t want)
         fclose(f);
         pid_t p = fork();
         if (p == 0) {
-            execl("/bin/sleep", "sleep", "3", (char *)NULL);
+            execl("/bin/sleep", "sleep", "10", (char *)NULL);
             _exit(127);
         }
         if (p == want)
@@ -148,6 +149,60 @@ START_TEST(reused_pid_is_never_attached)
         ck_assert_int_eq(tracer, 0);
     }
     ck_assert_int_eq(td_count_reports(&d), 0);
+    kill(victim, SIGKILL);
+    waitpid(victim, NULL, 0);
+    ck_assert(td_alive(&d));
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+/*
+ * A worker killed after its thread was snapshotted but before the frames
+ * were named (a process's first report loads its debug information, which
+ * takes a while), and its pid at once given to another process: the report
+ * still has the dead worker's native frames and source lines -- named from
+ * the stack and the module list copied at the snapshot, never from the
+ * newcomer that now holds the pid.
+ */
+START_TEST(worker_gone_before_naming_keeps_its_frames)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"slow", "30", "GET", "/gone/before/naming", NULL};
+    const char *env[] = {"DOGSLOWD_TEST_NAMING_DELAY_MS=2500", NULL};
+    char out[8192];
+    int pid, tid;
+    bool taken = false;
+
+    ck_assert_msg(geteuid() == 0, "this test needs root (ns_last_pid)");
+    td_init(&d);
+    d.env = env;
+    td_launch(&d, "0.3", NULL);
+    tw_start(&w, &d, getenv("TEST_WORKER"), args);
+    const char *line = tw_expect(&w, "ready", 5000);
+    ck_assert(line && sscanf(line, "ready pid=%d tid=%d", &pid, &tid) == 2);
+    /* The snapshot is taken at 0.3 s; its naming waits 2.5 s more. */
+    for (long long end = now_ms() + 10000; now_ms() < end && !taken; sleep_ms(50)) {
+        ck_assert_int_eq(run_capture((const char *const[]){env_or_die("DOGSLOWCTL"), "--socket",
+                                                           d.sock, "status", NULL},
+                                     NULL, out, sizeof(out), 10000),
+                         0);
+        taken = strstr(out, "snapshots awaiting their report: 1\n") != NULL;
+    }
+    ck_assert_msg(taken, "no snapshot taken:\n%s\n%s", out, td_log(&d));
+    ck_assert_int_eq(td_count_reports(&d), 0);
+    tw_kill(&w);
+    pid_t victim = fork_with_pid(pid);
+    ck_assert_msg(victim == pid, "could not reuse pid %d", pid);
+
+    ck_assert_msg(td_wait_reports(&d, 1, 15000) == 1, "%s", td_log(&d));
+    char *r = td_find_report_with(&d, "GET /gone/before/naming");
+    ck_assert_ptr_nonnull(r);
+    expect(strstr(r, "in handle_slow_request") && strstr(r, "test_worker.c\", line "), r,
+           "the dead worker's frames were not named");
+    expect(!strstr(r, "bin/sleep"), r, "frames named from the process that took the pid over");
+    free(r);
     kill(victim, SIGKILL);
     waitpid(victim, NULL, 0);
     ck_assert(td_alive(&d));
@@ -363,6 +418,7 @@ int main(void)
     tcase_add_test(tc, daemon_killed_mid_snapshot_leaves_worker_running);
     tcase_add_test(tc, worker_execs_while_held);
     tcase_add_test(tc, reused_pid_is_never_attached);
+    tcase_add_test(tc, worker_gone_before_naming_keeps_its_frames);
     tcase_add_test(tc, full_disk_is_survived);
     tcase_add_test(tc, scribbled_scoreboard_is_survived);
     tcase_add_test(tc, thousands_of_threads);
