@@ -18,11 +18,16 @@
 #include "config.h"
 
 #include <dlfcn.h>
-#include <pthread.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -34,8 +39,11 @@
 
 static char *debuginfo_path = NULL;
 
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+                    char **file_name, Elf **elfp);
+
 static const Dwfl_Callbacks proc_callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
+    .find_elf = find_elf,
     .find_debuginfo = dwfl_standard_find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
@@ -51,22 +59,84 @@ void symbolize_release_worker(struct worker *w)
 }
 
 /*
- * Reading /proc/PID/maps is the most expensive part of a snapshot for a
- * process with many threads (each stack is a mapping or two: 2000 threads,
- * 10 ms).  The module list is refreshed at most every MODULES_TTL_NS, and at
- * once when an address turns out to lie outside every known module (a
- * library loaded since).
+ * The vDSO without the worker's help.  libdwfl names a process's vDSO from
+ * its image in the process, found through /proc/PID/auxv -- which is 0400:
+ * another user's is unreadable without CAP_DAC_READ_SEARCH -- and from
+ * live memory, which is gone with a process that exited before its frames
+ * were named.  But every 64-bit process on this kernel maps the same image:
+ * the daemon's own.  It is copied once into a memfd, and a process's
+ * "[vdso]" mapping (from its maps) is reported as a module whose ELF is that
+ * copy (find_elf), when the mapping has the size of the daemon's own.
  */
-#define MODULES_TTL_NS (5 * NSEC_PER_SEC)
+#define VDSO_MODULE "[vdso]"
 
-/*
- * A process that exited before its frames were named: /proc/PID is gone, or
- * belongs to another process by now.  The modules come from the maps text
- * read at the snapshot (its first reports carry one), else from the list
- * read while it ran; the ELF files are opened by path as usual.  The vDSO is
- * missing from a maps text (its image is read from the live process).
- */
-static int report_maps_text(struct worker *w, const struct snapshot *s)
+static int vdso_fd = -1;
+static size_t vdso_map_len; /* the image's size, rounded up to pages */
+
+static void vdso_copy(void)
+{
+    const unsigned char *base = (const unsigned char *)(uintptr_t)getauxval(AT_SYSINFO_EHDR);
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+    size_t size, page = (size_t)sysconf(_SC_PAGESIZE);
+    int fd;
+
+    if (!base || memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum > 64)
+        return;
+    /* The image: the headers, every loaded segment and the section table. */
+    size = (size_t)eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff) + i;
+        if (ph->p_type == PT_LOAD && ph->p_offset + ph->p_filesz > size)
+            size = (size_t)(ph->p_offset + ph->p_filesz);
+    }
+    if (size < sizeof(*eh) || size > (1u << 20))
+        return;
+    fd = memfd_create("dogslowd-vdso", MFD_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (dsl_write_all(fd, base, size) < 0) {
+        close(fd);
+        return;
+    }
+    vdso_map_len = (size + page - 1) / page * page;
+    vdso_fd = fd;
+}
+
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+                    char **file_name, Elf **elfp)
+{
+    if (name && !strcmp(name, VDSO_MODULE) && vdso_fd >= 0)
+        return fcntl(vdso_fd, F_DUPFD_CLOEXEC, 0); /* libdwfl closes it */
+    return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+/* Report the "[vdso]" line of a maps text, if the image is the daemon's. */
+static void report_vdso(Dwfl *dwfl, const char *maps)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    const char *line = maps;
+    unsigned long long start, end;
+
+    pthread_once(&once, vdso_copy);
+    if (vdso_fd < 0)
+        return;
+    while (line && *line) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+
+        if (len > 6 && !memcmp(line + len - 6, VDSO_MODULE, 6) &&
+            sscanf(line, "%llx-%llx", &start, &end) == 2 && end > start &&
+            end - start == vdso_map_len) {
+            dwfl_report_module(dwfl, VDSO_MODULE, start, end);
+            return;
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+}
+
+/* Report the modules of a maps text (and the vDSO, see above). */
+static int report_maps_text(struct worker *w, const char *maps, size_t len)
 {
     FILE *f;
     int r;
@@ -76,17 +146,33 @@ static int report_maps_text(struct worker *w, const struct snapshot *s)
         if (!w->dwfl)
             return -ENOMEM;
     }
-    f = fmemopen((void *)(uintptr_t)s->maps, s->maps_len, "r");
+    f = fmemopen((void *)(uintptr_t)maps, len, "r");
     if (!f)
         return -errno;
     dwfl_report_begin(w->dwfl);
     r = dwfl_linux_proc_maps_report(w->dwfl, f);
     fclose(f);
+    if (r == 0)
+        report_vdso(w->dwfl, maps);
     if (dwfl_report_end(w->dwfl, NULL, NULL) != 0 || r != 0)
         return -EIO;
     w->modules_ns = dsl_now_ns(CLOCK_MONOTONIC);
     return 0;
 }
+
+/*
+ * Reading /proc/PID/maps is the most expensive part of a snapshot for a
+ * process with many threads (each stack is a mapping or two: 2000 threads,
+ * 10 ms).  The module list is refreshed at most every MODULES_TTL_NS, and at
+ * once when an address turns out to lie outside every known module (a
+ * library loaded since).
+ *
+ * A process that exited before its frames were named (s->gone): /proc/PID
+ * is gone, or belongs to another process by now.  The modules come from the
+ * maps text copied at the snapshot (its first reports carry one), else from
+ * the list read while it ran; the ELF files are opened by path as usual.
+ */
+#define MODULES_TTL_NS (5 * NSEC_PER_SEC)
 
 int symbolize_prepare(struct worker *w, const struct snapshot *s)
 {
@@ -95,14 +181,14 @@ int symbolize_prepare(struct worker *w, const struct snapshot *s)
 
     if (s && s->gone) {
         if (s->maps)
-            return report_maps_text(w, s);
+            return report_maps_text(w, s->maps, s->maps_len);
         return w->dwfl && w->modules_ns ? 0 : -ESRCH;
     }
     if (w->dwfl && w->modules_ns && now - w->modules_ns < MODULES_TTL_NS)
         return 0;
     r = symbolize_refresh(w);
     if (r < 0 && s && s->maps) /* it exited just now */
-        r = report_maps_text(w, s);
+        r = report_maps_text(w, s->maps, s->maps_len);
     return r;
 }
 
@@ -131,22 +217,14 @@ int symbolize_refresh(struct worker *w)
     if (dwfl_linux_proc_report(dwfl, w->pid) != 0) {
         /* It reads /proc/PID/auxv first (for the vDSO), which is 0400:
          * another user's, without CAP_DAC_READ_SEARCH, is unreadable.
-         * Report the mappings alone then (the vDSO goes unnamed). */
-        char path[64];
-        FILE *f;
-        int r = -1;
+         * Report the mappings alone then, and the vDSO from the daemon's
+         * own image. */
+        size_t len;
+        char *maps = snapshot_read_maps(w->pid, &len);
+        int r = maps ? report_maps_text(w, maps, len) : -ESRCH;
 
-        snprintf(path, sizeof(path), "/proc/%d/maps", (int)w->pid);
-        dwfl_report_begin(dwfl);
-        f = fopen(path, "re");
-        if (f) {
-            r = dwfl_linux_proc_maps_report(dwfl, f);
-            fclose(f);
-        }
-        if (r != 0) {
-            dwfl_report_end(dwfl, NULL, NULL);
-            return -ESRCH;
-        }
+        free(maps);
+        return r < 0 ? -ESRCH : 0;
     }
     if (dwfl_report_end(dwfl, NULL, NULL) != 0)
         return -EIO;
