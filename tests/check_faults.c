@@ -127,6 +127,17 @@ static pid_t fork_with_pid(pid_t want)
     return -1;
 }
 
+/* The end of a test that gave a dead worker's pid away: the newcomer goes,
+ * the daemon must still be up. */
+static void stop_with_victim(struct tdaemon *d, pid_t victim)
+{
+    kill(victim, SIGKILL);
+    waitpid(victim, NULL, 0);
+    ck_assert(td_alive(d));
+    td_stop(d);
+    td_cleanup(d);
+}
+
 START_TEST(reused_pid_is_never_attached)
 {
     struct tdaemon d;
@@ -149,11 +160,7 @@ START_TEST(reused_pid_is_never_attached)
         ck_assert_int_eq(tracer, 0);
     }
     ck_assert_int_eq(td_count_reports(&d), 0);
-    kill(victim, SIGKILL);
-    waitpid(victim, NULL, 0);
-    ck_assert(td_alive(&d));
-    td_stop(&d);
-    td_cleanup(&d);
+    stop_with_victim(&d, victim);
 }
 END_TEST
 
@@ -203,11 +210,7 @@ START_TEST(worker_gone_before_naming_keeps_its_frames)
            "the dead worker's frames were not named");
     expect(!strstr(r, "bin/sleep"), r, "frames named from the process that took the pid over");
     free(r);
-    kill(victim, SIGKILL);
-    waitpid(victim, NULL, 0);
-    ck_assert(td_alive(&d));
-    td_stop(&d);
-    td_cleanup(&d);
+    stop_with_victim(&d, victim);
 }
 END_TEST
 
