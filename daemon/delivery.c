@@ -309,61 +309,12 @@ void delivery_enqueue(struct daemon *d, const struct report_info *ri, const char
 
 /* ---- the Sentry event (daemon thread: the frames exist only now) --------- */
 
-struct jb {
-    char *p;
-    size_t len, cap, max;
-    bool full;
-};
-
-static bool jb_room(struct jb *b, size_t n)
-{
-    if (b->full || b->len + n + 1 > b->max) {
-        b->full = true;
-        return false;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 8192;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (!p) {
-            b->full = true;
-            return false;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    return true;
-}
-
-static void jb_raw(struct jb *b, const char *s)
-{
-    size_t n = strlen(s);
-
-    if (!jb_room(b, n))
-        return;
-    memcpy(b->p + b->len, s, n + 1);
-    b->len += n;
-}
-
-static void __attribute__((format(printf, 2, 3))) jb_fmt(struct jb *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    jb_raw(b, tmp);
-}
-
 /* A JSON string of at most SENTRY_STRING_MAX characters (bytes, cut at a
  * character boundary, with "..." when cut), as Sentry's SDKs trim. */
-static void jb_str(struct jb *b, const char *s)
+static void sentry_str(struct jbuf *b, const char *s)
 {
     char cut[SENTRY_STRING_MAX + 4];
-    size_t n = strlen(s), need;
+    size_t n = strlen(s);
 
     if (n > SENTRY_STRING_MAX) {
         size_t k = SENTRY_STRING_MAX - 3;
@@ -373,22 +324,17 @@ static void jb_str(struct jb *b, const char *s)
         memcpy(cut + k, "...", 4);
         s = cut;
     }
-    need = json_escape(NULL, 0, s);
-    if (!jb_room(b, need))
-        return;
-    json_escape(b->p + b->len, b->cap - b->len, s);
-    b->len += need;
-    b->p[b->len] = '\0';
+    jb_str(b, s);
 }
 
-static void jb_kv(struct jb *b, const char *key, const char *value)
+static void sentry_kv(struct jbuf *b, const char *key, const char *value)
 {
-    jb_str(b, key);
+    sentry_str(b, key);
     jb_raw(b, ":");
-    jb_str(b, value);
+    sentry_str(b, value);
 }
 
-static void render_vars(struct jb *b, const struct symframe *f)
+static void render_vars(struct jbuf *b, const struct symframe *f)
 {
     unsigned shown = 0;
 
@@ -403,39 +349,39 @@ static void render_vars(struct jb *b, const struct symframe *f)
             continue;
         if (shown++)
             jb_raw(b, ",");
-        jb_kv(b, f->vars[i].name, f->vars[i].value ? f->vars[i].value : "");
+        sentry_kv(b, f->vars[i].name, f->vars[i].value ? f->vars[i].value : "");
     }
     jb_raw(b, "}");
 }
 
-static void render_frame(struct jb *b, const struct report_info *ri, const struct symframe *f,
+static void render_frame(struct jbuf *b, const struct report_info *ri, const struct symframe *f,
                          bool with_vars)
 {
     char src[256];
 
     jb_raw(b, "{");
-    jb_kv(b, "function", f->function[0] ? f->function : "??");
+    sentry_kv(b, "function", f->function[0] ? f->function : "??");
     if (f->file[0]) {
         const char *base = strrchr(f->file, '/');
         jb_raw(b, ",");
-        jb_kv(b, "filename", base ? base + 1 : f->file);
+        sentry_kv(b, "filename", base ? base + 1 : f->file);
         jb_raw(b, ",");
-        jb_kv(b, "abs_path", f->file);
+        sentry_kv(b, "abs_path", f->file);
     }
     if (f->line > 0) {
-        jb_fmt(b, ",\"lineno\":%d", f->line);
+        jb_printf(b, ",\"lineno\":%d", f->line);
         if (f->file[0] && report_source_line(ri->w, f->file, f->line, src, sizeof(src))) {
             jb_raw(b, ",");
-            jb_kv(b, "context_line", src);
+            sentry_kv(b, "context_line", src);
         }
     }
     if (f->module[0]) {
         jb_raw(b, ",");
-        jb_kv(b, "package", f->module);
+        sentry_kv(b, "package", f->module);
     }
     if (f->ip)
-        jb_fmt(b, ",\"instruction_addr\":\"0x%llx\"", (unsigned long long)f->ip);
-    jb_fmt(b, ",\"in_app\":%s", in_app(f) ? "true" : "false");
+        jb_printf(b, ",\"instruction_addr\":\"0x%llx\"", (unsigned long long)f->ip);
+    jb_printf(b, ",\"in_app\":%s", in_app(f) ? "true" : "false");
     if (with_vars && f->nvars)
         render_vars(b, f);
     jb_raw(b, "}");
@@ -449,7 +395,7 @@ static bool py_in_app(const struct py_frame *f)
            strncmp(p, "/usr/lib/python", 15) != 0 && p[0] != '<';
 }
 
-static void render_py_frame_json(struct jb *b, struct daemon *d, const struct report_info *ri,
+static void render_py_frame_json(struct jbuf *b, struct daemon *d, const struct report_info *ri,
                                  const struct py_frame *f, bool with_vars)
 {
     char src[256];
@@ -457,19 +403,19 @@ static void render_py_frame_json(struct jb *b, struct daemon *d, const struct re
     const char *base = strrchr(file, '/');
 
     jb_raw(b, "{\"platform\":\"python\",");
-    jb_kv(b, "function", f->function ? f->function : "??");
+    sentry_kv(b, "function", f->function ? f->function : "??");
     jb_raw(b, ",");
-    jb_kv(b, "filename", base ? base + 1 : file);
+    sentry_kv(b, "filename", base ? base + 1 : file);
     jb_raw(b, ",");
-    jb_kv(b, "abs_path", file);
+    sentry_kv(b, "abs_path", file);
     if (f->line > 0) {
-        jb_fmt(b, ",\"lineno\":%d", f->line);
+        jb_printf(b, ",\"lineno\":%d", f->line);
         if (file[0] == '/' && report_source_line(ri->w, file, f->line, src, sizeof(src))) {
             jb_raw(b, ",");
-            jb_kv(b, "context_line", src);
+            sentry_kv(b, "context_line", src);
         }
     }
-    jb_fmt(b, ",\"in_app\":%s", py_in_app(f) ? "true" : "false");
+    jb_printf(b, ",\"in_app\":%s", py_in_app(f) ? "true" : "false");
     if (with_vars && f->nlocals) {
         unsigned shown = 0;
         jb_raw(b, ",\"vars\":{");
@@ -480,7 +426,7 @@ static void render_py_frame_json(struct jb *b, struct daemon *d, const struct re
                 value = "[redacted]";
             if (shown++)
                 jb_raw(b, ",");
-            jb_kv(b, name, value);
+            sentry_kv(b, name, value);
         }
         jb_raw(b, "}");
     }
@@ -488,7 +434,7 @@ static void render_py_frame_json(struct jb *b, struct daemon *d, const struct re
 }
 
 static int render_event(struct daemon *d, const struct report_info *ri, size_t max, bool vars,
-                        unsigned keep_frames, struct jb *b)
+                        unsigned keep_frames, struct jbuf *b)
 {
     static struct report_item items[REPORT_ITEMS_MAX];
     unsigned unplaced, nitems = report_merge(ri->snap, ri->frames, ri->nframes, items, &unplaced);
@@ -510,42 +456,42 @@ static int render_event(struct daemon *d, const struct report_info *ri, size_t m
 
     memset(b, 0, sizeof(*b));
     b->max = max;
-    jb_fmt(b,
-           "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
-           "\"level\":\"warning\",\"logger\":\"dogslow\",",
-           id, ts);
+    jb_printf(b,
+              "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
+              "\"level\":\"warning\",\"logger\":\"dogslow\",",
+              id, ts);
     {
         char txn[DSL_STR_MAX * 2 + 8];
         snprintf(txn, sizeof(txn), "%s %s", ri->req->method, ri->req->url);
-        jb_kv(b, "transaction", txn);
+        sentry_kv(b, "transaction", txn);
     }
     jb_raw(b, ",");
-    jb_kv(b, "server_name", d->hostname);
+    sentry_kv(b, "server_name", d->hostname);
     jb_raw(b, ",\"message\":{");
-    jb_kv(b, "formatted", msg + strlen("[dogslow] "));
+    sentry_kv(b, "formatted", msg + strlen("[dogslow] "));
     jb_raw(b, "},\"tags\":{");
-    jb_kv(b, "method", ri->req->method);
+    sentry_kv(b, "method", ri->req->method);
     jb_raw(b, ",");
-    jb_kv(b, "host", d->hostname);
-    jb_fmt(b, ",\"pid\":\"%d\",\"tid\":\"%d\",", (int)ri->w->pid, (int)ri->req->tid);
-    jb_kv(b, "program", ri->w->program);
+    sentry_kv(b, "host", d->hostname);
+    jb_printf(b, ",\"pid\":\"%d\",\"tid\":\"%d\",", (int)ri->w->pid, (int)ri->req->tid);
+    sentry_kv(b, "program", ri->w->program);
     jb_raw(b, "},\"fingerprint\":[\"dogslow\",");
-    jb_str(b, route);
+    sentry_str(b, route);
     for (unsigned i = 0; i < ntop; i++) {
         jb_raw(b, ",");
-        jb_str(b, top[i]);
+        sentry_str(b, top[i]);
     }
-    jb_fmt(b, "],\"extra\":{\"running_s\":%.3f,\"timer_s\":%.3f,",
-           (double)(ri->now_real_ns - ri->start_real_ns) / 1e9, (double)ri->w->timer_ns / 1e9);
-    jb_kv(b, "url", ri->req->url);
+    jb_printf(b, "],\"extra\":{\"running_s\":%.3f,\"timer_s\":%.3f,",
+              (double)(ri->now_real_ns - ri->start_real_ns) / 1e9, (double)ri->w->timer_ns / 1e9);
+    sentry_kv(b, "url", ri->req->url);
     if (ri->snap && ri->snap->err) {
         jb_raw(b, ",");
-        jb_kv(b, "snapshot_note", ri->snap->note);
+        sentry_kv(b, "snapshot_note", ri->snap->note);
     }
-    jb_fmt(b,
-           "},\"threads\":{\"values\":[{\"id\":%d,\"current\":true,\"crashed\":false,"
-           "\"stacktrace\":{\"frames\":[",
-           (int)ri->req->tid);
+    jb_printf(b,
+              "},\"threads\":{\"values\":[{\"id\":%d,\"current\":true,\"crashed\":false,"
+              "\"stacktrace\":{\"frames\":[",
+              (int)ri->req->tid);
     /* Oldest (outermost) first, as Sentry wants.  Past keep_frames the
      * outermost frames go: where the request is stuck is what counts. */
     for (int i = (int)(n > keep_frames ? keep_frames : n) - 1; i >= 0; i--) {
@@ -569,7 +515,7 @@ int sentry_event_render(struct daemon *d, const struct report_info *ri, size_t m
                         size_t *ret_len)
 {
     unsigned keep = SENTRY_FRAMES_MAX;
-    struct jb b;
+    struct jbuf b;
     int r;
 
     /* First everything; then without variables; then fewer frames. */
@@ -1186,7 +1132,7 @@ void delivery_enqueue_followup(struct daemon *d, const struct followup_info *fu)
         }
     }
     if (d->cfg.sentry.dsn[0]) {
-        struct jb b;
+        struct jbuf b;
         unsigned char rnd[16];
         char eid[33], txn[DSL_STR_MAX * 2 + 8];
 
@@ -1196,27 +1142,27 @@ void delivery_enqueue_followup(struct daemon *d, const struct followup_info *fu)
             snprintf(eid + 2 * i, 3, "%02x", rnd[i]);
         memset(&b, 0, sizeof(b));
         b.max = SENTRY_EVENT_MAX;
-        jb_fmt(&b,
-               "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
-               "\"level\":\"info\",\"logger\":\"dogslow\",",
-               eid, (double)dsl_now_ns(CLOCK_REALTIME) / 1e9);
+        jb_printf(&b,
+                  "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
+                  "\"level\":\"info\",\"logger\":\"dogslow\",",
+                  eid, (double)dsl_now_ns(CLOCK_REALTIME) / 1e9);
         snprintf(txn, sizeof(txn), "%s %s", fu->method, fu->url);
-        jb_kv(&b, "transaction", txn);
+        sentry_kv(&b, "transaction", txn);
         jb_raw(&b, ",");
-        jb_kv(&b, "server_name", d->hostname);
+        sentry_kv(&b, "server_name", d->hostname);
         jb_raw(&b, ",\"message\":{");
-        jb_kv(&b, "formatted", subject + strlen("[dogslow] "));
+        sentry_kv(&b, "formatted", subject + strlen("[dogslow] "));
         jb_raw(&b, "},\"tags\":{");
-        jb_kv(&b, "method", fu->method);
-        jb_fmt(&b, ",\"pid\":\"%d\",\"tid\":\"%d\",\"followup\":\"yes\"},", (int)fu->pid,
-               (int)fu->tid);
+        sentry_kv(&b, "method", fu->method);
+        jb_printf(&b, ",\"pid\":\"%d\",\"tid\":\"%d\",\"followup\":\"yes\"},", (int)fu->pid,
+                  (int)fu->tid);
         jb_raw(&b, "\"fingerprint\":[\"dogslow-follow-up\",");
-        jb_str(&b, txn);
-        jb_fmt(&b, "],\"extra\":{\"duration_s\":%.3f,\"samples\":%u,\"pause_ms\":%.1f,",
-               fu->took_s, fu->samples, fu->pause_ms);
-        jb_kv(&b, "report", id);
+        sentry_str(&b, txn);
+        jb_printf(&b, "],\"extra\":{\"duration_s\":%.3f,\"samples\":%u,\"pause_ms\":%.1f,",
+                  fu->took_s, fu->samples, fu->pause_ms);
+        sentry_kv(&b, "report", id);
         jb_raw(&b, ",");
-        jb_kv(&b, "follow_up", fu->text);
+        sentry_kv(&b, "follow_up", fu->text);
         jb_raw(&b, "}}");
         if (!b.full && b.p) {
             hlen = snprintf(hdr, sizeof(hdr), "sink sentry\nevent %zu\n", b.len);

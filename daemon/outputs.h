@@ -54,6 +54,20 @@ int report_json_write(struct daemon *d, const struct report_info *ri, const char
  * bytes the whole string needs; nothing past size is written, and no NUL. */
 size_t json_escape(char *out, size_t size, const char *s);
 
+/* A growable JSON text (report_json.c; also the Sentry event): at most max
+ * bytes, of which the last `reserve` (at least 1, the NUL) are kept back,
+ * e.g. for closing the document.  An append that does not fit is dropped,
+ * and so is every later one: full is set.  p is NUL-terminated. */
+struct jbuf {
+    char *p;
+    size_t len, cap, max, reserve;
+    bool full;
+};
+void jb_raw(struct jbuf *b, const char *s);
+void jb_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s as a JSON string (json_escape). */
+void jb_str(struct jbuf *b, const char *s);
+
 /* ---- retention.c -------------------------------------------------------- */
 
 /*

@@ -115,15 +115,9 @@ size_t json_escape(char *out, size_t size, const char *s)
     return n;
 }
 
-struct jbuf {
-    char *p;
-    size_t len, cap, max;
-    bool full;
-};
-
 static bool jb_room(struct jbuf *b, size_t n)
 {
-    if (b->full || b->len + n + JSON_TAIL_RESERVE > b->max) {
+    if (b->full || b->len + n + (b->reserve > 1 ? b->reserve : 1) > b->max) {
         b->full = true;
         return false;
     }
@@ -142,7 +136,17 @@ static bool jb_room(struct jbuf *b, size_t n)
     return true;
 }
 
-static void __attribute__((format(printf, 2, 3))) jb_printf(struct jbuf *b, const char *fmt, ...)
+void jb_raw(struct jbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (!jb_room(b, n))
+        return;
+    memcpy(b->p + b->len, s, n + 1);
+    b->len += n;
+}
+
+void jb_printf(struct jbuf *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -158,7 +162,7 @@ static void __attribute__((format(printf, 2, 3))) jb_printf(struct jbuf *b, cons
     b->len += (size_t)n;
 }
 
-static void jb_str(struct jbuf *b, const char *s)
+void jb_str(struct jbuf *b, const char *s)
 {
     size_t need = json_escape(NULL, 0, s);
 
@@ -239,7 +243,8 @@ static void render_py_frame(struct jbuf *b, const struct py_frame *f)
 int report_json_render(struct daemon *d, const struct report_info *ri, char **ret_text,
                        size_t *ret_len)
 {
-    struct jbuf b = {.max = d->cfg.report_max_bytes ? d->cfg.report_max_bytes : 1024 * 1024};
+    struct jbuf b = {.max = d->cfg.report_max_bytes ? d->cfg.report_max_bytes : 1024 * 1024,
+                     .reserve = JSON_TAIL_RESERVE};
     const struct snapshot *s = ri->snap;
     char when[40], path[DSL_URL_MAX + 1];
     size_t plen;
