@@ -503,36 +503,12 @@ END_TEST
 /* Run python -c CODE; its stdout+stderr in out. */
 static int run_python(const char *code, char *out, size_t size)
 {
-    int p[2], st;
-    size_t n = 0;
-    pid_t pid;
+    char preload[sizeof(py_preload) + 16];
+    const char *env[] = {preload, NULL};
 
-    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        python_preload();
-        execl(PYTHON, "python3", "-c", code, (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    for (;;) {
-        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-        if (poll(&pfd, 1, 30000) <= 0)
-            break;
-        ssize_t r = read(p[0], out + n, size - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        if (n == size - 1)
-            break;
-    }
-    out[n] = '\0';
-    close(p[0]);
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", py_preload);
+    return run_capture((const char *const[]){PYTHON, "-c", code, NULL}, py_preload[0] ? env : NULL,
+                       out, size, 30000);
 }
 
 static const char client_script[] =
