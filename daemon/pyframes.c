@@ -926,7 +926,8 @@ static void put_utf8(struct sw *w, uint32_t c)
  * controls, the Latin-1 non-printables, surrogates and the line/paragraph
  * separators are escaped; other characters are shown as themselves.
  */
-static void put_repr_char(struct sw *w, uint32_t c, char quote)
+/* The escapes str and bytes reprs share: the quote, backslash, \n \r \t. */
+static bool put_short_escape(struct sw *w, uint32_t c, char quote)
 {
     if (c == (uint32_t)quote || c == '\\') {
         char b[2] = {'\\', (char)c};
@@ -937,6 +938,16 @@ static void put_repr_char(struct sw *w, uint32_t c, char quote)
         sw_puts(w, "\\r");
     } else if (c == '\t') {
         sw_puts(w, "\\t");
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static void put_repr_char(struct sw *w, uint32_t c, char quote)
+{
+    if (put_short_escape(w, c, quote)) {
+        /* done */
     } else if (c < 0x20 || (c >= 0x7f && c < 0xa1) || c == 0xad) {
         sw_printf(w, "\\x%02x", c);
     } else if ((c >= 0xd800 && c < 0xe000) || c == 0x2028 || c == 0x2029) {
@@ -1335,15 +1346,8 @@ static int put_bytes_repr(struct ctx *c, struct sw *w, uint64_t obj)
     size_t i;
     for (i = 0; i < n && room_left(w); i++) {
         uint8_t ch = buf[i];
-        if (ch == (uint8_t)quote || ch == '\\') {
-            char b[2] = {'\\', (char)ch};
-            sw_putn(w, b, 2);
-        } else if (ch == '\n') {
-            sw_puts(w, "\\n");
-        } else if (ch == '\r') {
-            sw_puts(w, "\\r");
-        } else if (ch == '\t') {
-            sw_puts(w, "\\t");
+        if (put_short_escape(w, ch, quote)) {
+            /* done */
         } else if (ch < 0x20 || ch >= 0x7f) {
             sw_printf(w, "\\x%02x", ch);
         } else {
