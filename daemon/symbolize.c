@@ -124,10 +124,25 @@ static void report_vdso(Dwfl *dwfl, const char *maps)
     while (line && *line) {
         const char *eol = strchr(line, '\n');
         size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        unsigned long long off, ino;
+        unsigned maj, min;
+        char one[128], perms[8];
+        int name = -1;
 
-        if (len > 6 && !memcmp(line + len - 6, VDSO_MODULE, 6) &&
-            sscanf(line, "%llx-%llx", &start, &end) == 2 && end > start &&
-            end - start == vdso_map_len) {
+        /* "start-end perms offset maj:min inode   [vdso]": the name field
+         * exactly (a file's path, which the worker chooses, starts with /).
+         * One line at a time: sscanf would measure the whole text. */
+        if (len < sizeof(one) && len > 6 && !memcmp(line + len - 6, VDSO_MODULE, 6)) {
+            memcpy(one, line, len);
+            one[len] = '\0';
+        } else {
+            one[0] = '\0';
+        }
+        if (one[0] &&
+            sscanf(one, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off, &maj, &min,
+                   &ino, &name) == 7 &&
+            name > 0 && (size_t)name + 6 == len && !memcmp(one + name, VDSO_MODULE, 6) &&
+            ino == 0 && end > start && end - start == vdso_map_len) {
             dwfl_report_module(dwfl, VDSO_MODULE, start, end);
             return;
         }
