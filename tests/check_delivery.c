@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,6 +469,115 @@ static void wait_workers(struct tworker *w, int n)
 }
 
 /*
+ * What a peer test sets up and takes down: its temporary directory
+ * (tmpdir), a free port and a log there for its peer, the peer, and the
+ * daemon -- the test's own static struct, so that the teardown may see
+ * it.  fx_begin() makes the directory and picks the port; fx_start_*()
+ * start the peer and fx_launch() the daemon, in whichever order the test
+ * needs; fx_end() stops the daemon (which must exit 0) and then the peer,
+ * and removes everything.
+ */
+struct fixture {
+    struct tdaemon *d;
+    bool tmp;          /* tmpdir was made: removed at the end */
+    pid_t peer;        /* 0 until one is started */
+    char port[16];     /* the peer's */
+    char log[300];     /* the peer's stderr */
+    char maildir[300]; /* where smtpd.py stores the mails */
+    char reqlog[300];  /* where http429.py logs the requests */
+};
+
+static void fx_begin(struct fixture *fx, const char *logname)
+{
+    memset(fx, 0, sizeof(*fx));
+    mktmp();
+    fx->tmp = true;
+    snprintf(fx->log, sizeof(fx->log), "%s/%s", tmpdir, logname);
+    snprintf(fx->port, sizeof(fx->port), "%d", free_port());
+}
+
+/* fx_begin() for a mail server: its log, and an empty maildir. */
+static void fx_begin_mail(struct fixture *fx)
+{
+    fx_begin(fx, "smtpd.log");
+    snprintf(fx->maildir, sizeof(fx->maildir), "%s/mail", tmpdir);
+    mkdir(fx->maildir, 0700);
+}
+
+/* smtpd.py on fx->port storing mails in fx->maildir; extra: more of its
+ * options, NULL-terminated (or NULL). */
+static void fx_start_smtpd(struct fixture *fx, const char *const *extra)
+{
+    char script[600];
+    const char *argv[24] = {"/usr/bin/python3", script, "--port", fx->port, "--dir", fx->maildir};
+    size_t n = 6;
+
+    snprintf(script, sizeof(script), "%s/smtpd.py", peers_dir());
+    for (; extra && *extra; extra++) {
+        ck_assert_uint_lt(n, ARRAY_SIZE(argv) - 1);
+        argv[n++] = *extra;
+    }
+    argv[n] = NULL;
+    fx->peer = start_peer(argv, NULL, fx->log, NULL);
+}
+
+/* Sentry's Spotlight (spot) on fx->port, up once its /health answers. */
+static void fx_start_spotlight(struct fixture *fx, const char *spot)
+{
+    char probe[128];
+
+    snprintf(probe, sizeof(probe), "http://127.0.0.1:%s/health", fx->port);
+    fx->peer = start_peer((const char *const[]){spot, "server", "-p", fx->port, NULL}, tmpdir,
+                          fx->log, probe);
+}
+
+/* http429.py on fx->port giving the answers in turn (its --script),
+ * logging each request to fx->reqlog. */
+static void fx_start_http429(struct fixture *fx, const char *answers)
+{
+    char script[600];
+
+    snprintf(fx->reqlog, sizeof(fx->reqlog), "%s/requests", tmpdir);
+    snprintf(script, sizeof(script), "%s/http429.py", peers_dir());
+    fx->peer = start_peer((const char *const[]){"/usr/bin/python3", script, "--port", fx->port,
+                                                "--script", answers, "--log", fx->reqlog, NULL},
+                          NULL, fx->log, NULL);
+}
+
+/* Start the daemon d (timer 0.3 s) with the config printed from fmt. */
+static __attribute__((format(printf, 3, 4))) void fx_launch(struct fixture *fx, struct tdaemon *d,
+                                                            const char *fmt, ...)
+{
+    char conf[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(conf, sizeof(conf), fmt, ap);
+    va_end(ap);
+    fx->d = d;
+    td_init(d);
+    live_daemon = d;
+    td_write_conf(d, conf);
+    td_launch(d, "0.3", NULL);
+}
+
+/* Once the daemon is stopped or killed: stop the peer, remove the rest. */
+static void fx_cleanup(struct fixture *fx)
+{
+    stop_peer(fx->peer);
+    live_daemon = NULL;
+    td_cleanup(fx->d);
+    if (fx->tmp)
+        rmtmp();
+}
+
+static void fx_end(struct fixture *fx)
+{
+    ck_assert_int_eq(td_stop(fx->d), 0);
+    fx_cleanup(fx);
+}
+
+/*
  * STARTTLS (our certificate, our CA file) and AUTH: each mail arrives
  * whole -- subject, recipients, the text report, the JSON attachment.
  * Five in a row, each its own TLS session: the TLS 1.3 ticket hang of
@@ -475,46 +585,32 @@ static void wait_workers(struct tworker *w, int n)
  */
 START_TEST(email_starttls_auth_arrives_intact)
 {
-    char cert[300], key[300], pw[300], maildir[300], log[300], conf[2048], port[16], host[256];
+    char cert[300], key[300], pw[300], host[256];
     static struct tdaemon d; /* static: the teardown may see it */
+    struct fixture fx;
     struct tworker w[5];
     char *mails;
-    pid_t smtp;
     FILE *f;
 
-    mktmp();
+    fx_begin_mail(&fx);
     make_cert(tmpdir, cert, key, sizeof(cert));
     snprintf(pw, sizeof(pw), "%s/smtp.pw", tmpdir);
     f = fopen(pw, "w");
     fputs("sesame\n", f);
     fclose(f);
     chmod(pw, 0600);
-    snprintf(maildir, sizeof(maildir), "%s/mail", tmpdir);
-    mkdir(maildir, 0700);
-    snprintf(log, sizeof(log), "%s/smtpd.log", tmpdir);
-    snprintf(port, sizeof(port), "%d", free_port());
-    {
-        char script[600];
-        snprintf(script, sizeof(script), "%s/smtpd.py", peers_dir());
-        smtp = start_peer((const char *const[]){"/usr/bin/python3", script, "--port", port, "--dir",
-                                                maildir, "--cert", cert, "--key", key, "--user",
-                                                "dogslow", "--password", "sesame", NULL},
-                          NULL, log, NULL);
-    }
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf),
-             "[dogslow]\nstack_vars = true\njson = true\n"
-             "email_to = ops@example.com, oncall@example.com\nemail_from = dogslow@example.com\n"
-             "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = required\nca_file = %s\n"
-             "user = dogslow\npassword_file = %s\nwindow = 0\n",
-             port, cert, pw);
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_start_smtpd(&fx, (const char *const[]){"--cert", cert, "--key", key, "--user", "dogslow",
+                                              "--password", "sesame", NULL});
+    fx_launch(&fx, &d,
+              "[dogslow]\nstack_vars = true\njson = true\n"
+              "email_to = ops@example.com, oncall@example.com\nemail_from = dogslow@example.com\n"
+              "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = required\nca_file = %s\n"
+              "user = dogslow\npassword_file = %s\nwindow = 0\n",
+              fx.port, cert, pw);
     slow_workers(&d, w, 5, "/orders/", "1.2");
-    ck_assert_int_eq(wait_files(maildir, "msg-", 5, 30000), 5);
+    ck_assert_int_eq(wait_files(fx.maildir, "msg-", 5, 30000), 5);
     wait_workers(w, 5);
-    mails = read_mails(maildir);
+    mails = read_mails(fx.maildir);
     gethostname(host, sizeof(host));
     ck_assert_int_eq(count_str(mails, "header X-Test-Tls yes\n"), 5);
     ck_assert_int_eq(count_str(mails, "header X-Test-Auth yes\n"), 5);
@@ -543,7 +639,7 @@ START_TEST(email_starttls_auth_arrives_intact)
             0);
         ck_assert_msg(strstr(out, "email:     queued for ops@example.com, oncall@example.com"),
                       "%s", out);
-        ck_assert_int_eq(wait_files(maildir, "msg-", 6, 15000), 6);
+        ck_assert_int_eq(wait_files(fx.maildir, "msg-", 6, 15000), 6);
         sleep_ms(300);
         ck_assert_int_eq(run_capture((const char *const[]){ctl, "--socket", d.sock, "status", NULL},
                                      NULL, out, sizeof(out), 30000),
@@ -551,7 +647,7 @@ START_TEST(email_starttls_auth_arrives_intact)
         ck_assert_msg(strstr(out, "deliveries pending: 0 (0 bytes in the spool)\n"), "%s", out);
         ck_assert_msg(strstr(out, "delivered: 6 e-mail (0 digests), 0 Sentry;"), "%s", out);
     }
-    mails = read_mails(maildir);
+    mails = read_mails(fx.maildir);
     ck_assert_msg(strstr(mails, "subject [dogslow] undead request: TEST /dogslow/test-alert ("),
                   "%s", mails);
     ck_assert_msg(strstr(mails, "text Undead request") || strstr(mails, "GET /orders/43"), "%s",
@@ -564,9 +660,9 @@ START_TEST(email_starttls_auth_arrives_intact)
         snprintf(deep, sizeof(deep), "%s/deep_worker_O0", getenv("DEEP_WORKER_DIR"));
         tw_start(&dw, &d, deep, (const char *const[]){"sleep", "1.0", NULL});
         ck_assert_ptr_nonnull(tw_expect(&dw, "ready", 10000));
-        ck_assert_int_eq(wait_files(maildir, "msg-", 7, 20000), 7);
+        ck_assert_int_eq(wait_files(fx.maildir, "msg-", 7, 20000), 7);
         tw_wait(&dw, 10000);
-        mails = read_mails(maildir);
+        mails = read_mails(fx.maildir);
         ck_assert_msg(strstr(mails, "text       password = [redacted]") &&
                           strstr(mails, "text       card = [redacted]"),
                       "secrets not redacted in the mail:\n%.3000s", mails);
@@ -574,50 +670,35 @@ START_TEST(email_starttls_auth_arrives_intact)
                       "a secret leaked into the mail");
         free(mails);
     }
-    ck_assert_int_eq(td_stop(&d), 0);
-    stop_peer(smtp);
-    td_cleanup(&d);
-    rmtmp();
+    fx_end(&fx);
 }
 END_TEST
 
 /* A followed request's end goes by mail too, in a mail of its own. */
 START_TEST(email_follow_up_arrives)
 {
-    char maildir[300], log[300], conf[1024], port[16], script[600];
     static struct tdaemon d;
+    struct fixture fx;
     struct tworker w;
     char *mails;
-    pid_t smtp;
 
-    mktmp();
-    snprintf(maildir, sizeof(maildir), "%s/mail", tmpdir);
-    mkdir(maildir, 0700);
-    snprintf(log, sizeof(log), "%s/smtpd.log", tmpdir);
-    snprintf(port, sizeof(port), "%d", free_port());
-    snprintf(script, sizeof(script), "%s/smtpd.py", peers_dir());
-    smtp = start_peer((const char *const[]){"/usr/bin/python3", script, "--port", port, "--dir",
-                                            maildir, NULL},
-                      NULL, log, NULL);
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf),
-             "[dogslow]\nfollow_hz = 10\nfollow_notify = true\nemail_to = ops@example.com\n"
-             "email_from = dogslow@example.com\n"
-             "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = off\nwindow = 0\n",
-             port);
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_begin_mail(&fx);
+    fx_start_smtpd(&fx, NULL);
+    fx_launch(&fx, &d,
+              "[dogslow]\nfollow_hz = 10\nfollow_notify = true\nemail_to = ops@example.com\n"
+              "email_from = dogslow@example.com\n"
+              "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = off\nwindow = 0\n",
+              fx.port);
     tw_start(&w, &d, worker_prog(), (const char *const[]){"slow", "1.2", "GET", "/followed", NULL});
     ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
     ck_assert_int_eq(tw_wait(&w, 10000), 0);
-    if (wait_files(maildir, "msg-", 2, 20000) != 2) {
+    if (wait_files(fx.maildir, "msg-", 2, 20000) != 2) {
         char cmd[400];
-        snprintf(cmd, sizeof(cmd), "cat %s >&2; ls -la %s >&2", log, maildir);
+        snprintf(cmd, sizeof(cmd), "cat %s >&2; ls -la %s >&2", fx.log, fx.maildir);
         (void)!system(cmd);
         ck_abort_msg("no follow-up mail:\n%s", td_log(&d));
     }
-    mails = read_mails(maildir);
+    mails = read_mails(fx.maildir);
     ck_assert_msg(strstr(mails, "subject [dogslow] undead request: GET /followed ("), "%s", mails);
     ck_assert_msg(strstr(mails, "subject [dogslow] follow-up: GET /followed the request ended "
                                 "after "),
@@ -626,10 +707,7 @@ START_TEST(email_follow_up_arrives)
                       strstr(mails, "text Folded stacks (flamegraph.pl, speedscope):"),
                   "%s", mails);
     free(mails);
-    ck_assert_int_eq(td_stop(&d), 0);
-    stop_peer(smtp);
-    td_cleanup(&d);
-    rmtmp();
+    fx_end(&fx);
 }
 END_TEST
 
@@ -641,15 +719,13 @@ END_TEST
  */
 START_TEST(email_silent_server_is_bounded_and_never_blocks_detection)
 {
-    char log[300], conf[1024], port[16], spool[400], want[200];
+    char spool[400], want[200];
     static struct tdaemon d; /* static: the teardown may see it */
+    struct fixture fx;
     struct tworker a, b;
     long long t0;
-    pid_t silent;
 
-    mktmp();
-    snprintf(log, sizeof(log), "%s/silent.log", tmpdir);
-    snprintf(port, sizeof(port), "%d", free_port());
+    fx_begin(&fx, "silent.log");
     {
         char code[600];
         snprintf(code, sizeof(code),
@@ -658,18 +734,14 @@ START_TEST(email_silent_server_is_bounded_and_never_blocks_detection)
                  "s.bind(('127.0.0.1',%s)); s.listen(16); print('READY',flush=True)\n"
                  "keep=[]\n"
                  "while True: keep.append(s.accept()[0])\n",
-                 port);
-        silent = start_peer((const char *const[]){"/usr/bin/python3", "-c", code, NULL}, NULL, log,
-                            NULL);
+                 fx.port);
+        fx.peer = start_peer((const char *const[]){"/usr/bin/python3", "-c", code, NULL}, NULL,
+                             fx.log, NULL);
     }
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf),
-             "[dogslow]\nemail_to = ops@example.com\n"
-             "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = off\nwindow = 0\n",
-             port);
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_launch(&fx, &d,
+              "[dogslow]\nemail_to = ops@example.com\n"
+              "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = off\nwindow = 0\n",
+              fx.port);
     tw_start(&a, &d, worker_prog(), (const char *const[]){"slow", "0.6", "GET", "/a", NULL});
     ck_assert_ptr_nonnull(tw_expect(&a, "ready", 10000));
     ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
@@ -679,16 +751,14 @@ START_TEST(email_silent_server_is_bounded_and_never_blocks_detection)
     ck_assert_ptr_nonnull(tw_expect(&b, "ready", 10000));
     ck_assert_int_eq(td_wait_reports(&d, 2, 5000), 2);
     ck_assert_msg(now_ms() - t0 < 2000, "detection waited on delivery (%lld ms)", now_ms() - t0);
-    snprintf(want, sizeof(want), "e-mail delivery: SMTP session with 127.0.0.1:%s failed", port);
+    snprintf(want, sizeof(want), "e-mail delivery: SMTP session with 127.0.0.1:%s failed", fx.port);
     ck_assert_msg(td_wait_log(&d, want, 15000), "no bounded timeout: %s", td_log(&d));
     snprintf(spool, sizeof(spool), "%s/.spool", d.out);
     ck_assert_int_eq(count_prefix(spool, "0"), 2); /* both still pending */
     tw_wait(&a, 5000);
     tw_wait(&b, 5000);
     td_kill(&d);
-    stop_peer(silent);
-    td_cleanup(&d);
-    rmtmp();
+    fx_cleanup(&fx);
 }
 END_TEST
 
@@ -725,25 +795,17 @@ static int check_each_report_once(struct tdaemon *d, const char *mails)
  */
 START_TEST(email_down_killed_restarted_each_report_once)
 {
-    char maildir[300], log[300], conf[1024], port[16], spool[400];
+    char spool[400];
     static struct tdaemon d; /* static: the teardown may see it */
+    struct fixture fx;
     struct tworker w[4];
     char *mails;
-    pid_t smtp;
 
-    mktmp();
-    snprintf(maildir, sizeof(maildir), "%s/mail", tmpdir);
-    mkdir(maildir, 0700);
-    snprintf(log, sizeof(log), "%s/smtpd.log", tmpdir);
-    snprintf(port, sizeof(port), "%d", free_port());
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf),
-             "[dogslow]\nemail_to = ops@example.com\n"
-             "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = off\nwindow = 0\n",
-             port);
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_begin_mail(&fx);
+    fx_launch(&fx, &d,
+              "[dogslow]\nemail_to = ops@example.com\n"
+              "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = off\nwindow = 0\n",
+              fx.port);
     slow_workers(&d, w, 4, "/down/", "0.8");
     ck_assert_int_eq(td_wait_reports(&d, 4, 10000), 4);
     wait_workers(w, 4);
@@ -755,27 +817,18 @@ START_TEST(email_down_killed_restarted_each_report_once)
     td_restart(&d, "0.3");
     ck_assert(td_wait_log(&d, "4 reports from before are pending", 5000));
     sleep_ms(500);
-    ck_assert_int_eq(count_prefix(maildir, "msg-"), 0);
-    {
-        char script[600];
-        snprintf(script, sizeof(script), "%s/smtpd.py", peers_dir());
-        smtp = start_peer((const char *const[]){"/usr/bin/python3", script, "--port", port, "--dir",
-                                                maildir, NULL},
-                          NULL, log, NULL);
-    }
+    ck_assert_int_eq(count_prefix(fx.maildir, "msg-"), 0);
+    fx_start_smtpd(&fx, NULL);
     /* Backoff is at most a minute, but here it had only a few seconds to
      * grow: the mails come within a few. */
-    ck_assert_int_eq(wait_files(maildir, "msg-", 4, 20000), 4);
+    ck_assert_int_eq(wait_files(fx.maildir, "msg-", 4, 20000), 4);
     sleep_ms(1500); /* and no more come */
-    ck_assert_int_eq(count_prefix(maildir, "msg-"), 4);
+    ck_assert_int_eq(count_prefix(fx.maildir, "msg-"), 4);
     ck_assert_int_eq(count_prefix(spool, "0"), 0);
-    mails = read_mails(maildir);
+    mails = read_mails(fx.maildir);
     ck_assert_int_eq(check_each_report_once(&d, mails), 4);
     free(mails);
-    ck_assert_int_eq(td_stop(&d), 0);
-    stop_peer(smtp);
-    td_cleanup(&d);
-    rmtmp();
+    fx_end(&fx);
 }
 END_TEST
 
@@ -786,36 +839,24 @@ END_TEST
  */
 START_TEST(email_storm_is_one_mail_then_a_digest)
 {
-    char maildir[300], log[300], conf[1024], port[16], script[600];
     static struct tdaemon d; /* static: the teardown may see it */
+    struct fixture fx;
     struct tworker w[6];
     char *mails;
-    pid_t smtp;
 
-    mktmp();
-    snprintf(maildir, sizeof(maildir), "%s/mail", tmpdir);
-    mkdir(maildir, 0700);
-    snprintf(log, sizeof(log), "%s/smtpd.log", tmpdir);
-    snprintf(port, sizeof(port), "%d", free_port());
-    snprintf(script, sizeof(script), "%s/smtpd.py", peers_dir());
-    smtp = start_peer(
-        (const char *const[]){"/usr/bin/python3", script, "--port", port, "--dir", maildir, NULL},
-        NULL, log, NULL);
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf),
-             "[dogslow]\nemail_to = ops@example.com\n"
-             "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = off\nwindow = 3\n",
-             port);
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_begin_mail(&fx);
+    fx_start_smtpd(&fx, NULL);
+    fx_launch(&fx, &d,
+              "[dogslow]\nemail_to = ops@example.com\n"
+              "[email]\nhost = 127.0.0.1\nport = %s\nstarttls = off\nwindow = 3\n",
+              fx.port);
     slow_workers(&d, w, 6, "/orders/", "0.8");
     ck_assert_int_eq(td_wait_reports(&d, 6, 10000), 6);
     wait_workers(w, 6);
     /* Wait until every report is in some mail. */
     for (long long end = now_ms() + 12000; now_ms() < end; sleep_ms(300)) {
         int in = 0;
-        mails = read_mails(maildir);
+        mails = read_mails(fx.maildir);
         in = count_str(mails, "header X-Dogslow-Report slow_request_") +
              count_str(mails, "text   report: slow_request_");
         free(mails);
@@ -823,7 +864,7 @@ START_TEST(email_storm_is_one_mail_then_a_digest)
             break;
     }
     sleep_ms(500);
-    mails = read_mails(maildir);
+    mails = read_mails(fx.maildir);
     /* Grouped: a whole mail for the first of each kind, the rest in a
      * digest.  (A snapshot that failed under load has no frames, so a
      * kind of its own: at most one such.)  And no digest before the
@@ -832,7 +873,7 @@ START_TEST(email_storm_is_one_mail_then_a_digest)
     ck_assert_int_ge(count_str(mails, "subject [dogslow] digest: "), 1);
     ck_assert_msg(strstr(mails, "more undead request(s) like GET /orders/{id}"), "%s", mails);
     {
-        DIR *dp = opendir(maildir);
+        DIR *dp = opendir(fx.maildir);
         struct dirent *e;
         double first_t = 1e18, digest_t = 1e18;
         while ((e = readdir(dp))) {
@@ -841,7 +882,7 @@ START_TEST(email_storm_is_one_mail_then_a_digest)
             double t;
             if (strncmp(e->d_name, "msg-", 4) != 0)
                 continue;
-            snprintf(path, sizeof(path), "%s/%s", maildir, e->d_name);
+            snprintf(path, sizeof(path), "%s/%s", fx.maildir, e->d_name);
             ck_assert_int_eq(stat(path, &st), 0);
             t = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
             snprintf(reader, sizeof(reader), "%s/read_mail.py", peers_dir());
@@ -862,10 +903,7 @@ START_TEST(email_storm_is_one_mail_then_a_digest)
     }
     ck_assert_int_eq(check_each_report_once(&d, mails), 6);
     free(mails);
-    ck_assert_int_eq(td_stop(&d), 0);
-    stop_peer(smtp);
-    td_cleanup(&d);
-    rmtmp();
+    fx_end(&fx);
 }
 END_TEST
 
@@ -873,11 +911,11 @@ END_TEST
  * fields, the frames oldest first, and the variables. */
 START_TEST(sentry_event_reaches_spotlight)
 {
-    char spot[600], log[300], conf[1024], port[16], probe[128], script[600], out[65536];
+    char spot[600], script[600], out[65536];
     char host[256], want[512];
     static struct tdaemon d; /* static: the teardown may see it */
+    struct fixture fx;
     struct tworker w;
-    pid_t pid;
     const char *main_at, *handler_at;
     int wpid = 0, wtid = 0;
 
@@ -886,19 +924,12 @@ START_TEST(sentry_event_reaches_spotlight)
                   "%s missing: run tools/deps (needs node and npm; it runs npm ci in "
                   "tests/peers)",
                   spot);
-    mktmp();
-    snprintf(log, sizeof(log), "%s/spotlight.log", tmpdir);
-    snprintf(port, sizeof(port), "%d", free_port());
-    snprintf(probe, sizeof(probe), "http://127.0.0.1:%s/health", port);
-    pid = start_peer((const char *const[]){spot, "server", "-p", port, NULL}, tmpdir, log, probe);
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf),
-             "[dogslow]\nstack_vars = true\nfollow_hz = 10\nfollow_notify = true\n[sentry]\n"
-             "dsn = http://0123abcd@127.0.0.1:%s/7\n",
-             port);
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_begin(&fx, "spotlight.log");
+    fx_start_spotlight(&fx, spot);
+    fx_launch(&fx, &d,
+              "[dogslow]\nstack_vars = true\nfollow_hz = 10\nfollow_notify = true\n[sentry]\n"
+              "dsn = http://0123abcd@127.0.0.1:%s/7\n",
+              fx.port);
     tw_start(&w, &d, worker_prog(),
              (const char *const[]){"slow", "1.0", "GET", "/orders/42", NULL});
     {
@@ -907,7 +938,7 @@ START_TEST(sentry_event_reaches_spotlight)
         sscanf(l, "ready pid=%d tid=%d", &wpid, &wtid);
     }
     snprintf(script, sizeof(script), "%s/read_spotlight.py", peers_dir());
-    ck_assert_msg(run_capture((const char *const[]){"/usr/bin/python3", script, port,
+    ck_assert_msg(run_capture((const char *const[]){"/usr/bin/python3", script, fx.port,
                                                     "GET /orders/42", "15", NULL},
                               NULL, out, sizeof(out), 30000) == 0,
                   "no event in Spotlight: %s\ndaemon: %s", out, td_log(&d));
@@ -922,7 +953,7 @@ START_TEST(sentry_event_reaches_spotlight)
     if (!strstr(out, "event 1 ")) {
         tw_wait(&w, 10000);
         sleep_ms(1500);
-        ck_assert_int_eq(run_capture((const char *const[]){"/usr/bin/python3", script, port,
+        ck_assert_int_eq(run_capture((const char *const[]){"/usr/bin/python3", script, fx.port,
                                                            "GET /orders/42", "15", NULL},
                                      NULL, out, sizeof(out), 30000),
                          0);
@@ -946,10 +977,7 @@ START_TEST(sentry_event_reaches_spotlight)
         ck_assert_msg(strstr(line, "method") && strstr(line, "url"), "vars: %s", line);
     }
     ck_assert_msg(strstr(out, "in_app=false"), "libc frames are not in_app: %s", out);
-    ck_assert_int_eq(td_stop(&d), 0);
-    stop_peer(pid);
-    td_cleanup(&d);
-    rmtmp();
+    fx_end(&fx);
 }
 END_TEST
 
@@ -958,29 +986,22 @@ END_TEST
  * interpreter loop, with their locals -- and its secrets redacted. */
 START_TEST(sentry_event_has_python_frames_and_no_secrets)
 {
-    char spot[600], log[300], conf[1024], port[16], probe[128], script[600], out[65536];
+    char spot[600], script[600], out[65536];
     char pypath[1200], preload[1024] = "";
     static struct tdaemon d;
+    struct fixture fx;
     struct tworker w;
-    pid_t pid;
     const char *pkg = getenv("PYTHON_PKG_DIR"), *lib = getenv("DOGSLOW_LIBRARY_PATH");
 
     ck_assert_msg(pkg && lib, "PYTHON_PKG_DIR/DOGSLOW_LIBRARY_PATH not set (run under make check)");
     snprintf(spot, sizeof(spot), "%s/node_modules/.bin/spotlight", peers_dir());
     ck_assert_msg(access(spot, X_OK) == 0, "%s missing: run tools/deps", spot);
-    mktmp();
-    snprintf(log, sizeof(log), "%s/spotlight.log", tmpdir);
-    snprintf(port, sizeof(port), "%d", free_port());
-    snprintf(probe, sizeof(probe), "http://127.0.0.1:%s/health", port);
-    pid = start_peer((const char *const[]){spot, "server", "-p", port, NULL}, tmpdir, log, probe);
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf),
-             "[dogslow]\nstack_vars = true\nfollow_hz = 0\n[sentry]\n"
-             "dsn = http://0123abcd@127.0.0.1:%s/7\n",
-             port);
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_begin(&fx, "spotlight.log");
+    fx_start_spotlight(&fx, spot);
+    fx_launch(&fx, &d,
+              "[dogslow]\nstack_vars = true\nfollow_hz = 0\n[sentry]\n"
+              "dsn = http://0123abcd@127.0.0.1:%s/7\n",
+              fx.port);
     snprintf(pypath, sizeof(pypath), "PYTHONPATH=%s", pkg);
     char libenv[1200], sockenv[400], pre[1100];
     snprintf(libenv, sizeof(libenv), "DOGSLOW_LIBRARY=%s", lib);
@@ -1002,7 +1023,7 @@ START_TEST(sentry_event_has_python_frames_and_no_secrets)
                                        preload[0] ? pre : "DOGSLOW_NOTHING=1", NULL});
     ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
     snprintf(script, sizeof(script), "%s/read_spotlight.py", peers_dir());
-    ck_assert_msg(run_capture((const char *const[]){"/usr/bin/python3", script, port,
+    ck_assert_msg(run_capture((const char *const[]){"/usr/bin/python3", script, fx.port,
                                                     "GET /py/checkout", "15", NULL},
                               NULL, out, sizeof(out), 30000) == 0,
                   "no event in Spotlight: %s\ndaemon: %s", out, td_log(&d));
@@ -1019,10 +1040,7 @@ START_TEST(sentry_event_has_python_frames_and_no_secrets)
     ck_assert_msg(!strstr(out, "hunter2") && !strstr(out, "4111"), "a secret leaked: %s", out);
     ck_assert_msg(!strstr(out, "fn=_PyEval_EvalFrameDefault "), "eval loop not replaced: %s",
                   out);
-    ck_assert_int_eq(td_stop(&d), 0);
-    stop_peer(pid);
-    td_cleanup(&d);
-    rmtmp();
+    fx_end(&fx);
 }
 END_TEST
 
@@ -1031,32 +1049,22 @@ END_TEST
  * the first, and is gone from the spool only after the 200. */
 START_TEST(sentry_429_and_500_are_retried)
 {
-    char log[300], reqlog[300], conf[1024], port[16], script[600], spool[400], *text;
+    char spool[400], *text;
     static struct tdaemon d; /* static: the teardown may see it */
+    struct fixture fx;
     struct tworker w;
     double t[3];
     int status[3], n = 0;
-    pid_t pid;
     FILE *f;
 
-    mktmp();
-    snprintf(log, sizeof(log), "%s/http.log", tmpdir);
-    snprintf(reqlog, sizeof(reqlog), "%s/requests", tmpdir);
-    snprintf(port, sizeof(port), "%d", free_port());
-    snprintf(script, sizeof(script), "%s/http429.py", peers_dir());
-    pid = start_peer((const char *const[]){"/usr/bin/python3", script, "--port", port, "--script",
-                                           "429:2,500,200", "--log", reqlog, NULL},
-                     NULL, log, NULL);
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf), "[sentry]\ndsn = http://k@127.0.0.1:%s/1\n", port);
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_begin(&fx, "http.log");
+    fx_start_http429(&fx, "429:2,500,200");
+    fx_launch(&fx, &d, "[sentry]\ndsn = http://k@127.0.0.1:%s/1\n", fx.port);
     tw_start(&w, &d, worker_prog(), (const char *const[]){"slow", "0.8", "GET", "/x", NULL});
     ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
     snprintf(spool, sizeof(spool), "%s/.spool", d.out);
     for (long long end = now_ms() + 15000; now_ms() < end; sleep_ms(100)) {
-        f = fopen(reqlog, "r");
+        f = fopen(fx.reqlog, "r");
         n = 0;
         if (f) {
             char line[256];
@@ -1080,7 +1088,7 @@ START_TEST(sentry_429_and_500_are_retried)
     ck_assert_int_eq(count_prefix(spool, "0"), 0);
     sleep_ms(1500); /* accepted once: not sent again */
     text = NULL;
-    f = fopen(reqlog, "r");
+    f = fopen(fx.reqlog, "r");
     n = 0;
     {
         char line[256];
@@ -1090,10 +1098,7 @@ START_TEST(sentry_429_and_500_are_retried)
     fclose(f);
     free(text);
     ck_assert_int_eq(n, 3);
-    ck_assert_int_eq(td_stop(&d), 0);
-    stop_peer(pid);
-    td_cleanup(&d);
-    rmtmp();
+    fx_end(&fx);
 }
 END_TEST
 
@@ -1101,31 +1106,21 @@ END_TEST
  * as long as it says. */
 START_TEST(sentry_rate_limits_header_is_honoured)
 {
-    char log[300], reqlog[300], conf[1024], port[16], script[600];
     static struct tdaemon d; /* static: the teardown may see it */
+    struct fixture fx;
     struct tworker w[2];
     double t[2];
     int status[2], n = 0;
     FILE *f;
 
-    mktmp();
-    snprintf(log, sizeof(log), "%s/http.log", tmpdir);
-    snprintf(reqlog, sizeof(reqlog), "%s/requests", tmpdir);
-    snprintf(port, sizeof(port), "%d", free_port());
-    snprintf(script, sizeof(script), "%s/http429.py", peers_dir());
-    pid_t pid = start_peer((const char *const[]){"/usr/bin/python3", script, "--port", port,
-                                                 "--script", "200rl:2", "--log", reqlog, NULL},
-                           NULL, log, NULL);
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf), "[sentry]\ndsn = http://k@127.0.0.1:%s/1\n", port);
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_begin(&fx, "http.log");
+    fx_start_http429(&fx, "200rl:2");
+    fx_launch(&fx, &d, "[sentry]\ndsn = http://k@127.0.0.1:%s/1\n", fx.port);
     slow_workers(&d, w, 2, "/rl/", "0.8");
     for (long long end = now_ms() + 20000; now_ms() < end && n < 2; sleep_ms(100)) {
         char line[256];
         n = 0;
-        f = fopen(reqlog, "r");
+        f = fopen(fx.reqlog, "r");
         while (f && n < 2 && fgets(line, sizeof(line), f)) {
             sscanf(line, "%lf %d", &t[n], &status[n]);
             n++;
@@ -1138,11 +1133,7 @@ START_TEST(sentry_rate_limits_header_is_honoured)
     ck_assert_int_eq(status[0], 200);
     ck_assert_int_eq(status[1], 200);
     ck_assert_msg(t[1] - t[0] >= 1.9, "X-Sentry-Rate-Limits: 2 not honoured (%.3f s)", t[1] - t[0]);
-    ck_assert_int_eq(td_stop(&d), 0);
-    stop_peer(pid);
-    live_daemon = NULL;
-    td_cleanup(&d);
-    rmtmp();
+    fx_end(&fx);
 }
 END_TEST
 
@@ -1150,20 +1141,17 @@ END_TEST
  * the report file is still written. */
 START_TEST(spool_cap_drops_are_logged_and_counted)
 {
-    char conf[1024], out[8192];
+    char out[8192];
     static struct tdaemon d; /* static: the teardown may see it */
+    struct fixture fx = {0}; /* no directory, no peer: just the daemon */
     struct tworker w;
     const char *ctl = getenv("DOGSLOWCTL");
 
     ck_assert_msg(ctl != NULL, "DOGSLOWCTL is not set (run under make check)");
-    td_init(&d);
-    live_daemon = &d;
-    snprintf(conf, sizeof(conf),
-             "[dogslow]\nspool_max_bytes = 256\nemail_to = ops@example.com\n"
-             "[email]\nhost = 127.0.0.1\nport = %d\nstarttls = off\n",
-             free_port());
-    td_write_conf(&d, conf);
-    td_launch(&d, "0.3", NULL);
+    fx_launch(&fx, &d,
+              "[dogslow]\nspool_max_bytes = 256\nemail_to = ops@example.com\n"
+              "[email]\nhost = 127.0.0.1\nport = %d\nstarttls = off\n",
+              free_port());
     tw_start(&w, &d, worker_prog(), (const char *const[]){"slow", "0.6", "GET", "/cap", NULL});
     ck_assert_ptr_nonnull(tw_expect(&w, "ready", 10000));
     ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
@@ -1175,9 +1163,7 @@ START_TEST(spool_cap_drops_are_logged_and_counted)
     ck_assert_msg(strstr(out, "dropped at the spool cap 1;"), "%s", out);
     ck_assert_msg(strstr(out, "deliveries pending: 0 "), "%s", out);
     tw_wait(&w, 5000);
-    ck_assert_int_eq(td_stop(&d), 0);
-    live_daemon = NULL;
-    td_cleanup(&d);
+    fx_end(&fx);
 }
 END_TEST
 
