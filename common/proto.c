@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "proto.h"
 
@@ -361,4 +363,43 @@ int dsl_ctl_end_decode(const uint8_t *p, size_t len, struct dsl_ctl_end *ret)
         return -EBADMSG;
     *ret = m;
     return 0;
+}
+
+ssize_t dsl_recv_fd(int sock, void *buf, size_t size, int *ret_fd, int *ret_nfds, bool *ret_ctrunc)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * 8)];
+    } cbuf;
+    struct iovec iov = {.iov_base = buf, .iov_len = size};
+    struct msghdr mh = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = cbuf.buf,
+        .msg_controllen = sizeof(cbuf.buf),
+    };
+    ssize_t n;
+
+    *ret_fd = -1;
+    *ret_nfds = 0;
+    *ret_ctrunc = false;
+    n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0)
+        return -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int x;
+
+            memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (*ret_fd < 0)
+                *ret_fd = x;
+            else
+                close(x);
+            (*ret_nfds)++;
+        }
+    }
+    *ret_ctrunc = (mh.msg_flags & MSG_CTRUNC) != 0;
+    return n;
 }

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define DSL_PROTO_MAGIC   0x44534c57u /* "DSLW" */
 #define DSL_PROTO_VERSION 1u
@@ -177,5 +178,14 @@ int dsl_ctl_request_decode(const uint8_t *p, size_t len, struct dsl_ctl_request 
 int dsl_ctl_data_encode(struct dsl_writer *w, const void *p, size_t n);
 int dsl_ctl_end_encode(struct dsl_writer *w, const struct dsl_ctl_end *m);
 int dsl_ctl_end_decode(const uint8_t *p, size_t len, struct dsl_ctl_end *ret);
+
+/*
+ * One recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) of up to size bytes, and the
+ * descriptors passed with it (SCM_RIGHTS): the first is kept in *ret_fd
+ * (-1: none), the others are closed at once; *ret_nfds counts them all, and
+ * *ret_ctrunc says the kernel cut the control data (more than 8 sent).
+ * Returns recvmsg()'s result: -1 with errno on error (nothing kept).
+ */
+ssize_t dsl_recv_fd(int sock, void *buf, size_t size, int *ret_fd, int *ret_nfds, bool *ret_ctrunc);
 
 #endif

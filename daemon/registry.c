@@ -480,40 +480,17 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
 void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events)
 {
     uint8_t buf[DSL_HDR_SIZE + DSL_PAYLOAD_MAX];
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int) * 8)];
-    } cbuf;
-    struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-    struct msghdr mh = {
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-        .msg_control = cbuf.buf,
-        .msg_controllen = sizeof(cbuf.buf),
-    };
-    int passed = -1, nfds = 0;
+    int passed, nfds;
+    bool ctrunc;
     ssize_t n;
     size_t off = 0;
 
-    n = recvmsg(w->conn, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    n = dsl_recv_fd(w->conn, buf, sizeof(buf), &passed, &nfds, &ctrunc);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
         registry_remove(d, w, w->registered ? "disconnected" : strerror(errno));
         return;
-    }
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-            int x;
-            memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-            if (passed < 0)
-                passed = x;
-            else
-                close(x);
-            nfds++;
-        }
     }
     if (n == 0) {
         if (passed >= 0)
@@ -528,7 +505,7 @@ void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events)
         registry_remove(d, w, "protocol error: unexpected message after registration");
         return;
     }
-    if (mh.msg_flags & MSG_CTRUNC || nfds > 1) {
+    if (ctrunc || nfds > 1) {
         if (passed >= 0)
             close(passed);
         registry_remove(d, w, "protocol error: unexpected descriptors");

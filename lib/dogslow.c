@@ -260,37 +260,14 @@ static int send_hello(int fd)
 static int recv_answer(int fd, struct dsl_welcome *ret_w, int *ret_memfd)
 {
     uint8_t buf[DSL_HDR_SIZE + DSL_PAYLOAD_MAX];
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
-    } cbuf;
-    struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-    struct msghdr mh = {
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-        .msg_control = cbuf.buf,
-        .msg_controllen = sizeof(cbuf.buf),
-    };
     struct dsl_hdr h;
-    int memfd = -1;
+    int memfd, nfds;
+    bool ctrunc;
     ssize_t n;
 
-    n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    n = dsl_recv_fd(fd, buf, sizeof(buf), &memfd, &nfds, &ctrunc);
     if (n < 0)
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-            size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < nfd; i++) {
-                int x;
-                memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                if (memfd < 0)
-                    memfd = x;
-                else
-                    close(x);
-            }
-        }
-    }
     /* The daemon sends one small message in one piece; anything else is a
      * daemon we do not understand. */
     if (n < (ssize_t)DSL_HDR_SIZE)
