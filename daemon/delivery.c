@@ -986,6 +986,20 @@ static void *delivery_main(void *arg)
 
 static struct worker_state *wstate;
 
+/* What delivery_init() made, undone (the thread is not running). */
+static void free_state(void)
+{
+    if (wstate)
+        free(wstate->cfg);
+    free(wstate);
+    wstate = NULL;
+    free(shared_cfg);
+    shared_cfg = NULL;
+    if (nudge_fd >= 0)
+        close(nudge_fd);
+    nudge_fd = -1;
+}
+
 int delivery_init(struct daemon *d)
 {
     char dir[PATH_MAX];
@@ -1031,14 +1045,7 @@ int delivery_init(struct daemon *d)
                    (unsigned long long)spool_entries(), dir);
     return 0;
 fail:
-    if (wstate)
-        free(wstate->cfg);
-    free(wstate);
-    wstate = NULL;
-    free(shared_cfg);
-    shared_cfg = NULL;
-    close(nudge_fd);
-    nudge_fd = -1;
+    free_state();
     return r;
 }
 
@@ -1084,13 +1091,7 @@ void delivery_shutdown(void)
         log_warnx("delivery thread still busy at exit; its entry stays in the spool");
         return;
     }
-    free(wstate->cfg);
-    free(wstate);
-    wstate = NULL;
-    free(shared_cfg);
-    shared_cfg = NULL;
-    close(nudge_fd);
-    nudge_fd = -1;
+    free_state();
     curl_global_cleanup();
 }
 

@@ -205,7 +205,9 @@ static int journal_send(struct daemon *d, const struct report_info *ri, const ch
 }
 #endif
 
-int sink_syslog_text(struct daemon *d, const char *line)
+/* RFC 3164: <PRI>Mmm dd hh:mm:ss TAG[PID]: MSG, in local time, to the
+ * configured socket. */
+static int send_line(struct daemon *d, const char *line)
 {
     const struct config *c = &d->cfg;
     char msg[LINE_MAX_BYTES + 64], stamp[32];
@@ -213,14 +215,6 @@ int sink_syslog_text(struct daemon *d, const char *line)
     struct tm tm;
     int n;
 
-#ifdef HAVE_LIBSYSTEMD
-    if (use_journal(c)) {
-        int r = sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", c->syslog.level,
-                                "SYSLOG_FACILITY=%d", c->syslog.facility >> 3,
-                                "SYSLOG_IDENTIFIER=dogslowd", NULL);
-        return r < 0 ? r : 0;
-    }
-#endif
     localtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
     n = snprintf(msg, sizeof(msg), "<%d>%s dogslowd[%d]: %s", c->syslog.facility | c->syslog.level,
@@ -232,31 +226,35 @@ int sink_syslog_text(struct daemon *d, const char *line)
     return sl_send(c->syslog.socket, msg, (size_t)n);
 }
 
+int sink_syslog_text(struct daemon *d, const char *line)
+{
+#ifdef HAVE_LIBSYSTEMD
+    const struct config *c = &d->cfg;
+
+    if (use_journal(c)) {
+        int r = sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", c->syslog.level,
+                                "SYSLOG_FACILITY=%d", c->syslog.facility >> 3,
+                                "SYSLOG_IDENTIFIER=dogslowd", NULL);
+        return r < 0 ? r : 0;
+    }
+#endif
+    return send_line(d, line);
+}
+
 int sink_syslog_undead(struct daemon *d, const struct report_info *ri, const char *report_path,
                        char *what, size_t size)
 {
     const struct config *c = &d->cfg;
     const struct opt_def *fac = config_find("syslog.facility"), *lvl = config_find("syslog.level");
-    char line[LINE_MAX_BYTES], msg[LINE_MAX_BYTES + 64], stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    int n, r;
+    char line[LINE_MAX_BYTES];
+    int r;
 
     summary(ri, report_path, line, sizeof(line));
 #ifdef HAVE_LIBSYSTEMD
     if (use_journal(c))
         return journal_send(d, ri, report_path, line, what, size);
 #endif
-    /* RFC 3164: <PRI>Mmm dd hh:mm:ss TAG[PID]: MSG, in local time. */
-    localtime_r(&now, &tm);
-    strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-    n = snprintf(msg, sizeof(msg), "<%d>%s dogslowd[%d]: %s", c->syslog.facility | c->syslog.level,
-                 stamp, (int)d->pid, line);
-    if (n < 0)
-        return -EINVAL;
-    if ((size_t)n >= sizeof(msg))
-        n = (int)sizeof(msg) - 1;
-    r = sl_send(c->syslog.socket, msg, (size_t)n);
+    r = send_line(d, line);
     if (r < 0) {
         snprintf(what, size, "FAILED to send to %s: %s", c->syslog.socket, strerror(-r));
         return r;
