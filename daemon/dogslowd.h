@@ -122,6 +122,7 @@ struct ev {
 
 struct slot_state {
     uint32_t armed_seq; /* request (seq) already in the deadline heap, or 0 */
+    uint32_t heap_pos;  /* its report entry's index in the heap + 1, or 0 (deadline.c) */
 };
 
 struct worker {
@@ -191,6 +192,10 @@ struct deadline {
     uint32_t slot;
     uint32_t seq;
     uint32_t kind;
+    /* Where the heap keeps this entry's index + 1 while it holds it (the
+     * slot's heap_pos), or NULL.  Lets a slot's entry be found and moved
+     * (heap_update) instead of a new one added per request. */
+    uint32_t *pos;
 };
 
 struct heap {
@@ -201,6 +206,9 @@ struct heap {
 int heap_push(struct heap *h, const struct deadline *e);
 bool heap_peek(const struct heap *h, struct deadline *ret);
 bool heap_pop(struct heap *h, struct deadline *ret);
+/* Replace the entry at index i (its pos stays) with e's time, seq and
+ * kind, and restore the order. */
+void heap_update(struct heap *h, size_t i, const struct deadline *e);
 void heap_remove_worker(struct heap *h, uint64_t worker_id);
 void heap_free(struct heap *h);
 

@@ -84,8 +84,14 @@ static void scan_worker(struct daemon *d, struct worker *w, uint64_t now)
             .worker_id = w->id,
             .slot = i,
             .seq = req.seq,
+            .pos = &w->slots[i].heap_pos,
         };
-        r = heap_push(&d->heap, &e);
+        /* The slot's previous request has ended: its entry serves this one. */
+        r = 0;
+        if (w->slots[i].heap_pos)
+            heap_update(&d->heap, w->slots[i].heap_pos - 1, &e);
+        else
+            r = heap_push(&d->heap, &e);
         if (r < 0) {
             log_warnx("deadline queue full (%zu); request on pid %d tid %d not watched",
                       d->heap.n, (int)w->pid, (int)req.tid);

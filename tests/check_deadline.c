@@ -68,6 +68,65 @@ START_TEST(cap_is_enforced)
 }
 END_TEST
 
+/* Every entry with a pos finds itself there. */
+static void check_positions(const struct heap *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (h->v[i].pos)
+            ck_assert_uint_eq(*h->v[i].pos, i + 1);
+}
+
+/*
+ * One entry per slot: a slot's new request moves its entry (heap_update)
+ * instead of adding one, pops clear the slot's pos, removing a worker keeps
+ * the others' positions true, and the order holds throughout.
+ */
+START_TEST(one_entry_per_slot_moves_and_keeps_order)
+{
+    enum { SLOTS = 300 };
+    uint32_t pos[2][SLOTS] = {{0}};
+    uint64_t when[2][SLOTS], last = 0;
+    struct heap h = {0};
+    struct deadline e;
+    uint32_t x = 12345;
+
+    for (int round = 0; round < 20; round++) {
+        for (uint32_t w = 0; w < 2; w++) {
+            for (uint32_t i = 0; i < SLOTS; i++) {
+                x = x * 1664525u + 1013904223u;
+                if (x % 3 == 0)
+                    continue; /* this slot saw no new request in this scan */
+                when[w][i] = 1000 + (uint64_t)round * 100 + x % 5000;
+                e = (struct deadline){.when_ns = when[w][i], .worker_id = w, .slot = i,
+                                      .seq = (uint32_t)round * 2 + 1, .pos = &pos[w][i]};
+                if (pos[w][i])
+                    heap_update(&h, pos[w][i] - 1, &e);
+                else
+                    ck_assert_int_eq(heap_push(&h, &e), 0);
+                check_positions(&h);
+            }
+        }
+        ck_assert_uint_le(h.n, 2 * SLOTS);
+    }
+    /* Each entry carries its slot's latest request. */
+    for (size_t i = 0; i < h.n; i++)
+        ck_assert_uint_eq(h.v[i].when_ns, when[h.v[i].worker_id][h.v[i].slot]);
+    heap_remove_worker(&h, 0);
+    check_positions(&h);
+    ck_assert_uint_le(h.n, SLOTS);
+    while (heap_pop(&h, &e)) {
+        ck_assert_uint_eq(e.worker_id, 1);
+        ck_assert_uint_ge(e.when_ns, last);
+        ck_assert_uint_eq(pos[1][e.slot], 0); /* popped: the slot has no entry */
+        last = e.when_ns;
+        check_positions(&h);
+    }
+    for (uint32_t i = 0; i < SLOTS; i++)
+        ck_assert_uint_eq(pos[1][i], 0);
+    heap_free(&h);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("deadline");
@@ -76,6 +135,7 @@ int main(void)
     tcase_add_test(tc, pops_in_deadline_order);
     tcase_add_test(tc, remove_worker_keeps_order_and_others);
     tcase_add_test(tc, cap_is_enforced);
+    tcase_add_test(tc, one_entry_per_slot_moves_and_keeps_order);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
