@@ -373,6 +373,12 @@ int report_render(struct daemon *d, const struct report_info *ri, char **ret_tex
                   size_t *ret_len);
 /* Render and write to the report directory; the file's path in ret_path. */
 int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size);
+/* The same with a configuration and host name of the caller's (the
+ * analysis thread's counted copy): they touch nothing of the daemon's. */
+int report_render_cfg(const struct config *cfg, const char *hostname,
+                      const struct report_info *ri, char **ret_text, size_t *ret_len);
+int report_write_cfg(const struct config *cfg, const char *hostname, const struct report_info *ri,
+                     char *ret_path, size_t size);
 /* The source line file:line (trimmed), when w's user may read the file. */
 bool report_source_line(const struct worker *w, const char *file, int line, char *out,
                         size_t size);

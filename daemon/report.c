@@ -254,7 +254,8 @@ static void render_stack(struct buf *b, const struct config *cfg, const struct r
     }
 }
 
-static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
+static int render(const struct config *cfg, const char *hostname, const struct report_info *ri,
+                  struct buf *b)
 {
     char now[64], started[64];
     const struct snapshot *s = ri->snap;
@@ -263,7 +264,7 @@ static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
     fmt_time(ri->start_real_ns, started, sizeof(started));
     bprintf(b, "Undead request intercepted at: %s\n\n", now);
     bprintf(b, "%s %s\n", ri->req->method, ri->req->url);
-    bprintf(b, "Hostname:   %s\n", d->hostname);
+    bprintf(b, "Hostname:   %s\n", hostname);
     bprintf(b, "Program:    %s\n", ri->w->program);
     bprintf(b, "Thread ID:  %d\n", (int)ri->req->tid);
     bprintf(b, "Process ID: %d\n", (int)ri->w->pid);
@@ -284,11 +285,11 @@ static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
     if (ri->snap && ri->snap->have_py && ri->snap->py.note[0])
         bprintf(b, "  [Python: %s]\n", ri->snap->py.note);
     /* Oldest call first, as in a Python traceback. */
-    render_stack(b, &d->cfg, ri, false);
+    render_stack(b, cfg, ri, false);
     bprintf(b, "\n");
-    if (d->cfg.stack_vars && ri->nframes) {
+    if (cfg->stack_vars && ri->nframes) {
         bprintf(b, "\nFull backtrace with local variables:\n\n");
-        render_stack(b, &d->cfg, ri, true);
+        render_stack(b, cfg, ri, true);
         bprintf(b, "\n");
     }
     if (b->truncated)
@@ -296,14 +297,14 @@ static int render(struct daemon *d, const struct report_info *ri, struct buf *b)
     return b->p ? 0 : -ENOMEM;
 }
 
-int report_render(struct daemon *d, const struct report_info *ri, char **ret_text,
-                  size_t *ret_len)
+int report_render_cfg(const struct config *cfg, const char *hostname,
+                      const struct report_info *ri, char **ret_text, size_t *ret_len)
 {
     struct buf b = {0};
-    int r = render(d, ri, &b);
+    int r = render(cfg, hostname, ri, &b);
     /* report_max_bytes (config.c) caps it below REPORT_MAX. */
-    size_t cap = d->cfg.report_max_bytes && d->cfg.report_max_bytes < REPORT_MAX
-                     ? d->cfg.report_max_bytes
+    size_t cap = cfg->report_max_bytes && cfg->report_max_bytes < REPORT_MAX
+                     ? cfg->report_max_bytes
                      : REPORT_MAX;
 
     if (r == -EFBIG || (r == 0 && b.len > cap)) {
@@ -321,7 +322,8 @@ int report_render(struct daemon *d, const struct report_info *ri, char **ret_tex
     return 0;
 }
 
-int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size)
+int report_write_cfg(const struct config *cfg, const char *hostname, const struct report_info *ri,
+                     char *ret_path, size_t size)
 {
     struct buf b = {0};
     char stamp[32], name[128], tmpname[160];
@@ -330,14 +332,14 @@ int report_write(struct daemon *d, const struct report_info *ri, char *ret_path,
     struct tm tm;
     int r;
 
-    r = report_render(d, ri, &b.p, &b.len);
+    r = report_render_cfg(cfg, hostname, ri, &b.p, &b.len);
     if (r < 0)
         return r;
 
-    r = dsl_mkdir_p(d->cfg.output_dir, 0750, 0750);
+    r = dsl_mkdir_p(cfg->output_dir, 0750, 0750);
     if (r < 0)
         goto out;
-    dirfd = open(d->cfg.output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    dirfd = open(cfg->output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
         r = -errno;
         goto out;
@@ -373,11 +375,22 @@ int report_write(struct daemon *d, const struct report_info *ri, char *ret_path,
         unlinkat(dirfd, tmpname, 0);
         goto out;
     }
-    snprintf(ret_path, size, "%s/%s", d->cfg.output_dir, name);
+    snprintf(ret_path, size, "%s/%s", cfg->output_dir, name);
     r = 0;
 out:
     free(b.p);
     return r;
+}
+
+int report_render(struct daemon *d, const struct report_info *ri, char **ret_text,
+                  size_t *ret_len)
+{
+    return report_render_cfg(&d->cfg, d->hostname, ri, ret_text, ret_len);
+}
+
+int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size)
+{
+    return report_write_cfg(&d->cfg, d->hostname, ri, ret_path, size);
 }
 
 bool report_source_line(const struct worker *w, const char *file, int line, char *out,

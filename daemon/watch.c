@@ -167,9 +167,11 @@ static void late_deadline(const struct worker *w, uint64_t now, uint64_t late_ns
     logged_ns = now;
 }
 
-/* The configuration a job is analysed with: a copy, counted by the loop. */
+/* The configuration a job is analysed and written with: a copy, counted by
+ * the loop. */
 struct cfg_ref {
     struct config c;
+    char hostname[256];
     unsigned refs; /* jobs holding it, plus one while current */
 };
 
@@ -198,10 +200,19 @@ struct job {
     int err;
     char note[160];
     uint64_t pause_ns;
+    /* What the report shows of the worker, copied at the snapshot: the
+     * record is the loop's (a reload changes its timer, its removal resets
+     * its Python state) and the report file is written on the thread. */
+    struct worker wview;
     /* Phase 2's result. */
     struct snapshot *snap;
     struct symframe *sym;
     unsigned nsym;
+    struct report_item *items; /* the merged stack (report_merge) */
+    unsigned nitems;
+    bool written;             /* the report file's write was tried (path, write_err) */
+    int write_err;
+    char path[PATH_MAX];
 };
 
 /* Loop only. */
@@ -227,6 +238,9 @@ static int done_fd = -1;
 /* Test hook: naming takes this much longer (DOGSLOWD_TEST_NAMING_DELAY_MS),
  * as a process's first report does on a loaded machine. */
 static unsigned naming_delay_ms;
+/* Test hook: writing a report file takes this much longer
+ * (DOGSLOWD_TEST_WRITE_DELAY_MS), as on a loaded disk. */
+static unsigned write_delay_ms;
 
 static void cfg_put(struct cfg_ref *c)
 {
@@ -242,6 +256,7 @@ static struct cfg_ref *cfg_get(struct daemon *d)
         if (!cur_cfg)
             return NULL;
         cur_cfg->c = d->cfg;
+        dsl_strlcpy(cur_cfg->hostname, d->hostname, sizeof(cur_cfg->hostname));
         cur_cfg->refs = 1;
     }
     cur_cfg->refs++;
@@ -287,11 +302,74 @@ static void job_free(struct job *j)
         symframes_free(j->sym, j->nsym);
         free(j->sym);
     }
+    free(j->items);
     cfg_put(j->cfg);
     free(j);
 }
 
 /* ---- phase 2: on the analysis thread (or the loop, if it could not start) */
+
+/* The report's view of a job: its snapshot (or, if phase 2 ran out of
+ * memory, what the job knows), frames and merged stack. */
+static void job_info(struct job *j, const struct worker *w, struct snapshot *empty,
+                     struct report_info *ri)
+{
+    struct snapshot *snap = j->snap;
+    unsigned unplaced;
+
+    if (!snap) { /* out of memory in phase 2: what the job knows */
+        memset(empty, 0, sizeof(*empty));
+        empty->pid = j->pid;
+        empty->tid = j->tid;
+        empty->err = j->err ? j->err : ENOMEM;
+        snprintf(empty->note, sizeof(empty->note), "%s", j->err ? j->note : "out of memory");
+        snap = empty;
+    }
+    if (!j->items) {
+        static __thread struct report_item scratch[REPORT_ITEMS_MAX];
+        unsigned n = report_merge(snap, j->sym, j->nsym, scratch, &unplaced);
+
+        j->items = n ? malloc(n * sizeof(*j->items)) : NULL;
+        if (j->items) {
+            memcpy(j->items, scratch, n * sizeof(*j->items));
+            j->nitems = n;
+        }
+    }
+    *ri = (struct report_info){
+        .req = &j->req,
+        .w = w,
+        .now_real_ns = j->now_real,
+        .start_real_ns = j->now_real - (j->now_mono - j->req.start_ns),
+        .snap = snap,
+        .frames = j->sym,
+        .nframes = j->nsym,
+        .items = j->items,
+        .nitems = j->nitems,
+    };
+}
+
+/* Write the report file, off the loop: rendering reads the worker's source
+ * files and the write ends with an fsync, and neither may hold up the next
+ * deadline (a loaded disk takes tens of milliseconds, or seconds). */
+static void write_report(struct job *j, const struct config *cfg, const char *hostname)
+{
+    static __thread struct snapshot empty;
+    struct report_info ri;
+
+    j->written = true;
+    j->path[0] = '\0';
+    if (!cfg->log_to_file)
+        return;
+    if (write_delay_ms) {
+        struct timespec ts = {write_delay_ms / 1000, (long)(write_delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    job_info(j, &j->wview, &empty, &ri);
+    j->write_err = report_write_cfg(cfg, hostname, &ri, j->path, sizeof(j->path));
+    if (j->write_err < 0)
+        j->path[0] = '\0';
+}
 
 /* Does the snapshot's process still run?  Not if the loop has seen it go,
  * nor if /proc/PID is gone, a zombie's, or another process's. */
@@ -380,6 +458,7 @@ static void analyse(struct job *j)
     s->stack_len = s->stack_cap = 0;
     s->maps = NULL; /* the job's */
     s->maps_len = 0;
+    write_report(j, cfg, j->cfg->hostname);
 }
 
 static void wake_loop(void)
@@ -426,6 +505,9 @@ int watch_init(struct daemon *d)
 
     if (delay)
         naming_delay_ms = (unsigned)strtoul(delay, NULL, 10) % 60000u;
+    delay = getenv("DOGSLOWD_TEST_WRITE_DELAY_MS");
+    if (delay)
+        write_delay_ms = (unsigned)strtoul(delay, NULL, 10) % 60000u;
     done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (done_fd < 0)
         return -errno;
@@ -459,6 +541,21 @@ static void submit(struct job *j)
 
 /* ---- phase 1: take the snapshot now and queue it ------------------------ */
 
+/* What a report shows of a worker (see job.wview). */
+static void view_of(struct worker *v, const struct worker *w)
+{
+    v->id = w->id;
+    v->pid = w->pid;
+    v->uid = w->uid;
+    v->gid = w->gid;
+    v->timer_ns = w->timer_ns;
+    v->starttime = w->starttime;
+    memcpy(v->program, w->program, sizeof(v->program));
+    v->py_state = w->py_state;
+    memcpy(v->py_why, w->py_why, sizeof(v->py_why));
+    v->conn = v->pidfd = v->memfd = -1;
+}
+
 static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct dsl_request *req)
 {
     static struct snapshot snap;
@@ -486,6 +583,7 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
     j->w = w;
     w->busy++;
     j->cfg = cfg_get(d);
+    view_of(&j->wview, w);
     j->slot = slot;
     j->req = *req;
     j->pid = w->pid;
@@ -506,6 +604,8 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
         j->py = snap.py;
         j->have_py = snap.have_py;
         snap.have_py = false;
+        j->wview.py_state = w->py_state; /* looked for at the first snapshot */
+        memcpy(j->wview.py_why, w->py_why, sizeof(j->wview.py_why));
         if (snap.needs_unwind && snap.stack_len) {
             j->stack = malloc(snap.stack_len);
             if (j->stack) {
@@ -544,42 +644,21 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
 static void report(struct daemon *d, struct job *j)
 {
     static struct snapshot empty;
-    static struct report_item items[REPORT_ITEMS_MAX];
     struct worker *w = j->w;
-    struct snapshot *snap = j->snap;
+    const struct snapshot *snap;
     struct report_info ri;
-    char path[PATH_MAX];
-    unsigned unplaced, nitems;
-    int r;
+    const char *path = j->path;
 
-    if (!snap) { /* out of memory in phase 2: what the job knows */
-        memset(&empty, 0, sizeof(empty));
-        empty.pid = j->pid;
-        empty.tid = j->tid;
-        empty.err = j->err ? j->err : ENOMEM;
-        snprintf(empty.note, sizeof(empty.note), "%s", j->err ? j->note : "out of memory");
-        snap = &empty;
-    }
-    nitems = report_merge(snap, j->sym, j->nsym, items, &unplaced);
-    ri = (struct report_info){
-        .req = &j->req,
-        .w = w,
-        .now_real_ns = j->now_real,
-        .start_real_ns = j->now_real - (j->now_mono - j->req.start_ns),
-        .snap = snap,
-        .frames = j->sym,
-        .nframes = j->nsym,
-        .items = items,
-        .nitems = nitems,
-    };
-    path[0] = '\0';
-    if (d->cfg.log_to_file) {
-        r = report_write(d, &ri, path, sizeof(path));
-        if (r < 0) {
-            errno = -r;
-            log_warn("cannot write the report for pid %d tid %d to %s", (int)j->pid,
-                     (int)j->tid, d->cfg.output_dir);
-        }
+    /* Written on the analysis thread; here only if phase 2 could not run
+     * (out of memory). */
+    if (!j->written)
+        write_report(j, j->cfg ? &j->cfg->c : &d->cfg, j->cfg ? j->cfg->hostname : d->hostname);
+    job_info(j, w, &empty, &ri);
+    snap = ri.snap;
+    if (j->written && j->write_err < 0) {
+        errno = -j->write_err;
+        log_warn("cannot write the report for pid %d tid %d to %s", (int)j->pid, (int)j->tid,
+                 j->cfg ? j->cfg->c.output_dir : d->cfg.output_dir);
     }
     d->reports_written++;
     w->reports++;
