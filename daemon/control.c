@@ -490,7 +490,7 @@ static int cmd_test_alert(struct daemon *d, uid_t uid, struct text *t, char *msg
     } else {
         tprintf(t, "file:      off (log_to_file = false)\n");
     }
-    outputs_undead(d, &ri, path, &res);
+    outputs_undead(d, &ri, path, NULL, &res);
     tprintf(t, "json:      %s\n", res.json);
     tprintf(t, "retention: %s\n", res.retention);
     tprintf(t, "syslog:    %s\n", res.syslog);

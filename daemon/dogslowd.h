@@ -379,6 +379,10 @@ int report_render_cfg(const struct config *cfg, const char *hostname,
                       const struct report_info *ri, char **ret_text, size_t *ret_len);
 int report_write_cfg(const struct config *cfg, const char *hostname, const struct report_info *ri,
                      char *ret_path, size_t size);
+/* Test hook (DOGSLOWD_TEST_WRITE_DELAY_MS): each report file's write (text
+ * and JSON twin) takes this much longer, as on a loaded disk. */
+void report_set_test_write_delay(unsigned ms);
+void report_test_write_delay(void);
 /* The source line file:line (trimmed), when w's user may read the file. */
 bool report_source_line(const struct worker *w, const char *file, int line, char *out,
                         size_t size);

@@ -30,7 +30,7 @@ static void say(char *buf, size_t size, const char *fmt, ...)
 }
 
 void outputs_undead(struct daemon *d, const struct report_info *ri, const char *report_path,
-                    struct outputs_result *res)
+                    const struct outputs_pre *pre, struct outputs_result *res)
 {
     struct outputs_result local;
     uint64_t added = 0;
@@ -46,10 +46,15 @@ void outputs_undead(struct daemon *d, const struct report_info *ri, const char *
     if (report_path[0]) {
         if (stat(report_path, &st) == 0)
             added += (uint64_t)st.st_size;
-        if (d->cfg.json) {
+        if (d->cfg.json || (pre && pre->json_tried)) {
             char jpath[PATH_MAX];
 
-            r = report_json_write(d, ri, report_path, jpath, sizeof(jpath));
+            if (pre && pre->json_tried) {
+                r = pre->json_err;
+                dsl_strlcpy(jpath, pre->json_path, sizeof(jpath));
+            } else {
+                r = report_json_write(d, ri, report_path, jpath, sizeof(jpath));
+            }
             if (r < 0) {
                 errno = -r;
                 log_warn("cannot write the JSON twin of %s", report_path);

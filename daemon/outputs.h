@@ -29,8 +29,16 @@ struct outputs_result {
  * or "" when it was not written (log_to_file off, or an error).  res may be
  * NULL.  Failures are logged; none stops the others.
  */
+/* What the analysis thread already wrote beside the text report (watch.c):
+ * the JSON twin, or why not.  NULL: outputs_undead() writes it. */
+struct outputs_pre {
+    bool json_tried;
+    int json_err; /* 0 or -errno */
+    char json_path[PATH_MAX];
+};
+
 void outputs_undead(struct daemon *d, const struct report_info *ri, const char *report_path,
-                    struct outputs_result *res);
+                    const struct outputs_pre *pre, struct outputs_result *res);
 
 /* Create the output directory if missing, owned by the daemon's user and
  * output_group (mode 0750, 2750 with a group).  At start and reload. */
@@ -49,6 +57,13 @@ int report_json_render(struct daemon *d, const struct report_info *ri, char **re
  * atomically and 0640; its path in ret_path. */
 int report_json_write(struct daemon *d, const struct report_info *ri, const char *log_path,
                       char *ret_path, size_t size);
+/* The same with a configuration and host name of the caller's (see
+ * report_write_cfg). */
+int report_json_render_cfg(const struct config *cfg, const char *hostname,
+                           const struct report_info *ri, char **ret_text, size_t *ret_len);
+int report_json_write_cfg(const struct config *cfg, const char *hostname,
+                          const struct report_info *ri, const char *log_path, char *ret_path,
+                          size_t size);
 /* Write s as a JSON string (quotes included) to out[0..size), escaping
  * control characters and replacing invalid UTF-8 with U+FFFD.  Returns the
  * bytes the whole string needs; nothing past size is written, and no NUL. */

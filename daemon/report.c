@@ -332,6 +332,7 @@ int report_write_cfg(const struct config *cfg, const char *hostname, const struc
     struct tm tm;
     int r;
 
+    report_test_write_delay();
     r = report_render_cfg(cfg, hostname, ri, &b.p, &b.len);
     if (r < 0)
         return r;

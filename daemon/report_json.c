@@ -240,10 +240,29 @@ static void render_py_frame(struct jbuf *b, const struct py_frame *f)
     jb_printf(b, "}");
 }
 
-int report_json_render(struct daemon *d, const struct report_info *ri, char **ret_text,
-                       size_t *ret_len)
+/* The test hook of both report writers (dogslowd.h); here, because every
+ * program that writes reports links this file. */
+static unsigned test_write_delay_ms;
+
+void report_set_test_write_delay(unsigned ms)
 {
-    struct jbuf b = {.max = d->cfg.report_max_bytes ? d->cfg.report_max_bytes : 1024 * 1024,
+    test_write_delay_ms = ms;
+}
+
+void report_test_write_delay(void)
+{
+    struct timespec ts = {test_write_delay_ms / 1000, (long)(test_write_delay_ms % 1000) * 1000000L};
+
+    if (!test_write_delay_ms)
+        return;
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+int report_json_render_cfg(const struct config *cfg, const char *hostname,
+                           const struct report_info *ri, char **ret_text, size_t *ret_len)
+{
+    struct jbuf b = {.max = cfg->report_max_bytes ? cfg->report_max_bytes : 1024 * 1024,
                      .reserve = JSON_TAIL_RESERVE};
     const struct snapshot *s = ri->snap;
     char when[40], path[DSL_URL_MAX + 1];
@@ -255,7 +274,7 @@ int report_json_render(struct daemon *d, const struct report_info *ri, char **re
     iso_time(ri->now_real_ns, when, sizeof(when));
     jb_printf(&b, "{\"format\": \"dogslow-report/1\"");
     jb_kv(&b, false, "intercepted_at", when);
-    jb_kv(&b, false, "hostname", d->hostname);
+    jb_kv(&b, false, "hostname", hostname);
     jb_printf(&b, ",\n \"request\": {");
     jb_kv(&b, true, "method", ri->req->method);
     jb_kv(&b, false, "url", ri->req->url);
@@ -311,8 +330,21 @@ int report_json_render(struct daemon *d, const struct report_info *ri, char **re
     return 0;
 }
 
+int report_json_render(struct daemon *d, const struct report_info *ri, char **ret_text,
+                       size_t *ret_len)
+{
+    return report_json_render_cfg(&d->cfg, d->hostname, ri, ret_text, ret_len);
+}
+
 int report_json_write(struct daemon *d, const struct report_info *ri, const char *log_path,
                       char *ret_path, size_t size)
+{
+    return report_json_write_cfg(&d->cfg, d->hostname, ri, log_path, ret_path, size);
+}
+
+int report_json_write_cfg(const struct config *cfg, const char *hostname,
+                          const struct report_info *ri, const char *log_path, char *ret_path,
+                          size_t size)
 {
     char dir[PATH_MAX], name[NAME_MAX + 1], tmp[NAME_MAX + 8];
     _cleanup_close_ int dirfd = -1, fd = -1;
@@ -330,7 +362,8 @@ int report_json_write(struct daemon *d, const struct report_info *ri, const char
     snprintf(name, sizeof(name), "%.*s.json", (int)(blen - 4), slash + 1);
     snprintf(tmp, sizeof(tmp), ".%.*s.tmp", (int)(sizeof(tmp) - 6), name);
 
-    r = report_json_render(d, ri, &text, &len);
+    report_test_write_delay();
+    r = report_json_render_cfg(cfg, hostname, ri, &text, &len);
     if (r < 0)
         return r;
     dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -213,6 +213,7 @@ struct job {
     bool written;             /* the report file's write was tried (path, write_err) */
     int write_err;
     char path[PATH_MAX];
+    struct outputs_pre pre; /* its JSON twin */
 };
 
 /* Loop only. */
@@ -238,9 +239,7 @@ static int done_fd = -1;
 /* Test hook: naming takes this much longer (DOGSLOWD_TEST_NAMING_DELAY_MS),
  * as a process's first report does on a loaded machine. */
 static unsigned naming_delay_ms;
-/* Test hook: writing a report file takes this much longer
- * (DOGSLOWD_TEST_WRITE_DELAY_MS), as on a loaded disk. */
-static unsigned write_delay_ms;
+
 
 static void cfg_put(struct cfg_ref *c)
 {
@@ -348,9 +347,10 @@ static void job_info(struct job *j, const struct worker *w, struct snapshot *emp
     };
 }
 
-/* Write the report file, off the loop: rendering reads the worker's source
- * files and the write ends with an fsync, and neither may hold up the next
- * deadline (a loaded disk takes tens of milliseconds, or seconds). */
+/* Write the report file and its JSON twin, off the loop: rendering reads
+ * the worker's source files and each write ends with an fsync, and neither
+ * may hold up the next deadline (a loaded disk takes tens of milliseconds,
+ * or seconds). */
 static void write_report(struct job *j, const struct config *cfg, const char *hostname)
 {
     static __thread struct snapshot empty;
@@ -360,15 +360,17 @@ static void write_report(struct job *j, const struct config *cfg, const char *ho
     j->path[0] = '\0';
     if (!cfg->log_to_file)
         return;
-    if (write_delay_ms) {
-        struct timespec ts = {write_delay_ms / 1000, (long)(write_delay_ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-    }
     job_info(j, &j->wview, &empty, &ri);
     j->write_err = report_write_cfg(cfg, hostname, &ri, j->path, sizeof(j->path));
-    if (j->write_err < 0)
+    if (j->write_err < 0) {
         j->path[0] = '\0';
+        return;
+    }
+    if (cfg->json) {
+        j->pre.json_tried = true;
+        j->pre.json_err = report_json_write_cfg(cfg, hostname, &ri, j->path, j->pre.json_path,
+                                                sizeof(j->pre.json_path));
+    }
 }
 
 /* Does the snapshot's process still run?  Not if the loop has seen it go,
@@ -507,7 +509,7 @@ int watch_init(struct daemon *d)
         naming_delay_ms = (unsigned)strtoul(delay, NULL, 10) % 60000u;
     delay = getenv("DOGSLOWD_TEST_WRITE_DELAY_MS");
     if (delay)
-        write_delay_ms = (unsigned)strtoul(delay, NULL, 10) % 60000u;
+        report_set_test_write_delay((unsigned)strtoul(delay, NULL, 10) % 60000u);
     done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (done_fd < 0)
         return -errno;
@@ -669,7 +671,8 @@ static void report(struct daemon *d, struct job *j)
     if (path[0])
         log_notice("report written to %s (thread held %.0f us)", path,
                    (double)snap->pause_ns / 1e3);
-    outputs_undead(d, &ri, path, NULL); /* JSON twin, retention, syslog (outputs.c) */
+    /* JSON twin's result, retention, syslog, spool (outputs.c) */
+    outputs_undead(d, &ri, path, &j->pre, NULL);
     if (path[0] && !w->dead)
         follow_start(d, w, j->slot, &j->req, path, snap, j->sym, j->nsym);
 }
