@@ -218,9 +218,10 @@ END_TEST
  * loaded: seconds on a loaded machine), and writing the report file can be
  * slow too (it reads the worker's sources and ends with an fsync: a loaded
  * disk takes long).  Both run on the analysis thread: the loop goes on
- * taking snapshots at their deadlines.  Here one of them takes 1.5 s per
- * report, and three requests of 0.8 s begin 0.4 s apart with a 0.3 s timer:
- * each ends before the previous one is written.  All three must be
+ * taking snapshots at their deadlines.  Here one of them is slowed (naming
+ * 1.5 s per report; writing 0.6 s per file, text and JSON twin), and three
+ * requests of 0.8 s begin 0.4 s apart with a 0.3 s timer: each deadline
+ * falls while an earlier report is still in the works.  All three must be
  * reported, each with its stack taken at its deadline (when the loop did
  * the naming itself, the second and third were never seen). */
 static void slow_analysis_never_delays_the_next_snapshot(const char *hook, const char *conf)
