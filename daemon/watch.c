@@ -228,6 +228,13 @@ static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static struct job *in_head, *in_tail, *out_head, *out_tail;
 static bool qstop;
+/* Named, to be written by the writer thread (wcond), which stops once
+ * wstop is set and nothing is left. */
+static pthread_cond_t wcond = PTHREAD_COND_INITIALIZER;
+static struct job *mid_head, *mid_tail;
+static bool wstop;
+static pthread_t wthread;
+static bool wthread_up;
 /* Named but not yet reported.  A named job holds its frames and locals
  * (~100 KiB); the thread waits while this many are, so that in a storm the
  * queue holds stack copies only, as before. */
@@ -373,6 +380,14 @@ static void write_report(struct job *j, const struct config *cfg, const char *ho
     }
 }
 
+/* A named job's files, with its own configuration copy (none: phase 2 did
+ * not run, and report() writes on the loop). */
+static void write_job(struct job *j)
+{
+    if (j->cfg && j->snap)
+        write_report(j, &j->cfg->c, j->cfg->hostname);
+}
+
 /* Does the snapshot's process still run?  Not if the loop has seen it go,
  * nor if /proc/PID is gone, a zombie's, or another process's. */
 static bool still_runs(const struct worker *w, pid_t pid)
@@ -460,7 +475,6 @@ static void analyse(struct job *j)
     s->stack_len = s->stack_cap = 0;
     s->maps = NULL; /* the job's */
     s->maps_len = 0;
-    write_report(j, cfg, j->cfg->hostname);
 }
 
 static void wake_loop(void)
@@ -491,10 +505,53 @@ static void *analysis_main(void *arg)
         pthread_mutex_unlock(&qlock);
 
         analyse(j);
+        if (!wthread_up)
+            write_job(j);
+
+        pthread_mutex_lock(&qlock);
+        named_pending++;
+        if (wthread_up) {
+            append(&mid_head, &mid_tail, j);
+            pthread_cond_signal(&wcond);
+        } else {
+            append(&out_head, &out_tail, j);
+        }
+        pthread_mutex_unlock(&qlock);
+        if (!wthread_up)
+            wake_loop();
+    }
+}
+
+/*
+ * The writer thread: report files (text, JSON twin) of named jobs, one
+ * after another, while the analysis thread names the next ones -- a
+ * pipeline, so that a storm's throughput is set by the slower of the two,
+ * not their sum, and the loop never waits for the disk.
+ */
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    (void)prctl(PR_SET_NAME, "dogslowd-write", 0, 0, 0);
+    for (;;) {
+        struct job *j;
+
+        pthread_mutex_lock(&qlock);
+        while (!wstop && !mid_head)
+            pthread_cond_wait(&wcond, &qlock);
+        j = mid_head;
+        if (!j) { /* stopping, and nothing left */
+            pthread_mutex_unlock(&qlock);
+            return NULL;
+        }
+        mid_head = j->next;
+        if (!mid_head)
+            mid_tail = NULL;
+        pthread_mutex_unlock(&qlock);
+
+        write_job(j);
 
         pthread_mutex_lock(&qlock);
         append(&out_head, &out_tail, j);
-        named_pending++;
         pthread_mutex_unlock(&qlock);
         wake_loop();
     }
@@ -517,6 +574,13 @@ int watch_init(struct daemon *d)
     if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, done_fd,
                   &(struct epoll_event){.events = EPOLLIN, .data.ptr = &d->reports_ev}) < 0)
         return -errno;
+    /* The writer first: the analysis thread reads wthread_up. */
+    r = pthread_create(&wthread, NULL, writer_main, NULL);
+    if (r)
+        log_warnx("cannot start the writer thread (%s): report files are written by the "
+                  "analysis thread", strerror(r));
+    else
+        wthread_up = true;
     r = pthread_create(&athread, NULL, analysis_main, NULL);
     if (r) {
         log_warnx("cannot start the analysis thread (%s): frames are named on the event loop",
@@ -752,6 +816,14 @@ void watch_drain(struct daemon *d)
         pthread_mutex_unlock(&qlock);
         pthread_join(athread, NULL);
         athread_up = false;
+    }
+    if (wthread_up) { /* after the analysis thread: it hands over its last */
+        pthread_mutex_lock(&qlock);
+        wstop = true;
+        pthread_cond_broadcast(&wcond);
+        pthread_mutex_unlock(&qlock);
+        pthread_join(wthread, NULL);
+        wthread_up = false;
     }
     collect_named();
     while (ready_head)
