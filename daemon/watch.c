@@ -290,6 +290,18 @@ static void append(struct job **head, struct job **tail, struct job *j)
     *tail = j;
 }
 
+static struct job *pop(struct job **head, struct job **tail)
+{
+    struct job *j = *head;
+
+    if (j) {
+        *head = j->next;
+        if (!*head)
+            *tail = NULL;
+    }
+    return j;
+}
+
 static void job_free(struct job *j)
 {
     if (j->have_py)
@@ -494,15 +506,10 @@ static void *analysis_main(void *arg)
         /* Stopping (watch_drain() waits for the thread), the cap is off. */
         while (!qstop && (!in_head || named_pending >= NAMED_MAX))
             pthread_cond_wait(&qcond, &qlock);
-        j = in_head;
-        if (!j) { /* stopping, and nothing left */
-            pthread_mutex_unlock(&qlock);
-            return NULL;
-        }
-        in_head = j->next;
-        if (!in_head)
-            in_tail = NULL;
+        j = pop(&in_head, &in_tail);
         pthread_mutex_unlock(&qlock);
+        if (!j) /* stopping, and nothing left */
+            return NULL;
 
         analyse(j);
         if (!wthread_up)
@@ -538,15 +545,10 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&qlock);
         while (!wstop && !mid_head)
             pthread_cond_wait(&wcond, &qlock);
-        j = mid_head;
-        if (!j) { /* stopping, and nothing left */
-            pthread_mutex_unlock(&qlock);
-            return NULL;
-        }
-        mid_head = j->next;
-        if (!mid_head)
-            mid_tail = NULL;
+        j = pop(&mid_head, &mid_tail);
         pthread_mutex_unlock(&qlock);
+        if (!j) /* stopping, and nothing left */
+            return NULL;
 
         write_job(j);
 
