@@ -148,7 +148,8 @@ static void check_stack_and_locals(const char *r, bool expect_params)
     for (int i = 0; locals[i]; i++)
         expect(strstr(full, locals[i]), r, "want '%s'", locals[i]);
     expect(!strstr(r, "hunter2"), r, "a secret leaked");
-    expect(!strstr(r, "4111"), r, "a card number leaked");
+    /* The whole number: "4111" alone turns up in other values (a tv_nsec). */
+    expect(!strstr(r, "4111 1111"), r, "a card number leaked");
 
     /* Each recursion level shows its own value, oldest first. */
     const char *p = full;
@@ -428,7 +429,7 @@ START_TEST(redaction_is_configurable)
     const char *full = strstr(r, "Full backtrace with local variables:");
     expect(full && strstr(full, "      counter = [redacted]\n"), r, "counter not redacted");
     expect(strstr(full, "\"hunter2\"\n"), r, "password redacted without being listed");
-    expect(strstr(full, "      card = [redacted]\n") && !strstr(r, "4111"), r, "card shown");
+    expect(strstr(full, "      card = [redacted]\n") && !strstr(r, "4111 1111"), r, "card shown");
     free(r);
     tw_wait(&w, 5000);
     td_stop(&d);
