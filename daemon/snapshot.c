@@ -307,13 +307,15 @@ char *snapshot_read_maps(pid_t pid, size_t *len)
         ssize_t k;
 
         if (cap - n < 4096) {
+            size_t more = cap * 2 <= DSL_MAPS_MAX ? cap * 2 : DSL_MAPS_MAX;
+
             if (cap >= DSL_MAPS_MAX)
                 break; /* cut at the last whole line below */
-            p = realloc(buf, cap * 2 <= DSL_MAPS_MAX ? cap * 2 : DSL_MAPS_MAX);
+            p = realloc(buf, more);
             if (!p)
                 goto fail;
             buf = p;
-            cap = cap * 2 <= DSL_MAPS_MAX ? cap * 2 : DSL_MAPS_MAX;
+            cap = more;
         }
         k = read(fd, buf + n, cap - n - 1);
         if (k < 0 && errno == EINTR)

@@ -651,7 +651,6 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
     j->w = w;
     w->busy++;
     j->cfg = cfg_get(d);
-    view_of(&j->wview, w);
     j->slot = slot;
     j->req = *req;
     j->pid = w->pid;
@@ -672,8 +671,6 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
         j->py = snap.py;
         j->have_py = snap.have_py;
         snap.have_py = false;
-        j->wview.py_state = w->py_state; /* looked for at the first snapshot */
-        memcpy(j->wview.py_why, w->py_why, sizeof(j->wview.py_why));
         if (snap.needs_unwind && snap.stack_len) {
             j->stack = malloc(snap.stack_len);
             if (j->stack) {
@@ -703,6 +700,8 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
             }
         }
     }
+    /* After the snapshot: the first one looks for the Python runtime. */
+    view_of(&j->wview, w);
     njobs++;
     submit(j);
 }
@@ -779,11 +778,8 @@ static void collect_named(void)
 /* Write the report of the first ready job, and let it go. */
 static void report_next(struct daemon *d)
 {
-    struct job *j = ready_head;
+    struct job *j = pop(&ready_head, &ready_tail);
 
-    ready_head = j->next;
-    if (!ready_head)
-        ready_tail = NULL;
     report(d, j);
     retire(j);
 }
