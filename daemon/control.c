@@ -335,8 +335,8 @@ static bool is_thread_of(pid_t pid, pid_t tid)
 }
 
 /* Snapshot one thread of w now and add the rendered report to t. */
-static void dump_thread(struct daemon *d, struct worker *w, const struct dsl_request *req,
-                        struct text *t)
+static int dump_thread(struct daemon *d, struct worker *w, const struct dsl_request *req,
+                       struct text *t)
 {
     static struct snapshot snap;
     static struct symframe frames[DSL_SYMFRAMES_MAX];
@@ -355,8 +355,22 @@ static void dump_thread(struct daemon *d, struct worker *w, const struct dsl_req
         int n = symbolize(&d->cfg, w, &snap, d->cfg.stack_vars, frames, ARRAY_SIZE(frames));
         if (n > 0)
             nframes = (unsigned)n;
+        /* Naming read the process too (locals). */
+        if (!snapshot_still_same(w, &snap)) {
+            symframes_free(frames, nframes);
+            nframes = 0;
+        }
     }
     pthread_mutex_unlock(&w->dwfl_lock);
+    if (snap.changed) {
+        char why[200];
+
+        tprintf(t, "==== pid %d tid %d ====\n%s\n", (int)w->pid, (int)req->tid, snap.note);
+        log_warnx("pid %d (%s): not traced: %s", (int)w->pid, w->program, snap.note);
+        snprintf(why, sizeof(why), "is not the process that registered any more (%s)", snap.note);
+        registry_remove(d, w, why);
+        return -EPERM;
+    }
     ri = (struct report_info){
         .req = req,
         .w = w,
@@ -375,6 +389,7 @@ static void dump_thread(struct daemon *d, struct worker *w, const struct dsl_req
         text_add(t, text, len);
     free(text);
     symframes_free(frames, nframes);
+    return 0;
 }
 
 static int cmd_dump(struct daemon *d, pid_t pid, pid_t tid, struct text *t, char *msg,
@@ -416,8 +431,13 @@ static int cmd_dump(struct daemon *d, pid_t pid, pid_t tid, struct text *t, char
         dsl_strlcpy(reqs[0].url, "(no request)", sizeof(reqs[0].url));
         n = 1;
     }
-    for (unsigned i = 0; i < n; i++)
-        dump_thread(d, w, &reqs[i], t);
+    for (unsigned i = 0; i < n; i++) {
+        if (dump_thread(d, w, &reqs[i], t) < 0) {
+            snprintf(msg, msize, "pid %d is not the process that registered any more",
+                     (int)pid);
+            return EPERM;
+        }
+    }
     snprintf(msg, msize, "%u thread%s of pid %d", n, n == 1 ? "" : "s", (int)pid);
     log_info("dogslowctl dump: %s", msg);
     return 0;

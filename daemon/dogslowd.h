@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include "ident.h"
 #include "proto.h"
 #include "pyframes.h"
 #include "scoreboard.h"
@@ -149,6 +150,10 @@ struct worker {
     char *ignore_urls;       /* the worker's own ignore patterns, or NULL (ignore.c) */
     char program[DSL_STR_MAX + 1];
     uint64_t starttime; /* /proc/PID/stat field 22: tells a reused pid apart */
+    /* Who registered (ident.h): every read of the process checks it is
+     * still this one.  Set once at registration, then only read (the
+     * analysis and writer threads too). */
+    struct ident ident;
 
     void *unwind_as; /* libunwind address space (fallback unwinder) */
     void *dwfl;      /* libdwfl session, cached across snapshots */
@@ -227,6 +232,8 @@ void watch_reconfigured(void);
 unsigned watch_pending(void);
 /* At exit: name and report every snapshot taken. */
 void watch_drain(struct daemon *d);
+/* SIGCHLD and the scan timer: threads that stopped at last (snapshot_reap). */
+void watch_stops(struct daemon *d, uint64_t now);
 
 /* ---- snapshots (snapshot.c, unwind.c) --------------------------------- */
 
@@ -271,6 +278,10 @@ struct snapshot {
     /* The process exited before the frames were named: only the copies are
      * read, never the live process (its pid may be another's by now). */
     bool gone;
+    /* The process is not the one that registered any more (it executed
+     * another program, or changed credentials): nothing of it was kept,
+     * and its registration must be dropped (note says why). */
+    bool changed;
     /* /proc/PID/maps as it was at the snapshot, for a process whose modules
      * were never read (its first reports): if it exits before naming, the
      * module list comes from here (snapshot_read_maps).  Not owned. */
@@ -290,11 +301,47 @@ char *snapshot_read_maps(pid_t pid, size_t *len);
  * copy (unwind.c).  s->stack is a buffer reused across calls. */
 int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s);
 /* The two halves of snapshot_thread: take (the thread is held: registers
- * and stack copied), and finish (unwind the copy; any time later). */
+ * and stack copied), and finish (unwind the copy; any time later).
+ * snapshot_take returns -EINPROGRESS when the thread was interrupted but
+ * did not stop at once: it is then in d->stopping, and let go when it
+ * stops -- or its snapshot is finished then, if the caller claims it
+ * (snapshot_claim). */
 int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s);
 void snapshot_finish(const struct config *cfg, struct worker *w, struct snapshot *s);
 void snapshot_release_worker(struct worker *w);
-void snapshot_retry_detach(struct daemon *d);
+/* After the last live read of a snapshot (unwinding, locals): is the
+ * process still the one that registered?  If not, everything read of it
+ * is dropped from s, s->changed is set and false returned. */
+bool snapshot_still_same(const struct worker *w, struct snapshot *s);
+
+/* Threads that did not stop at once (see struct daemon). */
+struct stopping {
+    pid_t pid, tid;
+    uid_t uid;
+    uint64_t since_ns;
+    void *owner; /* who waits for this thread's snapshot (a job of watch.c), or NULL */
+};
+#define SNAPSHOT_STOP_TIMEOUT_NS (200 * NSEC_PER_MSEC) /* an owner waits this long */
+#define SNAPSHOT_STOPPING_PER_UID 8 /* threads of one uid still to stop, at most */
+/* The thread snapshot_take() just left stopping waits for owner. */
+void snapshot_claim(struct daemon *d, pid_t tid, void *owner);
+/* What snapshot_reap() tells an owner: the thread stopped (status from
+ * waitpid; the owner must call snapshot_resume, which lets it go), it
+ * exited (-ESRCH), or it did not stop in time (-ETIMEDOUT; it is let go
+ * whenever it stops). */
+typedef void (*snapshot_stopped_fn)(struct daemon *d, void *owner, pid_t tid, int status,
+                                    int err);
+/* From SIGCHLD and the scan timer: collect the stops that came. */
+void snapshot_reap(struct daemon *d, uint64_t now, snapshot_stopped_fn fn);
+/* The held part of a snapshot, for a thread that has stopped at last. */
+int snapshot_resume(struct daemon *d, struct worker *w, pid_t tid, int status,
+                    struct snapshot *s);
+/* Let a stopped thread go (owner gone): detach, the signal re-injected. */
+void snapshot_let_go(struct daemon *d, pid_t tid, int status);
+/* Threads of uid still to stop. */
+unsigned snapshot_stopping(const struct daemon *d, uid_t uid);
+/* At exit. */
+void snapshot_stopping_free(struct daemon *d);
 
 /* Unwind a snapshot's copy with libdwfl (unwind.c).  Needs w's Dwfl with
  * modules reported (symbolize_prepare). */
@@ -407,10 +454,11 @@ struct daemon {
     struct heap heap;
     uint64_t armed_ns; /* what the deadline timerfd is set to, 0 if idle */
 
-    /* Threads we attached to but could not stop in time: detached when
-     * they finally stop (see snapshot.c). */
-    pid_t pending_detach[64];
-    unsigned npending_detach;
+    /* Threads attached and interrupted that have not stopped yet: each is
+     * finished (its snapshot taken) or let go when its stop comes, however
+     * many there are (snapshot.c). */
+    struct stopping *stopping;
+    unsigned nstopping, stopping_cap;
 
     uint64_t reports_written;
     uint64_t requests_ignored; /* matched ignore_urls (ignore.c) */

@@ -496,19 +496,33 @@ void follow_fire(struct daemon *d, const struct deadline *e)
     f->last_seen_ns = now;
     /* The analysis thread is naming a report of this process: skip this
      * sample rather than wait (the loop must not). */
+    snap.changed = false;
     if (pthread_mutex_trylock(&w->dwfl_lock) == 0) {
         if (snapshot_thread(d, w, f->tid, &snap) == 0 && snap.nframes) {
             int n = symbolize(&d->cfg, w, &snap, false, frames, DSL_SYMFRAMES_MAX);
-            if (n > 0) {
+            /* Naming reads the process too: the sample counts only if it
+             * is still the one that registered. */
+            if (n > 0 && snapshot_still_same(w, &snap)) {
                 add_sample(f, &snap, frames, (unsigned)n);
                 f->samples++;
                 f->pause_ns += snap.pause_ns;
             }
             symframes_free(frames, n > 0 ? (unsigned)n : 0);
+        } else if (!snap.changed) {
+            f->skipped += snap.err == EINPROGRESS || snap.err == EBUSY;
         }
         pthread_mutex_unlock(&w->dwfl_lock);
     } else {
         f->skipped++;
+    }
+    if (snap.changed) {
+        char why[200];
+
+        /* Not followed, nor watched, any more. */
+        log_warnx("pid %d (%s): not traced: %s", (int)w->pid, w->program, snap.note);
+        snprintf(why, sizeof(why), "is not the process that registered any more (%s)", snap.note);
+        registry_remove(d, w, why); /* finishes and drops f (follow_worker_gone) */
+        return;
     }
     schedule(d, f, dsl_now_ns(CLOCK_MONOTONIC));
 }

@@ -380,6 +380,9 @@ static int setup(struct daemon *d)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
+    /* A traced thread's stop is reported with SIGCHLD: a snapshot whose
+     * thread did not stop at once is finished when it comes (watch.c). */
+    sigaddset(&mask, SIGCHLD);
     if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
         return -errno;
     d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -603,6 +606,10 @@ static void handle_signal(struct daemon *d)
             reload(d);
             continue;
         }
+        if (si.ssi_signo == SIGCHLD) {
+            watch_stops(d, dsl_now_ns(CLOCK_MONOTONIC));
+            continue;
+        }
         log_notice("received %s, stopping", strsignal((int)si.ssi_signo));
         d->quit = true;
     }
@@ -643,7 +650,7 @@ static void loop(struct daemon *d)
                 watch_scan(d, now);
                 registry_expire_hellos(d, now);
                 control_expire(d, now);
-                snapshot_retry_detach(d);
+                watch_stops(d, now);
                 update_status(d, now, false);
                 sandbox_poll();
                 break;
@@ -765,6 +772,7 @@ int main(int argc, char **argv)
         registry_remove(&d, d.workers, NULL);
     registry_bury(&d);
     heap_free(&d.heap);
+    snapshot_stopping_free(&d);
     symbolize_cache_release();
     sink_syslog_close();
     delivery_shutdown();

@@ -26,6 +26,7 @@
 
 #include "control.h"
 #include "dogslowd.h"
+#include "ident.h"
 #include "follow.h"
 #include "ignore.h"
 #include "util.h"
@@ -79,19 +80,24 @@ static void close_conn(struct daemon *d, struct worker *w)
  * Each registration is written down in the state directory, so a daemon
  * that restarts (crash, upgrade) can take the workers back without their
  * help -- even one whose only thread is stuck in the very request we must
- * report.  One small file per process: "1 PID STARTTIME TIMER_MS PROGRAM".
+ * report.  One small file per process:
+ * "2 PID STARTTIME TIMER_MS IDENTITY PROGRAM", the identity as
+ * ident_format() writes it (uids, gids, address space), so that the next
+ * daemon takes back only the very process that registered.
  */
 static void state_save(struct daemon *d, const struct worker *w)
 {
-    char path[PATH_MAX + 32], tmp[PATH_MAX + 40], line[512];
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 40], line[640], id[256];
     _cleanup_close_ int fd = -1;
     int n;
 
-    if (!d->cfg.state_dir[0] || w->starttime == 0)
+    if (!d->cfg.state_dir[0] || w->starttime == 0 || ident_format(&w->ident, id, sizeof(id)) < 0)
         return;
-    n = snprintf(line, sizeof(line), "1 %d %llu %llu %s\n", (int)w->pid,
+    n = snprintf(line, sizeof(line), "2 %d %llu %llu %s %s\n", (int)w->pid,
                  (unsigned long long)w->starttime,
-                 (unsigned long long)(w->timer_ns / NSEC_PER_MSEC), w->program);
+                 (unsigned long long)(w->timer_ns / NSEC_PER_MSEC), id, w->program);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return;
     snprintf(path, sizeof(path), "%s/%d", d->cfg.state_dir, (int)w->pid);
     snprintf(tmp, sizeof(tmp), "%s/.%d.tmp", d->cfg.state_dir, (int)w->pid);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -403,8 +409,38 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
             break;
         }
     }
-    if (dsl_proc_stat(w->pid, &w->starttime, NULL) < 0)
-        w->starttime = 0;
+    /* Who registers: the process as it is now must be the one that
+     * connected (SO_PEERCRED holds the credentials of connect() time), and
+     * one that may be traced at all (a set-uid program is not dumpable).
+     * Every later read of it checks this identity again (ident.h). */
+    {
+        struct ident id;
+        char why[160];
+
+        r = ident_read(w->pid, 0, &id);
+        if (r < 0 || id.tgid != w->pid) {
+            snprintf(why, sizeof(why), "cannot read the process's credentials (%s)",
+                     strerror(r < 0 ? -r : ESRCH));
+            refuse(d, w, r < 0 ? -r : ESRCH, why);
+            return;
+        }
+        if (id.uid[1] != w->uid || id.gid[1] != w->gid) {
+            refuse(d, w, EPERM, "the process's credentials changed since it connected");
+            return;
+        }
+        if (!id.dumpable) {
+            refuse(d, w, EPERM,
+                   "the process is not dumpable (a set-uid program, or PR_SET_DUMPABLE 0): "
+                   "it is not traced");
+            return;
+        }
+        if (!id.mm[0] && !id.mm[2]) {
+            refuse(d, w, EPERM, "the process's memory layout cannot be read");
+            return;
+        }
+        w->ident = id;
+        w->starttime = id.starttime;
+    }
 
     timer_ms = h->timer_ms ? h->timer_ms : d->cfg.timer_ms;
     if (timer_ms < d->cfg.timer_min_ms)
@@ -621,10 +657,22 @@ static bool adopt_one(struct daemon *d, const char *line)
     struct worker *w;
     int pidfd;
 
+    struct ident recorded, cur;
+    char changed[160];
+    int consumed = 0, n;
+
     program[0] = '\0';
-    fields = sscanf(line, "1 %d %llu %llu %255[^\n]", &pid, &starttime, &timer_ms, program);
-    if (fields < 3 || pid <= 0 || timer_ms == 0)
+    fields = sscanf(line, "2 %d %llu %llu %n", &pid, &starttime, &timer_ms, &consumed);
+    if (fields < 3 || consumed == 0 || pid <= 0 || timer_ms == 0) {
+        if (line[0] == '1' && line[1] == ' ')
+            log_notice("a registration recorded by an older dogslowd (without its credentials) "
+                       "is not taken over: that worker registers again on its next request");
         return false;
+    }
+    n = ident_parse_record(line + consumed, &recorded);
+    if (n < 0)
+        return false;
+    sscanf(line + consumed + n, " %255[^\n]", program);
     for (w = d->workers; w; w = w->next)
         if (w->pid == pid)
             return false;
@@ -636,6 +684,15 @@ static bool adopt_one(struct daemon *d, const char *line)
     if (pidfd < 0)
         return false;
     if (dsl_proc_stat(pid, &now_start, NULL) < 0 || now_start != starttime) {
+        close(pidfd);
+        return false;
+    }
+    /* And still the program, and the credentials, that registered. */
+    recorded.starttime = starttime;
+    changed[0] = '\0';
+    if (ident_verify(&recorded, pid, 0, &cur, changed, sizeof(changed)) < 0) {
+        if (changed[0])
+            log_warnx("pid %d is not taken over from the previous daemon: %s", pid, changed);
         close(pidfd);
         return false;
     }
@@ -661,15 +718,9 @@ static bool adopt_one(struct daemon *d, const char *line)
         timer_ms = d->cfg.timer_max_ms;
     w->timer_ns = timer_ms * NSEC_PER_MSEC;
     w->timer_asked_ms = (uint32_t)timer_ms; /* unknown whether asked: keep it across reloads */
-    {
-        char path[64];
-        struct stat st;
-        snprintf(path, sizeof(path), "/proc/%d", pid);
-        if (stat(path, &st) == 0) {
-            w->uid = st.st_uid;
-            w->gid = st.st_gid;
-        }
-    }
+    w->ident = cur;
+    w->uid = cur.uid[1];
+    w->gid = cur.gid[1];
     w->next = d->workers;
     if (d->workers)
         d->workers->prev = w;

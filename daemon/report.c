@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dogslowd.h"
+#include "ident.h"
 #include "locals.h"
 #include "util.h"
 
@@ -87,8 +88,8 @@ static pid_t parent_pid(pid_t pid)
 /*
  * The source line for file:line, when the worker's user could read it too:
  * the file name comes from the worker's DWARF, and the daemon must not be
- * tricked into quoting files the worker has no right to (issue: privilege
- * split; see docs/architecture.md).
+ * tricked into quoting files the worker has no right to (see
+ * docs/reliability.md, threat model).
  */
 static bool source_line(const struct worker *w, const char *file, int line, char *out,
                         size_t size)
@@ -100,10 +101,11 @@ static bool source_line(const struct worker *w, const char *file, int line, char
     int cur = 1;
     ssize_t n;
 
-    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    /* Opened as the worker would: every directory on the way searchable,
+     * the file readable, by its fs uid, gid and groups (the daemon's
+     * CAP_DAC_READ_SEARCH must not quote /root/... into a report). */
+    fd = ident_open_as(&w->ident, file);
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return false;
-    if (st.st_uid != w->uid && !(st.st_mode & S_IROTH) && w->uid != 0)
         return false;
     while ((n = read(fd, buf, sizeof(buf))) > 0) {
         for (ssize_t i = 0; i < n; i++) {

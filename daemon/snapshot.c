@@ -2,14 +2,18 @@
 /*
  * Snapshots: hold exactly one thread for as short a time as possible.
  *
- *   1. check the tid belongs to the registered process (pidfd alive, tid
- *      listed in /proc/PID/task), PTRACE_SEIZE it (never SIGSTOP), check
- *      again that the thread we hold is the process's;
- *   2. PTRACE_INTERRUPT and wait for the stop with a bounded, non-blocking
- *      poll;
- *   3. read the registers and copy the live stack, from the stack pointer
+ *   1. check the tid belongs to the registered process and that the
+ *      process is still the one that registered (ident.h: credentials,
+ *      dumpable, no exec since), PTRACE_SEIZE it (never SIGSTOP);
+ *   2. PTRACE_INTERRUPT and wait for the stop with a short spin (2 ms at
+ *      most); a thread that does not stop by then is left to stop on its
+ *      own time (d->stopping): the loop never waits for it, and it is let
+ *      go -- or its snapshot finished -- when its stop is reported (SIGCHLD,
+ *      snapshot_reap);
+ *   3. held, check again that it is the registered process's;
+ *   4. read the registers and copy the live stack, from the stack pointer
  *      up, with one process_vm_readv (it stops at the end of the mapping);
- *   4. PTRACE_DETACH, re-injecting a signal if the stop we got was a
+ *   5. PTRACE_DETACH, re-injecting a signal if the stop we got was a
  *      signal-delivery stop, so the worker loses nothing.
  *
  * Unwinding the copy (unwind.c, libdwfl), naming frames and reading locals
@@ -40,13 +44,15 @@
 #include <libunwind-ptrace.h>
 
 #include "dogslowd.h"
+#include "ident.h"
 #include "locals.h"
 #include "util.h"
 
-/* How long we wait for an interrupted thread to stop.  A thread in an
- * uninterruptible sleep stops only when it leaves it; we do not wait that
- * long, and detach later instead (snapshot_retry_detach). */
-#define STOP_TIMEOUT_NS (200 * NSEC_PER_MSEC)
+/* How long the loop spins for an interrupted thread's stop.  It normally
+ * comes within microseconds; a thread in an uninterruptible sleep (vfork,
+ * disk I/O) stops only when it leaves it, and is not waited for (see
+ * d->stopping). */
+#define STOP_SPIN_NS (2 * NSEC_PER_MSEC)
 
 static bool pid_alive(const struct worker *w)
 {
@@ -55,18 +61,36 @@ static bool pid_alive(const struct worker *w)
      * daemon that dropped root lacks for other users' processes, and
      * valgrind does not know it.) */
     struct pollfd p = {.fd = w->pidfd, .events = POLLIN};
-    return poll(&p, 1, 0) == 0;
+    return w->pidfd >= 0 && poll(&p, 1, 0) == 0;
 }
 
-/* Is tid a thread of w's process right now?  Checked before and after the
- * attach; together with the pidfd this rules out a reused pid or tid. */
-static bool tid_belongs(const struct worker *w, pid_t tid)
+/*
+ * Is tid a thread of w's process right now, and is the process still the
+ * one that registered?  Checked before the attach, while the thread is
+ * held and after the reads; together with the pidfd this rules out a
+ * reused pid or tid, and a program executed since (ident.h).  On failure
+ * the note says why; s->changed is set when the registration must go.
+ */
+static int check_same(const struct worker *w, pid_t tid, struct snapshot *s,
+                      struct ident *ret_cur)
 {
-    long tgid;
+    char why[128] = "";
+    int r = ident_verify(&w->ident, w->pid, tid, ret_cur, why, sizeof(why));
 
-    if (dsl_proc_status_field(w->pid, tid, "Tgid", &tgid) < 0 || tgid != w->pid)
-        return false;
-    return pid_alive(w);
+    if (r == 0 && !pid_alive(w))
+        r = -ESRCH;
+    if (r == 0)
+        return 0;
+    if (r == -EPERM) {
+        s->changed = true;
+        s->err = EPERM;
+        snprintf(s->note, sizeof(s->note), "not read: %s", why);
+        return r;
+    }
+    s->err = ESRCH;
+    snprintf(s->note, sizeof(s->note), "thread %d is not (or no longer) in process %d", (int)tid,
+             (int)w->pid);
+    return -ESRCH;
 }
 
 static pid_t tracer_of(pid_t tid)
@@ -75,48 +99,130 @@ static pid_t tracer_of(pid_t tid)
     return dsl_proc_status_field(tid, 0, "TracerPid", &v) == 0 ? (pid_t)v : 0;
 }
 
-static void remember_detach(struct daemon *d, pid_t tid)
+static struct stopping *find_stopping(struct daemon *d, pid_t tid)
 {
-    if (d->npending_detach < ARRAY_SIZE(d->pending_detach))
-        d->pending_detach[d->npending_detach++] = tid;
-    else
-        log_warnx("cannot track thread %d for a late detach; it is released when it stops "
-                  "or when dogslowd exits",
-                  (int)tid);
+    for (unsigned i = 0; i < d->nstopping; i++)
+        if (d->stopping[i].tid == tid)
+            return &d->stopping[i];
+    return NULL;
+}
+
+unsigned snapshot_stopping(const struct daemon *d, uid_t uid)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < d->nstopping; i++)
+        n += d->stopping[i].uid == uid;
+    return n;
+}
+
+/* A thread attached and interrupted that has not stopped: it goes on the
+ * list, which grows as needed.  (Should even that fail, snapshot_reap()
+ * still lets go of any stopped thread it finds, listed or not.) */
+static void add_stopping(struct daemon *d, pid_t pid, pid_t tid, uid_t uid)
+{
+    if (d->nstopping == d->stopping_cap) {
+        unsigned cap = d->stopping_cap ? d->stopping_cap * 2 : 16;
+        struct stopping *p = realloc(d->stopping, cap * sizeof(*p));
+
+        if (!p) {
+            log_warnx("out of memory: thread %d is let go when it stops, unlisted", (int)tid);
+            return;
+        }
+        d->stopping = p;
+        d->stopping_cap = cap;
+    }
+    d->stopping[d->nstopping++] = (struct stopping){
+        .pid = pid,
+        .tid = tid,
+        .uid = uid,
+        .since_ns = dsl_now_ns(CLOCK_MONOTONIC),
+    };
+}
+
+void snapshot_claim(struct daemon *d, pid_t tid, void *owner)
+{
+    struct stopping *e = find_stopping(d, tid);
+
+    if (e)
+        e->owner = owner;
+}
+
+void snapshot_stopping_free(struct daemon *d)
+{
+    free(d->stopping);
+    d->stopping = NULL;
+    d->nstopping = d->stopping_cap = 0;
+}
+
+/* The signal a stop carries, to be delivered when we let go: a
+ * signal-delivery stop (event 0) has one; an interrupt or group stop not. */
+static int stop_signal(int status)
+{
+    return WIFSTOPPED(status) && (status >> 16) == 0 ? WSTOPSIG(status) : 0;
+}
+
+void snapshot_let_go(struct daemon *d, pid_t tid, int status)
+{
+    (void)d;
+    if (WIFSTOPPED(status) && ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)stop_signal(status)) < 0 &&
+        errno != ESRCH)
+        log_warn("PTRACE_DETACH %d", (int)tid);
 }
 
 /*
- * Threads that did not stop within STOP_TIMEOUT_NS stay attached until they
- * do; each scan reaps their stop and detaches them.
+ * Collect every stop and exit of the threads we trace (the daemon has no
+ * children of its own: every status is a tracee's).  A thread on the list
+ * with an owner goes to it; any other stopped thread is let go at once.
+ * Then owners that waited too long hear so, and their threads stay listed
+ * until they stop.
  */
-void snapshot_retry_detach(struct daemon *d)
+void snapshot_reap(struct daemon *d, uint64_t now, snapshot_stopped_fn fn)
 {
-    unsigned j = 0;
-
-    for (unsigned i = 0; i < d->npending_detach; i++) {
-        pid_t tid = d->pending_detach[i];
+    for (;;) {
         int st;
-        pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+        pid_t tid = waitpid(-1, &st, __WALL | WNOHANG);
+        struct stopping *e;
+        void *owner = NULL;
 
-        if (r == 0) {
-            d->pending_detach[j++] = tid;
+        if (tid <= 0) {
+            if (tid < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        e = find_stopping(d, tid);
+        if (e) {
+            owner = e->owner;
+            *e = d->stopping[--d->nstopping];
+        }
+        if (owner) {
+            fn(d, owner, tid, st, WIFSTOPPED(st) ? 0 : -ESRCH);
             continue;
         }
-        if (r == tid && WIFSTOPPED(st)) {
-            int sig = (st >> 16) == 0 ? WSTOPSIG(st) : 0;
-            ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
-            log_info("thread %d stopped at last and was released", (int)tid);
+        if (WIFSTOPPED(st)) {
+            snapshot_let_go(d, tid, st);
+            if (e)
+                log_info("thread %d stopped at last and was let go", (int)tid);
         }
     }
-    d->npending_detach = j;
+    for (unsigned i = 0; i < d->nstopping; i++) {
+        struct stopping *e = &d->stopping[i];
+
+        if (e->owner && now - e->since_ns > SNAPSHOT_STOP_TIMEOUT_NS) {
+            void *owner = e->owner;
+
+            e->owner = NULL;
+            fn(d, owner, e->tid, 0, -ETIMEDOUT);
+        }
+    }
 }
 
 /*
  * Let go of tid.  If it died while we held it, the detach fails and the
  * kernel keeps it as our zombie: reap it, or its real parent would never see
- * it exit.  If it cannot be reaped yet, the scan timer tries again.
+ * it exit.  If it cannot be reaped yet, it is listed and reaped later.
  */
-static void release(struct daemon *d, pid_t tid, int sig)
+static void release(struct daemon *d, struct worker *w, pid_t tid, int sig)
 {
     int st;
 
@@ -131,14 +237,14 @@ static void release(struct daemon *d, pid_t tid, int sig)
         ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
         return;
     }
-    if (r == 0)
-        remember_detach(d, tid);
+    if (r == 0 && !find_stopping(d, tid))
+        add_stopping(d, w->pid, tid, w->uid);
 }
 
-/* Wait, without blocking the daemon for long, for tid's next stop. */
+/* Spin, briefly, for tid's next stop. */
 static int wait_stop(pid_t tid, int *ret_status)
 {
-    uint64_t deadline = dsl_now_ns(CLOCK_MONOTONIC) + STOP_TIMEOUT_NS;
+    uint64_t deadline = dsl_now_ns(CLOCK_MONOTONIC) + STOP_SPIN_NS;
     unsigned spins = 0;
 
     for (;;) {
@@ -278,12 +384,15 @@ static int copy_stack(struct daemon *d, struct snapshot *s)
     }
     struct iovec local = {.iov_base = s->stack, .iov_len = want};
     struct iovec remote = {.iov_base = (void *)(uintptr_t)from, .iov_len = want};
-    n = process_vm_readv(s->pid, &local, 1, &remote, 1, 0);
+    /* Through the thread's id, not the process's: a thread other than the
+     * main one dies before another thread's exec replaces the address
+     * space, so this can never read a program executed since. */
+    n = process_vm_readv(s->tid, &local, 1, &remote, 1, 0);
     if (n < 0 && errno == EFAULT) {
         /* The red zone may start on an unmapped page: try from sp. */
         from += RED_ZONE;
         remote.iov_base = (void *)(uintptr_t)from;
-        n = process_vm_readv(s->pid, &local, 1, &remote, 1, 0);
+        n = process_vm_readv(s->tid, &local, 1, &remote, 1, 0);
     }
     if (n <= 0)
         return n < 0 ? -errno : -EFAULT;
@@ -391,6 +500,9 @@ static int blocked_in(pid_t pid, pid_t tid, long *ret_nr, uint64_t *ret_sp, uint
 static const char *syscall_name(long nr)
 {
     switch (nr) {
+    case 56: return "clone";
+    case 58: return "vfork";
+    case 435: return "clone3";
     case 232: return "epoll_wait";
     case 281: return "epoll_pwait";
     case 441: return "epoll_pwait2";
@@ -439,11 +551,14 @@ static const char *eintr_wait_of(pid_t pid, pid_t tid)
  * system call read again: if the thread is still blocked at the same place,
  * the copy is consistent.  Only sp and pc are known, so unwinding relies on
  * CFI that does not need other registers (the usual case for optimised code).
+ * A thread in an uninterruptible sleep (state D: vfork() waiting for its
+ * child, disk or NFS I/O) is read the same way: it would not stop before it
+ * wakes, and the loop must not wait for that.
  * Returns 0 when peeked, 1 when the thread is not in such a call, 2 when it
  * is but its registers cannot be read without a stop (no
  * CAP_DAC_READ_SEARCH for another user's thread): it is left alone.
  */
-static int peek(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+static int peek(struct daemon *d, struct worker *w, pid_t tid, char state, struct snapshot *s)
 {
     long nr, nr2;
     uint64_t sp, pc, sp2, pc2;
@@ -462,7 +577,7 @@ static int peek(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *
                  call);
         return 2;
     }
-    if (r < 0 || !nonrestartable(nr))
+    if (r < 0 || (!nonrestartable(nr) && state != 'D'))
         return 1;
     memset(s->regs, 0, sizeof(s->regs));
     s->regs[DSL_REG_RSP] = sp;
@@ -474,10 +589,16 @@ static int peek(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *
     if (blocked_in(w->pid, tid, &nr2, &sp2, &pc2) < 0 || nr2 != nr || sp2 != sp || pc2 != pc)
         return 1; /* it woke up meanwhile: stop it the usual way */
     s->peeked_syscall = nr;
-    snprintf(s->note, sizeof(s->note),
-             "thread blocked in %s: read without stopping it (a stop would make the call "
-             "fail with EINTR)",
-             syscall_name(nr));
+    if (nonrestartable(nr))
+        snprintf(s->note, sizeof(s->note),
+                 "thread blocked in %s: read without stopping it (a stop would make the call "
+                 "fail with EINTR)",
+                 syscall_name(nr));
+    else
+        snprintf(s->note, sizeof(s->note),
+                 "thread in an uninterruptible sleep in %s (system call %ld): read without "
+                 "stopping it (it would not stop before it wakes)",
+                 syscall_name(nr), nr);
     return 0;
 }
 
@@ -516,8 +637,12 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
 {
     int r = snapshot_take(d, w, tid, s);
 
-    if (r == 0)
+    if (r == 0) {
         snapshot_finish(&d->cfg, w, s);
+        /* The unwinder may have read the live process too. */
+        if (!snapshot_still_same(w, s))
+            r = s->changed ? -EPERM : -ESRCH;
+    }
     return r;
 }
 
@@ -567,7 +692,7 @@ static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct sn
 
     if (w->py_state != 1)
         return;
-    remote_mem_proc(&m, &p, w->pid);
+    remote_mem_proc(&m, &p, tid); /* by the thread's id: see copy_stack() */
     py_limits_default(&lim);
     lim.max_locals = d->cfg.stack_vars ? 32 : 0;
     if (d->cfg.max_value_bytes)
@@ -595,11 +720,8 @@ static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct sn
     }
 }
 
-int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+static void reset(struct snapshot *s, const struct worker *w, pid_t tid)
 {
-    uint64_t t0, t1;
-    int st, sig = 0, r;
-
     if (s->have_py)
         py_stack_free(&s->py);
     s->have_py = false;
@@ -611,83 +733,68 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
     s->stack_addr = 0;
     s->nframes = 0;
     s->err = 0;
+    s->changed = false;
     s->pause_ns = s->unwind_ns = 0;
     s->note[0] = '\0';
     s->pid = w->pid;
     s->tid = tid;
+}
 
-    if (!tid_belongs(w, tid)) {
-        s->err = ESRCH;
-        snprintf(s->note, sizeof(s->note), "thread %d is not (or no longer) in process %d",
-                 (int)tid, (int)w->pid);
-        return -ESRCH;
-    }
-    find_python(w);
-    r = peek(d, w, tid, s);
-    if (r == 0) {
-        s->needs_unwind = true;
-        read_python(d, w, tid, s); /* blocked: its frames cannot change */
-        return 0;
-    }
-    if (r == 2) {
-        read_python(d, w, tid, s); /* the same: it waits */
-        return 0;
-    }
+/* Everything read of the process goes (it was another program's). */
+static void forget(struct snapshot *s)
+{
+    if (s->have_py)
+        py_stack_free(&s->py);
+    s->have_py = false;
     s->have_regs = false;
+    s->needs_unwind = false;
     s->regs_known = 0;
-    t0 = dsl_now_ns(CLOCK_MONOTONIC);
-    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0) {
-        r = -errno;
-        pid_t tracer = tracer_of(tid);
-        s->err = -r;
-        if (tracer > 0)
-            snprintf(s->note, sizeof(s->note),
-                     "thread is being traced by another process (pid %d); not disturbed",
-                     (int)tracer);
-        else
-            snprintf(s->note, sizeof(s->note), "cannot attach: %s", strerror(-r));
-        return r;
-    }
-    /* Attached.  From here on, every path detaches. */
-    if (!tid_belongs(w, tid)) {
-        release(d, tid, 0);
-        s->err = ESRCH;
-        snprintf(s->note, sizeof(s->note), "thread %d left process %d", (int)tid, (int)w->pid);
-        return -ESRCH;
-    }
-    if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) {
-        r = -errno;
-        release(d, tid, 0);
-        s->err = -r;
-        snprintf(s->note, sizeof(s->note), "cannot interrupt: %s", strerror(-r));
-        return r;
-    }
-    r = wait_stop(tid, &st);
-    if (r == -ETIMEDOUT) {
-        /* Not stopped (yet): the interrupt is still pending.  We must not
-         * wait here; detach once it stops. */
-        if (ptrace(PTRACE_DETACH, tid, NULL, NULL) < 0)
-            remember_detach(d, tid);
-        s->err = ETIMEDOUT;
-        snprintf(s->note, sizeof(s->note),
-                 "thread did not stop within %llu ms (uninterruptible sleep?)",
-                 (unsigned long long)(STOP_TIMEOUT_NS / NSEC_PER_MSEC));
-        return r;
-    }
-    if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
-        if (r < 0)
-            release(d, tid, 0);
-        s->err = ESRCH;
-        snprintf(s->note, sizeof(s->note), "thread exited during the snapshot");
-        return -ESRCH;
-    }
-    /* A signal-delivery stop (event 0) carries a signal that must reach
-     * the thread when we let go; an interrupt or group stop does not. */
-    if ((st >> 16) == 0)
-        sig = WSTOPSIG(st);
+    s->stack_len = 0;
+    s->stack_addr = 0;
+    s->nframes = 0;
+}
 
+bool snapshot_still_same(const struct worker *w, struct snapshot *s)
+{
+    char why[128] = "";
+    int r = ident_verify(&w->ident, w->pid, s->tid, NULL, why, sizeof(why));
+
+    /* The thread may have ended since; then the process decides.  Reads
+     * through another thread's id cannot have reached a program executed
+     * since (copy_stack()); reads through the main thread's id, of a
+     * process gone meanwhile, might: dropped. */
+    if (r == -ESRCH && s->tid != w->pid)
+        r = ident_verify(&w->ident, w->pid, 0, NULL, why, sizeof(why));
+    if (r == 0 || (r == -ESRCH && s->tid != w->pid))
+        return true;
+    forget(s);
+    if (r == -EPERM) {
+        s->changed = true;
+        s->err = EPERM;
+        snprintf(s->note, sizeof(s->note), "not read: %s", why);
+    } else {
+        s->err = ESRCH;
+        snprintf(s->note, sizeof(s->note), "the process exited during the snapshot");
+    }
+    return false;
+}
+
+/* The thread is stopped: check it, copy it, let it go.  t0: when it was
+ * known to be stopped (or attached), for the held time. */
+static int held(struct daemon *d, struct worker *w, pid_t tid, int st, uint64_t t0,
+                struct snapshot *s)
+{
     struct user_regs_struct u;
     bool copied = false;
+    int sig = stop_signal(st), r;
+
+    /* Held, it cannot run; but another thread can still exec: the check
+     * is made again after the reads. */
+    r = check_same(w, tid, s, NULL);
+    if (r < 0) {
+        release(d, w, tid, sig);
+        return r;
+    }
     if (ptrace(PTRACE_GETREGS, tid, NULL, &u) == 0) {
         dwarf_regs(&u, s->regs);
         s->have_regs = true;
@@ -701,11 +808,96 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
         struct timespec ts = {test_hold_ms() / 1000, (long)(test_hold_ms() % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
-
-    release(d, tid, sig);
-    t1 = dsl_now_ns(CLOCK_MONOTONIC);
-    s->pause_ns = t1 - t0;
-
+    release(d, w, tid, sig);
+    s->pause_ns = dsl_now_ns(CLOCK_MONOTONIC) - t0;
     s->needs_unwind = copied;
-    return 0;
+    return snapshot_still_same(w, s) ? 0 : -(s->err ? s->err : EPERM);
+}
+
+int snapshot_resume(struct daemon *d, struct worker *w, pid_t tid, int status,
+                    struct snapshot *s)
+{
+    reset(s, w, tid);
+    if (!WIFSTOPPED(status)) {
+        s->err = ESRCH;
+        snprintf(s->note, sizeof(s->note), "thread exited during the snapshot");
+        return -ESRCH;
+    }
+    return held(d, w, tid, status, dsl_now_ns(CLOCK_MONOTONIC), s);
+}
+
+int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+{
+    struct ident cur;
+    uint64_t t0;
+    int st, r;
+
+    reset(s, w, tid);
+    r = check_same(w, tid, s, &cur);
+    if (r < 0)
+        return r;
+    if (find_stopping(d, tid)) {
+        s->err = EBUSY;
+        snprintf(s->note, sizeof(s->note),
+                 "not stopped: the thread has not stopped yet for an earlier snapshot");
+        return -EBUSY;
+    }
+    find_python(w);
+    r = peek(d, w, tid, cur.state, s);
+    if (r == 0 || r == 2) {
+        s->needs_unwind = r == 0;
+        read_python(d, w, tid, s); /* blocked: its frames cannot change */
+        return snapshot_still_same(w, s) ? 0 : -(s->err ? s->err : EPERM);
+    }
+    s->have_regs = false;
+    s->regs_known = 0;
+    /* One user's threads that will not stop cannot take the loop's time
+     * from everyone else's. */
+    if (snapshot_stopping(d, w->uid) >= SNAPSHOT_STOPPING_PER_UID) {
+        s->err = EBUSY;
+        snprintf(s->note, sizeof(s->note),
+                 "not stopped: %u threads of uid %u have not stopped yet for earlier snapshots",
+                 SNAPSHOT_STOPPING_PER_UID, (unsigned)w->uid);
+        return -EBUSY;
+    }
+    t0 = dsl_now_ns(CLOCK_MONOTONIC);
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0) {
+        r = -errno;
+        pid_t tracer = tracer_of(tid);
+        s->err = -r;
+        if (tracer > 0)
+            snprintf(s->note, sizeof(s->note),
+                     "thread is being traced by another process (pid %d); not disturbed",
+                     (int)tracer);
+        else
+            snprintf(s->note, sizeof(s->note), "cannot attach: %s", strerror(-r));
+        return r;
+    }
+    /* Attached.  From here on, every path lets go of it, now or when it
+     * stops. */
+    if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) {
+        r = -errno;
+        release(d, w, tid, 0);
+        s->err = -r;
+        snprintf(s->note, sizeof(s->note), "cannot interrupt: %s", strerror(-r));
+        return r;
+    }
+    r = wait_stop(tid, &st);
+    if (r == -ETIMEDOUT) {
+        /* Not stopped (yet): the interrupt stays pending, and the loop
+         * does not wait.  snapshot_reap() sees the stop. */
+        add_stopping(d, w->pid, tid, w->uid);
+        s->err = EINPROGRESS;
+        snprintf(s->note, sizeof(s->note), "thread did not stop within %llu ms",
+                 (unsigned long long)(STOP_SPIN_NS / NSEC_PER_MSEC));
+        return -EINPROGRESS;
+    }
+    if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+        if (r < 0)
+            release(d, w, tid, 0);
+        s->err = ESRCH;
+        snprintf(s->note, sizeof(s->note), "thread exited during the snapshot");
+        return -ESRCH;
+    }
+    return held(d, w, tid, st, t0, s);
 }

@@ -187,6 +187,9 @@ struct job {
     uint64_t regs[DSL_NREGS];
     uint32_t regs_known;
     bool have_regs, needs_unwind, taken;
+    /* Found in phase 2 not to be the process that registered any more
+     * (ident.h): not written, and its registration dropped (phase 3). */
+    bool changed;
     long peeked_syscall;
     uint8_t *stack;
     size_t stack_len;
@@ -219,6 +222,7 @@ struct job {
 /* Loop only. */
 static struct cfg_ref *cur_cfg;
 static unsigned njobs;
+static unsigned nstopping; /* of them, waiting for their thread to stop */
 static size_t job_bytes;
 static uint64_t jobs_dropped;
 static struct job *ready_head, *ready_tail; /* analysed, to be written */
@@ -396,7 +400,7 @@ static void write_report(struct job *j, const struct config *cfg, const char *ho
  * not run, and report() writes on the loop). */
 static void write_job(struct job *j)
 {
-    if (j->cfg && j->snap)
+    if (j->cfg && j->snap && !j->changed)
         write_report(j, &j->cfg->c, j->cfg->hostname);
 }
 
@@ -414,9 +418,71 @@ static bool still_runs(const struct worker *w, pid_t pid)
     return state != 'Z' && state != 'X' && (!w->starttime || start == w->starttime);
 }
 
-static void analyse(struct job *j)
+/* Is the job's process still the one that registered (ident.h)?  If it
+ * exited, s->gone is set; if it is another program now, j->changed. */
+static bool same_process(struct job *j, struct snapshot *s)
+{
+    char why[128] = "";
+    int r = ident_verify(&j->w->ident, j->pid, 0, NULL, why, sizeof(why));
+
+    if (r == 0)
+        return true;
+    if (r == -EPERM) {
+        j->changed = true;
+        snprintf(j->note, sizeof(j->note), "not read: %s", why);
+        return false;
+    }
+    s->gone = true;
+    return false;
+}
+
+static void drop_names(struct job *j)
+{
+    if (j->sym) {
+        symframes_free(j->sym, j->nsym);
+        free(j->sym);
+    }
+    j->sym = NULL;
+    j->nsym = 0;
+}
+
+/* Unwind the copy (if there is one) and name the frames, with locals. */
+static void name(struct job *j, struct snapshot *s, const struct config *cfg)
 {
     static struct symframe scratch[DSL_SYMFRAMES_MAX]; /* this thread's */
+    struct worker *w = j->w;
+
+    s->nframes = 0;
+    if (j->needs_unwind && s->stack) {
+        s->needs_unwind = true;
+        snapshot_finish(cfg, w, s);
+    } else if (j->nframes) {
+        memcpy(s->frames, j->frames, j->nframes * sizeof(*j->frames));
+        s->nframes = j->nframes;
+    }
+    if (s->nframes == 0 && s->gone && !s->err) {
+        s->err = ESRCH;
+        snprintf(s->note, sizeof(s->note),
+                 "the process exited before its stack could be unwound");
+    }
+    if (s->nframes > 0) {
+        int n = symbolize(cfg, w, s, cfg->stack_vars, scratch, ARRAY_SIZE(scratch));
+
+        if (n > 0) {
+            j->sym = malloc((size_t)n * sizeof(*j->sym));
+            if (j->sym) {
+                /* The locals move with the frames. */
+                memcpy(j->sym, scratch, (size_t)n * sizeof(*j->sym));
+                j->nsym = (unsigned)n;
+            } else {
+                symframes_free(scratch, (unsigned)n);
+            }
+        }
+    }
+}
+
+static void analyse(struct job *j)
+{
     struct worker *w = j->w;
     struct snapshot *s = calloc(1, sizeof(*s));
     const struct config *cfg = j->cfg ? &j->cfg->c : NULL;
@@ -444,8 +510,12 @@ static void analyse(struct job *j)
             ;
     }
     /* A process that has exited is named from the copies alone: the stack,
-     * and the module list read at the snapshot (or while it ran). */
+     * and the module list read at the snapshot (or while it ran).  One
+     * that is not the process that registered any more is not named at
+     * all; nor, when that happened while it was named, reported. */
     s->gone = !still_runs(w, j->pid);
+    if (!s->gone && !same_process(j, s))
+        goto done;
     s->maps = j->maps;
     s->maps_len = j->maps_len;
     pthread_mutex_lock(&w->dwfl_lock);
@@ -455,32 +525,20 @@ static void analyse(struct job *j)
         s->stack_len = s->stack_cap = j->stack_len;
         s->stack_addr = j->stack_addr;
         j->stack = NULL;
-        s->needs_unwind = true;
-        snapshot_finish(cfg, w, s);
-    } else if (j->nframes) {
-        memcpy(s->frames, j->frames, j->nframes * sizeof(*j->frames));
-        s->nframes = j->nframes;
     }
-    if (s->nframes == 0 && s->gone && !s->err) {
-        s->err = ESRCH;
-        snprintf(s->note, sizeof(s->note),
-                 "the process exited before its stack could be unwound");
-    }
-    if (s->nframes > 0) {
-        int n = symbolize(cfg, w, s, cfg->stack_vars, scratch, ARRAY_SIZE(scratch));
-
-        if (n > 0) {
-            j->sym = malloc((size_t)n * sizeof(*j->sym));
-            if (j->sym) {
-                /* The locals move with the frames. */
-                memcpy(j->sym, scratch, (size_t)n * sizeof(*j->sym));
-                j->nsym = (unsigned)n;
-            } else {
-                symframes_free(scratch, (unsigned)n);
-            }
+    name(j, s, cfg);
+    /* Whatever was read of the live process while naming (locals, the
+     * unwinder's reads beyond the copy) is true only if it is still the
+     * process that registered. */
+    if (!s->gone && !same_process(j, s)) {
+        drop_names(j);
+        if (!j->changed) { /* gone meanwhile: again, from the copies */
+            s->gone = true;
+            name(j, s, cfg);
         }
     }
     pthread_mutex_unlock(&w->dwfl_lock);
+done:
     /* The locals are read: the stack copy is not needed any more. */
     free(s->stack);
     s->stack = NULL;
@@ -618,15 +676,122 @@ static void view_of(struct worker *v, const struct worker *w)
     v->gid = w->gid;
     v->timer_ns = w->timer_ns;
     v->starttime = w->starttime;
+    v->ident = w->ident;
     memcpy(v->program, w->program, sizeof(v->program));
     v->py_state = w->py_state;
     memcpy(v->py_why, w->py_why, sizeof(v->py_why));
     v->conn = v->pidfd = v->memfd = -1;
 }
 
+/* The loop's snapshot buffer (its stack copy is reused). */
+static struct snapshot loop_snap;
+
+/* A job's copy of what the snapshot read, and on to the analysis thread. */
+static void fill_and_submit(struct worker *w, struct job *j, struct snapshot *sn)
+{
+    memcpy(j->regs, sn->regs, sizeof(j->regs));
+    j->regs_known = sn->regs_known;
+    j->have_regs = sn->have_regs;
+    j->needs_unwind = sn->needs_unwind;
+    j->peeked_syscall = sn->peeked_syscall;
+    j->err = sn->err;
+    memcpy(j->note, sn->note, sizeof(j->note));
+    j->pause_ns = sn->pause_ns;
+    /* The Python frames move to the job. */
+    j->py = sn->py;
+    j->have_py = sn->have_py;
+    sn->have_py = false;
+    if (sn->needs_unwind && sn->stack_len) {
+        j->stack = malloc(sn->stack_len);
+        if (j->stack) {
+            memcpy(j->stack, sn->stack, sn->stack_len);
+            j->stack_len = sn->stack_len;
+            j->stack_addr = sn->stack_addr;
+            job_bytes += sn->stack_len;
+        } else {
+            j->needs_unwind = false;
+        }
+    }
+    /* Until a report of the process has been named, its module list
+     * may exist nowhere but in /proc/PID/maps: keep a copy, in case the
+     * process exits before the analysis thread reads it.  One copy: the
+     * thread takes jobs in order, and the later ones of the process
+     * find the module list the first one made. */
+    if (j->needs_unwind && w->reports == 0 && !w->maps_copied) {
+        j->maps = snapshot_read_maps(w->pid, &j->maps_len);
+        job_bytes += j->maps_len;
+        w->maps_copied = j->maps != NULL;
+    }
+    if (!sn->needs_unwind && sn->nframes) {
+        j->frames = malloc(sn->nframes * sizeof(*j->frames));
+        if (j->frames) {
+            memcpy(j->frames, sn->frames, sn->nframes * sizeof(*j->frames));
+            j->nframes = sn->nframes;
+        }
+    }
+    /* After the snapshot: the first one looks for the Python runtime. */
+    view_of(&j->wview, w);
+    submit(j);
+}
+
+/* Not the process that registered any more (ident.h): nothing of it is
+ * reported, and it is not watched again. */
+static void drop_changed(struct daemon *d, struct job *j, const struct snapshot *sn)
+{
+    struct worker *w = j->w;
+    char why[200];
+
+    njobs--;
+    job_free(j);
+    w->busy--;
+    if (w->dead) {
+        if (w->busy == 0)
+            symbolize_release_worker(w);
+        return;
+    }
+    snprintf(why, sizeof(why), "is not the process that registered any more (%s)",
+             sn->note[0] ? sn->note : "changed");
+    log_warnx("pid %d (%s): not traced: %s", (int)w->pid, w->program, sn->note);
+    registry_remove(d, w, why);
+}
+
+/* The job's thread stopped at last, exited, or did not stop in time. */
+static void stopped(struct daemon *d, void *owner, pid_t tid, int status, int err)
+{
+    struct job *j = owner;
+    struct worker *w = j->w;
+
+    nstopping--;
+    if (err == -ETIMEDOUT || err == -ESRCH || w->dead) {
+        if (!err)
+            snapshot_let_go(d, tid, status);
+        j->err = err == -ETIMEDOUT ? ETIMEDOUT : ESRCH;
+        if (err == -ETIMEDOUT)
+            snprintf(j->note, sizeof(j->note),
+                     "thread did not stop within %llu ms (uninterruptible sleep?); it is let "
+                     "go when it stops",
+                     (unsigned long long)(SNAPSHOT_STOP_TIMEOUT_NS / NSEC_PER_MSEC));
+        else
+            snprintf(j->note, sizeof(j->note), "thread exited during the snapshot");
+        view_of(&j->wview, w);
+        submit(j);
+        return;
+    }
+    snapshot_resume(d, w, tid, status, &loop_snap);
+    if (loop_snap.changed) {
+        drop_changed(d, j, &loop_snap);
+        return;
+    }
+    fill_and_submit(w, j, &loop_snap);
+}
+
+void watch_stops(struct daemon *d, uint64_t now)
+{
+    snapshot_reap(d, now, stopped);
+}
+
 static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct dsl_request *req)
 {
-    static struct snapshot snap;
     struct job *j = NULL;
 
     if (njobs >= JOBS_MAX || job_bytes >= JOBS_BYTES_MAX) {
@@ -657,53 +822,23 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
     j->tid = req->tid;
     j->now_mono = dsl_now_ns(CLOCK_MONOTONIC);
     j->now_real = dsl_now_ns(CLOCK_REALTIME);
-    if (j->taken) {
-        snapshot_take(d, w, req->tid, &snap);
-        memcpy(j->regs, snap.regs, sizeof(j->regs));
-        j->regs_known = snap.regs_known;
-        j->have_regs = snap.have_regs;
-        j->needs_unwind = snap.needs_unwind;
-        j->peeked_syscall = snap.peeked_syscall;
-        j->err = snap.err;
-        memcpy(j->note, snap.note, sizeof(j->note));
-        j->pause_ns = snap.pause_ns;
-        /* The Python frames move to the job. */
-        j->py = snap.py;
-        j->have_py = snap.have_py;
-        snap.have_py = false;
-        if (snap.needs_unwind && snap.stack_len) {
-            j->stack = malloc(snap.stack_len);
-            if (j->stack) {
-                memcpy(j->stack, snap.stack, snap.stack_len);
-                j->stack_len = snap.stack_len;
-                j->stack_addr = snap.stack_addr;
-                job_bytes += snap.stack_len;
-            } else {
-                j->needs_unwind = false;
-            }
-        }
-        /* Until a report of the process has been named, its module list
-         * may exist nowhere but in /proc/PID/maps: keep a copy, in case the
-         * process exits before the analysis thread reads it.  One copy: the
-         * thread takes jobs in order, and the later ones of the process
-         * find the module list the first one made. */
-        if (j->needs_unwind && w->reports == 0 && !w->maps_copied) {
-            j->maps = snapshot_read_maps(w->pid, &j->maps_len);
-            job_bytes += j->maps_len;
-            w->maps_copied = j->maps != NULL;
-        }
-        if (!snap.needs_unwind && snap.nframes) {
-            j->frames = malloc(snap.nframes * sizeof(*j->frames));
-            if (j->frames) {
-                memcpy(j->frames, snap.frames, snap.nframes * sizeof(*j->frames));
-                j->nframes = snap.nframes;
-            }
-        }
-    }
-    /* After the snapshot: the first one looks for the Python runtime. */
-    view_of(&j->wview, w);
     njobs++;
-    submit(j);
+    if (!j->taken) {
+        view_of(&j->wview, w);
+        submit(j);
+        return;
+    }
+    if (snapshot_take(d, w, req->tid, &loop_snap) == -EINPROGRESS) {
+        /* Finished when the thread stops (stopped()), from SIGCHLD. */
+        snapshot_claim(d, req->tid, j);
+        nstopping++;
+        return;
+    }
+    if (loop_snap.changed) {
+        drop_changed(d, j, &loop_snap);
+        return;
+    }
+    fill_and_submit(w, j, &loop_snap);
 }
 
 /* ---- phase 3: on the loop, write and send ------------------------------- */
@@ -716,6 +851,15 @@ static void report(struct daemon *d, struct job *j)
     struct report_info ri;
     const char *path = j->path;
 
+    if (j->changed) {
+        char why[200];
+
+        log_warnx("pid %d (%s): not traced: %s", (int)j->pid, w->program, j->note);
+        snprintf(why, sizeof(why), "is not the process that registered any more (%s)", j->note);
+        if (!w->dead)
+            registry_remove(d, w, why);
+        return;
+    }
     /* Written on the analysis thread; here only if phase 2 could not run
      * (out of memory). */
     if (!j->written)
@@ -807,6 +951,9 @@ void watch_reports(struct daemon *d)
 /* At exit: every snapshot taken is reported. */
 void watch_drain(struct daemon *d)
 {
+    /* Snapshots still waiting for their thread to stop are reported as
+     * such (the threads are let go as the daemon exits). */
+    snapshot_reap(d, UINT64_MAX, stopped);
     if (athread_up) {
         pthread_mutex_lock(&qlock);
         qstop = true;
