@@ -360,6 +360,20 @@ const struct opt_def config_options[] = {
      "register, besides allowed_users."},
     {"dogslow", "max_workers", OPT_UINT, OPT_RELOAD, OFF(max_workers), 1, 1000000, "4096", NULL,
      NULL, NULL, 0, "max-workers", NULL, "Registered processes at once; more are refused."},
+    {"dogslow", "max_workers_per_uid", OPT_UINT, OPT_RELOAD, OFF(max_workers_per_uid), 1, 1000000,
+     "1024", NULL, NULL, NULL, 0, NULL, NULL,
+     "Registered processes of one user (uid) at once; more of that user's are refused, other "
+     "users' are not. max_workers applies too."},
+    {"dogslow", "max_connections", OPT_UINT, OPT_RELOAD, OFF(max_connections), 1, 1000000, "4096",
+     NULL, NULL, NULL, 0, NULL, NULL,
+     "Connections that have not registered yet (a worker before its hello, dogslowctl before its "
+     "command), all users together; more are closed at once. Registered processes do not count "
+     "here (max_workers)."},
+    {"dogslow", "max_connections_per_uid", OPT_UINT, OPT_RELOAD, OFF(max_connections_per_uid), 1,
+     1000000, "256", NULL, NULL, NULL, 0, NULL, NULL,
+     "Connections of one user (uid) that have not registered yet; more of that user's are closed "
+     "at once, and other users can still connect. Must be smaller than max_connections, so that "
+     "one user cannot take them all."},
     {"dogslow", "scan_interval", OPT_SECONDS, OPT_RELOAD, OFF(scan_ms), 10, SECS(1), "0.05",
      NULL, NULL, NULL, 0, NULL, NULL,
      "How often scoreboards are scanned for requests that began. Reports fire at the "
@@ -900,6 +914,14 @@ static size_t opt_index(const struct opt_def *o)
     return (size_t)(o - config_options);
 }
 
+/* Was o given in the file or on the command line? */
+static bool opt_was_set(const struct load *L, const struct opt_def *o)
+{
+    size_t i = opt_index(o);
+
+    return L->set_origin[i] || L->set_line[i];
+}
+
 /* An error about option o, located where o was set. */
 static void __attribute__((format(printf, 3, 4)))
 opt_error(struct load *L, const struct opt_def *o, const char *fmt, ...)
@@ -1108,6 +1130,24 @@ static void finish(struct load *L)
         fmt_size(c->report_max_bytes, a, sizeof(a));
         opt_error(L, config_find("retention_max_bytes"),
                   "smaller than report_max_bytes (%s): a report would not fit", a);
+    }
+    /* One user's half-open connections must leave room for everyone
+     * else's: that is what the per-user cap is for. */
+    if (c->max_connections_per_uid >= c->max_connections) {
+        const struct opt_def *per = config_find("max_connections_per_uid");
+        const struct opt_def *all = config_find("max_connections");
+
+        /* Named where the operator wrote it: the one given, not a default. */
+        if (!opt_was_set(L, per) && opt_was_set(L, all))
+            opt_error(L, all,
+                      "must be larger than max_connections_per_uid (%u), so that one user cannot "
+                      "take every connection",
+                      c->max_connections_per_uid);
+        else
+            opt_error(L, per,
+                      "must be smaller than max_connections (%u), so that one user cannot take "
+                      "every connection",
+                      c->max_connections);
     }
     if (c->email.user[0] && !c->email.password_file[0])
         opt_error(L, config_find("email.user"), "needs email.password_file too");

@@ -27,6 +27,7 @@
 #include "control.h"
 #include "follow.h"
 #include "outputs.h"
+#include "ratelimit.h"
 #include "util.h"
 
 #ifndef SO_PEERGROUPS
@@ -36,6 +37,12 @@
 #define CTL_TIMEOUT_NS  (60 * NSEC_PER_SEC) /* to read the whole answer */
 #define DUMP_THREADS_MAX 32                 /* threads in one dump */
 #define STATUS_REQS_MAX  64                 /* requests listed per process */
+
+/* Anyone who may connect can cause these lines, one a connection: at most
+ * one a second of each kind (ratelimit.h). */
+static struct ratelimit rl_busy = RATELIMIT_INIT("dogslowctl connections refused", 1000, 1);
+static struct ratelimit rl_malformed = RATELIMIT_INIT("malformed dogslowctl commands", 1000, 1);
+static struct ratelimit rl_denied = RATELIMIT_INIT("dogslowctl commands refused", 1000, 1);
 
 struct ctl_conn {
     struct ctl_conn *next;
@@ -282,6 +289,10 @@ static void cmd_status(struct daemon *d, struct text *t)
             tprintf(t, "last delivery error: %s\n", ds.last_error);
     }
     tprintf(t, "control connections: %u\n", d->nctls);
+    tprintf(t, "connections waiting to register: %u (at most %u, %u per user); %llu refused\n",
+            d->npending, c->max_connections, c->max_connections_per_uid,
+            (unsigned long long)d->conns_refused);
+    tprintf(t, "users with connections or registrations: %u\n", d->uids.n);
     {
         struct follow_info fi[16];
         unsigned nf = follow_list(fi, ARRAY_SIZE(fi));
@@ -613,7 +624,7 @@ void control_take(struct daemon *d, struct worker *w)
     ok_req = dsl_ctl_request_decode(w->framer->payload, w->framer->hdr.len, &req) == 0;
     allowed = control_allowed(d, w);
     if (d->nctls >= CTL_CONNS_MAX) {
-        registry_remove(d, w, "too many dogslowctl connections");
+        registry_drop(d, w, &rl_busy, "too many dogslowctl connections");
         return;
     }
     c = calloc(1, sizeof(*c));
@@ -631,8 +642,9 @@ void control_take(struct daemon *d, struct worker *w)
         registry_remove(d, w, "internal error (epoll)");
         return;
     }
-    w->conn = -1;
-    d->nconns--;
+    /* From now on bounded by CTL_CONNS_MAX, and no longer counted among
+     * the user's connections waiting to register. */
+    (void)registry_hand_over(d, w);
     c->next = d->ctls;
     d->ctls = c;
     d->nctls++;
@@ -640,15 +652,18 @@ void control_take(struct daemon *d, struct worker *w)
     if (!ok_req) {
         err = EBADMSG;
         snprintf(msg, sizeof(msg), "malformed command");
-        log_warnx("dogslowctl from pid %d: malformed command", (int)w->pid);
+        log_ratelimited(&rl_malformed, LOG_LVL_WARN, "dogslowctl from pid %d: malformed command",
+                        (int)w->pid);
     } else if (!allowed) {
         err = EACCES;
         snprintf(msg, sizeof(msg),
                  "permission denied: only root, uid %u and members of group %u may use "
                  "dogslowctl",
                  (unsigned)geteuid(), (unsigned)control_group(d));
-        log_warnx("dogslowctl %s from pid %d uid %u refused: not root nor in group %u",
-                  cmd_name(req.cmd), (int)w->pid, (unsigned)w->uid, (unsigned)control_group(d));
+        log_ratelimited(&rl_denied, LOG_LVL_WARN,
+                        "dogslowctl %s from pid %d uid %u refused: not root nor in group %u",
+                        cmd_name(req.cmd), (int)w->pid, (unsigned)w->uid,
+                        (unsigned)control_group(d));
     } else {
         log_debug("dogslowctl %s from pid %d uid %u", cmd_name(req.cmd), (int)w->pid,
                   (unsigned)w->uid);

@@ -33,6 +33,9 @@ struct config {
     uint32_t timer_min_ms;  /* bounds for a worker's own timer */
     uint32_t timer_max_ms;
     uint32_t max_workers;   /* registered processes at once */
+    uint32_t max_workers_per_uid;     /* ... of one user */
+    uint32_t max_connections;         /* connections not registered (yet), all users */
+    uint32_t max_connections_per_uid; /* ... of one user */
     uint32_t max_frames;    /* frames per snapshot */
     uint32_t scan_ms;       /* how often scoreboards are scanned */
     uint32_t hello_timeout_ms;
@@ -126,6 +129,13 @@ struct slot_state {
     uint32_t heap_pos;  /* its report entry's index in the heap + 1, or 0 (deadline.c) */
 };
 
+/* What a worker record counts for, in its user's entry of the uid table. */
+enum uid_charge {
+    CHARGE_NONE,   /* nothing (a record taken over without its user counted) */
+    CHARGE_CONN,   /* a connection that has not registered (yet) */
+    CHARGE_WORKER, /* a registered process */
+};
+
 struct worker {
     struct worker *prev, *next;
     uint64_t id; /* never reused; heap entries refer to workers by id */
@@ -139,6 +149,7 @@ struct worker {
     uint64_t hello_deadline_ns;
     bool registered;
     bool dead; /* removed; freed after the current batch of events */
+    enum uid_charge charged; /* registry.c: counted in d->uids as this */
 
     int memfd;
     struct dsl_sb_header *sb;
@@ -175,12 +186,51 @@ struct worker {
     uint64_t reports;
 };
 
-struct daemon;
+/*
+ * Connections and registrations per user (registry.c), so that one local
+ * user cannot lock the others out: an open-addressing table keyed by uid,
+ * with an entry only while its user holds a connection or a registration.
+ * How many users do is bounded too (a user with subordinate uids can
+ * connect as thousands of them): a connection of one more is refused.
+ */
+#define UIDS_MAX   4096u           /* users with an entry at once */
+#define UIDS_SLOTS (2u * UIDS_MAX) /* a power of two, half empty: probes stay short */
 
-int registry_accept(struct daemon *d);
+struct uid_use {
+    uid_t uid;
+    uint32_t conns;   /* connections not registered (yet); 0 and 0: a free slot */
+    uint32_t workers; /* registered processes */
+};
+
+struct uid_table {
+    struct uid_use slot[UIDS_SLOTS];
+    unsigned n; /* entries in use */
+};
+
+/* uid's entry, or NULL; with create, a new one (both counts 0) when the
+ * table has room, in which the caller counts something at once: an entry
+ * whose counts are 0 is a free slot (uids.c). */
+struct uid_use *uids_find(struct uid_table *t, uid_t uid, bool create);
+/* After a count went down: the entry goes if both are 0. */
+void uids_forget_if_unused(struct uid_table *t, struct uid_use *u);
+
+struct daemon;
+struct ratelimit;
+
+/* EV_LISTEN: take connections from the backlog until it is empty, or a
+ * bounded number of them, so the loop serves its other events too. */
+void registry_accept_backlog(struct daemon *d);
+/* From the scan timer: listen again after running out of descriptors. */
+void registry_resume_accept(struct daemon *d);
 void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events);
 void registry_pidfd_event(struct daemon *d, struct worker *w);
 void registry_remove(struct daemon *d, struct worker *w, const char *why);
+/* Close a connection that has not registered, saying why through rl: a peer
+ * can cause such lines at will (ratelimit.h). */
+void registry_drop(struct daemon *d, struct worker *w, struct ratelimit *rl, const char *why);
+/* A connection handed over (to control.c): no longer w's, nor counted as
+ * one waiting to register.  Returns its descriptor. */
+int registry_hand_over(struct daemon *d, struct worker *w);
 struct worker *registry_find(struct daemon *d, uint64_t id);
 void registry_expire_hellos(struct daemon *d, uint64_t now);
 void registry_bury(struct daemon *d);
@@ -449,6 +499,10 @@ struct daemon {
     struct worker *workers; /* list head */
     struct worker *graveyard; /* removed workers, freed after each batch */
     unsigned nworkers, nconns;
+    unsigned npending;      /* connections not registered (yet): max_connections */
+    struct uid_table uids;  /* the same, and registrations, per user */
+    uint64_t conns_refused; /* connections closed at once: over a cap */
+    bool accept_paused;     /* out of descriptors: listening again at the next scan */
     uint64_t next_worker_id;
 
     struct heap heap;

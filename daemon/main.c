@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,6 +45,7 @@
 #include "dogslowd.h"
 #include "follow.h"
 #include "outputs.h"
+#include "ratelimit.h"
 #include "util.h"
 
 #ifndef DOGSLOW_CONFIG_FILE
@@ -364,6 +366,36 @@ static int set_scan_interval(struct daemon *d)
     return timerfd_settime(d->scan_fd, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
+/*
+ * Descriptors: each connection waiting to register holds two (the socket
+ * and the peer's pidfd), each registered process three (and its memfd).
+ * systemd's default soft limit, 1024, would run out long before the caps
+ * (a few hundred processes of one user): then accept() fails for every
+ * user.  The soft limit is raised to the hard one here, before the seccomp
+ * filter, which allows prlimit64 only to read.  Nothing in the daemon uses
+ * select(), so descriptors above 1024 are fine.
+ */
+static void raise_nofile(const struct config *c)
+{
+    struct rlimit rl;
+    uint64_t need = 2ull * c->max_connections + 3ull * c->max_workers + CTL_CONNS_MAX + 256;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warnx("at most %llu descriptors (RLIMIT_NOFILE): max_connections = %u and "
+                  "max_workers = %u may need %llu; beyond the limit no user can connect until "
+                  "descriptors are free (raise LimitNOFILE=, or lower the caps)",
+                  (unsigned long long)rl.rlim_cur, c->max_connections, c->max_workers,
+                  (unsigned long long)need);
+}
+
 static int setup(struct daemon *d)
 {
     sigset_t mask;
@@ -374,6 +406,7 @@ static int setup(struct daemon *d)
     if (gethostname(d->hostname, sizeof(d->hostname) - 1) < 0)
         dsl_strlcpy(d->hostname, "localhost", sizeof(d->hostname));
     d->heap.max = 1u << 20;
+    raise_nofile(&d->cfg);
 
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&mask);
@@ -633,8 +666,7 @@ static void loop(struct daemon *d)
 
             switch (ev->kind) {
             case EV_LISTEN:
-                for (int k = 0; k < 32 && registry_accept(d) == 0; k++)
-                    ;
+                registry_accept_backlog(d);
                 break;
             case EV_CONN:
                 if (!w->dead)
@@ -649,6 +681,8 @@ static void loop(struct daemon *d)
                 drain(d->scan_fd);
                 watch_scan(d, now);
                 registry_expire_hellos(d, now);
+                registry_resume_accept(d);
+                ratelimit_flush(now);
                 control_expire(d, now);
                 watch_stops(d, now);
                 update_status(d, now, false);
@@ -779,6 +813,8 @@ int main(int argc, char **argv)
     /* An activated socket is systemd's: it stays for the next daemon. */
     if (!d.socket_activated)
         unlink(d.cfg.socket_path);
+    /* Whatever the rate limits left unsaid is counted before the end. */
+    ratelimit_flush(UINT64_MAX);
     log_notice("stopped after %llu reports", (unsigned long long)d.reports_written);
     return 0;
 }

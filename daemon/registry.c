@@ -7,6 +7,14 @@
  * when a valid HELLO arrives.  Who the peer is comes from the kernel
  * (SO_PEERCRED, SO_PEERPIDFD), never from the message.  Anything malformed
  * closes that one connection with a logged reason.
+ *
+ * Any local user may connect (the socket is 0666 by default), so what one
+ * user holds is capped per uid: connections that have not registered
+ * (max_connections_per_uid, under max_connections for everyone) and
+ * registered processes (max_workers_per_uid, under max_workers).  A
+ * connection over a cap is closed as soon as it is accepted, and the log
+ * lines a peer can cause per connection are rate-limited, so a flood from
+ * one user neither locks the others out nor fills the disk.
  */
 #include "config.h"
 
@@ -29,6 +37,7 @@
 #include "ident.h"
 #include "follow.h"
 #include "ignore.h"
+#include "ratelimit.h"
 #include "util.h"
 
 #ifndef SO_PEERPIDFD
@@ -40,6 +49,89 @@
 #define F_SEAL_GROW   0x0004
 #endif
 #define SB_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)
+
+/* Connections taken from the backlog per wakeup: more than the backlog
+ * holds (listen(2) in main.c: 128), so one wakeup empties it even when
+ * every one is refused, and few enough (~1 ms of refusals) that the other
+ * events of the loop wait little. */
+#define ACCEPT_BATCH 256
+
+/*
+ * Lines a peer can cause at will, one connection each: one kind each, at
+ * most one line a second (ratelimit.h).  Registrations and their end are
+ * worth a line each, but a user cycling them must not flood the log
+ * either: a generous burst.
+ */
+static struct ratelimit rl_refused = RATELIMIT_INIT("refused connections", 1000, 1);
+static struct ratelimit rl_accept = RATELIMIT_INIT("accept errors", 1000, 1);
+static struct ratelimit rl_closed =
+    RATELIMIT_INIT("connections closed before registering", 1000, 1);
+static struct ratelimit rl_hello = RATELIMIT_INIT("connections without a hello in time", 1000, 1);
+static struct ratelimit rl_proto = RATELIMIT_INIT("protocol errors", 1000, 1);
+static struct ratelimit rl_denied = RATELIMIT_INIT("refused registrations", 1000, 1);
+static struct ratelimit rl_other = RATELIMIT_INIT("unregistered connections closed", 1000, 1);
+static struct ratelimit rl_adopt = RATELIMIT_INIT("unusable scoreboards offered", 1000, 1);
+static struct ratelimit rl_registered = RATELIMIT_INIT("registrations", 1000, 100);
+static struct ratelimit rl_forgotten = RATELIMIT_INIT("registrations ended", 1000, 100);
+
+/* ---- what each user holds ----------------------------------------------- */
+
+static void uid_release(struct daemon *d, struct worker *w)
+{
+    struct uid_use *u;
+
+    if (w->charged == CHARGE_NONE)
+        return;
+    u = uids_find(&d->uids, w->uid, false);
+    if (u) {
+        if (w->charged == CHARGE_CONN) {
+            u->conns--;
+            d->npending--;
+        } else {
+            u->workers--;
+        }
+        uids_forget_if_unused(&d->uids, u);
+    }
+    w->charged = CHARGE_NONE;
+}
+
+/* Count w as kind for its user instead of what it counted as before.
+ * Fails only when the table is full and w's user has no entry. */
+static bool uid_charge(struct daemon *d, struct worker *w, enum uid_charge kind)
+{
+    struct uid_use *u;
+
+    uid_release(d, w);
+    u = uids_find(&d->uids, w->uid, true);
+    if (!u)
+        return false;
+    if (kind == CHARGE_CONN) {
+        u->conns++;
+        d->npending++;
+    } else {
+        u->workers++;
+    }
+    w->charged = kind;
+    return true;
+}
+
+/* Why a new connection of uid is refused, or NULL when it may stay. */
+static const char *conn_refusal(struct daemon *d, uid_t uid, char *buf, size_t size)
+{
+    const struct uid_use *u = uids_find(&d->uids, uid, false);
+
+    if (u && u->conns >= d->cfg.max_connections_per_uid)
+        snprintf(buf, size,
+                 "%u connections of this user have not registered (max_connections_per_uid)",
+                 u->conns);
+    else if (d->npending >= d->cfg.max_connections)
+        snprintf(buf, size, "%u connections have not registered (max_connections)", d->npending);
+    else if (!u && d->uids.n >= UIDS_MAX)
+        snprintf(buf, size, "%u users hold connections or registrations already", d->uids.n);
+    else
+        return NULL;
+    return buf;
+}
 
 static int epoll_add(struct daemon *d, int fd, uint32_t events, struct ev *ev)
 {
@@ -130,16 +222,19 @@ void registry_remove(struct daemon *d, struct worker *w, const char *why)
 {
     if (w->registered) {
         if (why)
-            log_info("pid %d (%s) %s; forgotten", (int)w->pid, w->program, why);
+            log_ratelimited(&rl_forgotten, LOG_LVL_INFO, "pid %d (%s) %s; forgotten", (int)w->pid,
+                            w->program, why);
         /* At shutdown (why == NULL) the record stays for the next daemon. */
         if (why)
             state_forget(d, w);
         d->nworkers--;
     } else if (why) {
-        log_info("connection from pid %d closed: %s", (int)w->pid, why);
+        log_ratelimited(&rl_other, LOG_LVL_INFO, "connection from pid %d (uid %u) closed: %s",
+                        (int)w->pid, (unsigned)w->uid, why);
     }
     if (w->registered)
         follow_worker_gone(d, w);
+    uid_release(d, w);
     close_conn(d, w);
     if (w->pidfd >= 0) {
         epoll_ctl(d->epfd, EPOLL_CTL_DEL, w->pidfd, NULL);
@@ -172,6 +267,27 @@ void registry_remove(struct daemon *d, struct worker *w, const char *why)
     watch_rearm(d);
 }
 
+void registry_drop(struct daemon *d, struct worker *w, struct ratelimit *rl, const char *why)
+{
+    if (w->registered) {
+        registry_remove(d, w, why);
+        return;
+    }
+    log_ratelimited(rl, LOG_LVL_INFO, "connection from pid %d (uid %u) closed: %s", (int)w->pid,
+                    (unsigned)w->uid, why);
+    registry_remove(d, w, NULL);
+}
+
+int registry_hand_over(struct daemon *d, struct worker *w)
+{
+    int fd = w->conn;
+
+    uid_release(d, w);
+    w->conn = -1;
+    d->nconns--;
+    return fd;
+}
+
 void registry_bury(struct daemon *d)
 {
     struct worker **pp = &d->graveyard;
@@ -190,31 +306,50 @@ void registry_bury(struct daemon *d)
     }
 }
 
-int registry_accept(struct daemon *d)
+/*
+ * One connection from the backlog.  Returns 0 when one was taken (kept, or
+ * refused and closed), -EAGAIN when the backlog is empty, another -errno
+ * when accept() failed (-EMFILE: out of descriptors).
+ */
+static int accept_one(struct daemon *d)
 {
     struct ucred cred;
     socklen_t len = sizeof(cred);
     struct worker *w;
+    char why[128];
     int fd, pidfd;
 
     fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-            log_warn("accept");
-        return -errno;
+        int r = -errno;
+
+        if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR)
+            return -EAGAIN;
+        /* The peer gave up while it waited in the backlog: take the next. */
+        if (r == -ECONNABORTED)
+            return 0;
+        log_ratelimited(&rl_accept, LOG_LVL_WARN, "accept: %s", strerror(-r));
+        return r;
     }
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) {
-        log_warn("SO_PEERCRED");
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        log_ratelimited(&rl_accept, LOG_LVL_WARN, "SO_PEERCRED: %s", strerror(errno));
         close(fd);
-        return -EPROTO;
+        return 0;
     }
-    /* Connections are capped so a flood of half-open ones cannot exhaust
-     * descriptors or memory. */
-    if (d->nconns >= d->cfg.max_workers + 16) {
-        log_warnx("refusing connection from pid %d: %u connections open", (int)cred.pid,
-                  d->nconns);
+    if (cred.pid <= 0) {
+        log_ratelimited(&rl_accept, LOG_LVL_WARN, "SO_PEERCRED: no peer process");
         close(fd);
-        return -EAGAIN;
+        return 0;
+    }
+    /* Over a cap: closed before anything is spent on it (no pidfd, no
+     * record), so a flood costs three system calls a connection and no
+     * other user notices. */
+    if (conn_refusal(d, cred.uid, why, sizeof(why))) {
+        d->conns_refused++;
+        log_ratelimited(&rl_refused, LOG_LVL_WARN, "refusing connection from pid %d, uid %u: %s",
+                        (int)cred.pid, (unsigned)cred.uid, why);
+        close(fd);
+        return 0;
     }
     /* The kernel's pidfd for the peer (Linux 6.5+) cannot race with pid
      * reuse; older kernels fall back to pidfd_open(). */
@@ -222,15 +357,19 @@ int registry_accept(struct daemon *d)
     if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
         pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
         if (pidfd < 0) {
-            log_warn("pidfd_open(%d)", (int)cred.pid);
+            int r = -errno;
+
+            /* The peer may simply have exited already: its doing. */
+            log_ratelimited(&rl_accept, LOG_LVL_WARN, "pidfd_open(%d): %s", (int)cred.pid,
+                            strerror(-r));
             close(fd);
-            return -ESRCH;
+            return r == -EMFILE || r == -ENFILE ? r : 0;
         }
     }
     if (fcntl(pidfd, F_SETFD, FD_CLOEXEC) < 0) {
         close(pidfd);
         close(fd);
-        return -errno;
+        return 0;
     }
     w = calloc(1, sizeof(*w));
     if (w)
@@ -257,12 +396,51 @@ int registry_accept(struct daemon *d)
         d->workers->prev = w;
     d->workers = w;
     d->nconns++;
+    /* Cannot fail: conn_refusal() found room for the user. */
+    (void)uid_charge(d, w, CHARGE_CONN);
     if (epoll_add(d, fd, EPOLLIN | EPOLLRDHUP, &w->conn_ev) < 0) {
         log_warn("epoll_ctl");
         registry_remove(d, w, "internal error");
-        return -EIO;
+        return 0;
     }
+    /* A client sends its hello right after connect(), so it is usually
+     * there already: answered now, the connection never waits for another
+     * turn of the loop, and does not count as waiting meanwhile. */
+    registry_conn_event(d, w, EPOLLIN);
     return 0;
+}
+
+static void pause_accept(struct daemon *d)
+{
+    struct epoll_event e = {.events = 0, .data.ptr = &d->listen_ev};
+
+    /* The listening socket stays readable while the backlog is full: left
+     * in the set, the loop would spin on it.  Connections wait in the
+     * backlog until descriptors are free again. */
+    if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->listen_fd, &e) == 0)
+        d->accept_paused = true;
+}
+
+void registry_resume_accept(struct daemon *d)
+{
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = &d->listen_ev};
+
+    if (d->accept_paused && epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->listen_fd, &e) == 0)
+        d->accept_paused = false;
+}
+
+void registry_accept_backlog(struct daemon *d)
+{
+    for (int k = 0; k < ACCEPT_BATCH; k++) {
+        int r = accept_one(d);
+
+        if (r == 0)
+            continue;
+        if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM)
+            pause_accept(d);
+        /* -EAGAIN: the backlog is empty; anything else: next wakeup. */
+        return;
+    }
 }
 
 static int send_msg(int fd, const struct dsl_writer *wr, int n, int pass_fd)
@@ -303,7 +481,7 @@ static void refuse(struct daemon *d, struct worker *w, int err, const char *reas
     n = dsl_error_encode(&wr, &e);
     if (n > 0)
         (void)send_msg(w->conn, &wr, n, -1);
-    registry_remove(d, w, reason);
+    registry_drop(d, w, &rl_denied, reason);
 }
 
 /* Create a fresh scoreboard: a sealed memfd, so the worker can neither
@@ -374,7 +552,9 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
     _cleanup_close_ int passed = fd;
     struct dsl_welcome wel;
     struct dsl_writer wr;
-    uint32_t nslots, timer_ms;
+    struct worker *old = NULL;
+    const struct uid_use *u;
+    uint32_t nslots, timer_ms, mine;
     int n, r;
 
     if ((h->flags & DSL_HELLO_ADOPT) != (passed >= 0 ? DSL_HELLO_ADOPT : 0)) {
@@ -387,8 +567,24 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         refuse(d, w, EACCES, "dogslowd runs as another user and cannot watch this process");
         return;
     }
-    if (d->nworkers >= d->cfg.max_workers) {
+    /* One registration per process: a new one replaces the old, so the old
+     * one does not count against the caps it is about to leave. */
+    for (struct worker *o = d->workers; o; o = o->next) {
+        if (o != w && o->registered && o->pid == w->pid) {
+            old = o;
+            break;
+        }
+    }
+    if (d->nworkers - (old ? 1u : 0u) >= d->cfg.max_workers) {
         refuse(d, w, EAGAIN, "too many registered processes");
+        return;
+    }
+    u = uids_find(&d->uids, w->uid, false);
+    mine = u ? u->workers : 0;
+    if (old && old->uid == w->uid && old->charged == CHARGE_WORKER && mine)
+        mine--;
+    if (mine >= d->cfg.max_workers_per_uid) {
+        refuse(d, w, EAGAIN, "too many registered processes of this user (max_workers_per_uid)");
         return;
     }
     if (!access_worker_allowed(d, w)) {
@@ -400,13 +596,6 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         if (ignore_worker_set(w, h->ignore_urls, why, sizeof(why)) < 0) {
             refuse(d, w, EINVAL, why);
             return;
-        }
-    }
-    /* One registration per process: a new one replaces the old. */
-    for (struct worker *o = d->workers; o; o = o->next) {
-        if (o != w && o->registered && o->pid == w->pid) {
-            registry_remove(d, o, "registered again");
-            break;
         }
     }
     /* Who registers: the process as it is now must be the one that
@@ -441,6 +630,8 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         w->ident = id;
         w->starttime = id.starttime;
     }
+    if (old)
+        registry_remove(d, old, "registered again");
 
     timer_ms = h->timer_ms ? h->timer_ms : d->cfg.timer_ms;
     if (timer_ms < d->cfg.timer_min_ms)
@@ -456,8 +647,10 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         if (r == 0) {
             passed = -1; /* now w->memfd */
         } else {
-            log_warnx("pid %d offered a scoreboard that cannot be used (%s); giving it a new one",
-                      (int)w->pid, strerror(-r));
+            log_ratelimited(&rl_adopt, LOG_LVL_WARN,
+                            "pid %d offered a scoreboard that cannot be used (%s); giving it a "
+                            "new one",
+                            (int)w->pid, strerror(-r));
             r = scoreboard_create(w, nslots);
         }
     } else {
@@ -498,6 +691,9 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
     w->framer = NULL;
     w->registered = true;
     d->nworkers++;
+    /* No longer a connection waiting: a registration (the user's entry is
+     * there, so this cannot fail). */
+    (void)uid_charge(d, w, CHARGE_WORKER);
     /* Written down before the worker hears back, so a daemon that dies
      * right after still hands the worker on to the next one. */
     state_save(d, w);
@@ -506,9 +702,10 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         registry_remove(d, w, "could not answer");
         return;
     }
-    log_info("registered pid %d (%s), uid %u, %u thread slots, timer %u.%03u s%s", (int)w->pid,
-             w->program, (unsigned)w->uid, w->nslots, timer_ms / 1000, timer_ms % 1000,
-             (h->flags & DSL_HELLO_ADOPT) ? ", scoreboard adopted" : "");
+    log_ratelimited(&rl_registered, LOG_LVL_INFO,
+                    "registered pid %d (%s), uid %u, %u thread slots, timer %u.%03u s%s",
+                    (int)w->pid, w->program, (unsigned)w->uid, w->nslots, timer_ms / 1000,
+                    timer_ms % 1000, (h->flags & DSL_HELLO_ADOPT) ? ", scoreboard adopted" : "");
     /* Requests already running in an adopted scoreboard are armed now. */
     watch_scan(d, dsl_now_ns(CLOCK_MONOTONIC));
 }
@@ -525,13 +722,19 @@ void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events)
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
-        registry_remove(d, w, w->registered ? "disconnected" : strerror(errno));
+        if (w->registered)
+            registry_remove(d, w, "disconnected");
+        else
+            registry_drop(d, w, &rl_closed, strerror(errno));
         return;
     }
     if (n == 0) {
         if (passed >= 0)
             close(passed);
-        registry_remove(d, w, w->registered ? "unregistered" : "closed before registering");
+        if (w->registered)
+            registry_remove(d, w, "unregistered");
+        else
+            registry_drop(d, w, &rl_closed, "closed before registering");
         return;
     }
     if (w->registered) {
@@ -544,7 +747,7 @@ void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events)
     if (ctrunc || nfds > 1) {
         if (passed >= 0)
             close(passed);
-        registry_remove(d, w, "protocol error: unexpected descriptors");
+        registry_drop(d, w, &rl_proto, "protocol error: unexpected descriptors");
         return;
     }
     while (off < (size_t)n) {
@@ -557,7 +760,7 @@ void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events)
             snprintf(why, sizeof(why), "protocol error: bad header (%s)", strerror(-r));
             if (passed >= 0)
                 close(passed);
-            registry_remove(d, w, why);
+            registry_drop(d, w, &rl_proto, why);
             return;
         }
         if (r == 0)
@@ -569,14 +772,14 @@ void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events)
         if (w->framer->hdr.type != DSL_MSG_HELLO || off != (size_t)n) {
             if (passed >= 0)
                 close(passed);
-            registry_remove(d, w, "protocol error: expected a single hello");
+            registry_drop(d, w, &rl_proto, "protocol error: expected a single hello");
             return;
         }
         struct dsl_hello h;
         if (dsl_hello_decode(w->framer->payload, w->framer->hdr.len, &h) < 0) {
             if (passed >= 0)
                 close(passed);
-            registry_remove(d, w, "protocol error: malformed hello");
+            registry_drop(d, w, &rl_proto, "protocol error: malformed hello");
             return;
         }
         handle_hello(d, w, &h, passed);
@@ -586,7 +789,7 @@ void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events)
      * fragment (it would have to be remembered). */
     if (passed >= 0) {
         close(passed);
-        registry_remove(d, w, "protocol error: descriptor with a partial message");
+        registry_drop(d, w, &rl_proto, "protocol error: descriptor with a partial message");
     }
     (void)events;
 }
@@ -603,7 +806,7 @@ void registry_expire_hellos(struct daemon *d, uint64_t now)
     for (; w; w = next) {
         next = w->next;
         if (!w->registered && now > w->hello_deadline_ns)
-            registry_remove(d, w, "no hello in time");
+            registry_drop(d, w, &rl_hello, "no hello in time");
     }
 }
 
@@ -749,6 +952,9 @@ static bool adopt_one(struct daemon *d, const char *line)
     init_slot_states(w);
     w->registered = true;
     d->nworkers++;
+    /* Counted for its user like any registration, even over a cap (it was
+     * registered before), unless the table is full: then not at all. */
+    (void)uid_charge(d, w, CHARGE_WORKER);
     __atomic_store_n(&w->sb->daemon_pid, d->pid, __ATOMIC_RELAXED);
     __atomic_store_n(&w->sb->generation, d->generation, __ATOMIC_RELAXED);
     __atomic_store_n(&w->sb->heartbeat_ns, dsl_now_ns(CLOCK_MONOTONIC), __ATOMIC_RELEASE);

@@ -112,6 +112,9 @@ static const struct {
     {"allowed_users", "root, 0", "root, 0", "root, a b", "space"},
     {"allowed_groups", "root", "root", "x,,:y", "not a user or group name"},
     {"max_workers", "10", "10", "0", "out of range"},
+    {"max_workers_per_uid", "64", "64", "0", "out of range"},
+    {"max_connections", "1000", "1000", "1000001", "out of range"},
+    {"max_connections_per_uid", "16", "16", "0", "out of range"},
     {"scan_interval", "0.1", "0.1", "5", "out of range"},
     {"hello_timeout", "2", "2", "0.01", "out of range"},
     {"email.host", "smtp.example.com", "smtp.example.com", "smtp example", "not a host"},
@@ -317,6 +320,23 @@ START_TEST(rules_between_options)
                      -EINVAL);
     ck_assert_msg(strstr(err, "t.conf:3: retention_max_bytes: smaller than report_max_bytes"),
                   "%s", err);
+
+    /* One user's connections must leave room for the others': named where
+     * the operator wrote it. */
+    ck_assert_int_eq(load_text("[dogslow]\nmax_connections_per_uid = 300\nmax_connections = 300\n",
+                               &c, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_msg(strstr(err, "t.conf:2: max_connections_per_uid: must be smaller than "
+                              "max_connections (300)"),
+                  "%s", err);
+    ck_assert_int_eq(load_text("[dogslow]\nmax_connections = 100\n", &c, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_msg(strstr(err, "t.conf:2: max_connections: must be larger than "
+                              "max_connections_per_uid (256)"),
+                  "%s", err);
+    ck_assert_int_eq(load_text("[dogslow]\nmax_connections = 100\nmax_connections_per_uid = 99\n",
+                               &c, err, sizeof(err)),
+                     0);
 
     ck_assert_int_eq(load_text("[email]\nuser = bob\n", &c, err, sizeof(err)), -EINVAL);
     ck_assert_msg(strstr(err, "t.conf:2: email.user: needs email.password_file"), "%s", err);
