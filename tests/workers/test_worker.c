@@ -26,6 +26,11 @@
  *                             execs /bin/sleep after SECONDS
  *   phases A B C              one request: A s asleep, B s on the CPU, C s
  *                             waiting for a mutex another thread holds
+ *   vforks SECONDS N          N threads, each begins a request and vfork()s
+ *                             a child that sleeps SECONDS: the threads wait
+ *                             in an uninterruptible sleep, where a ptrace
+ *                             stop cannot reach them; after the request
+ *                             each waits 1 s more (not in a request)
  *
  * It prints "ready pid=P tid=T" when the interesting request has begun, and
  * "done rc=R" at the end.
@@ -174,6 +179,33 @@ static void *stagger_thread(void *arg)
         wait_for_database(seconds);
         dogslow_end();
     }
+    return NULL;
+}
+
+static double vfork_s;
+static int vfork_begun, vfork_failed;
+
+static void *vfork_thread(void *arg)
+{
+    pid_t c;
+    int st;
+
+    (void)arg;
+    if (dogslow_begin("GET", "/vfork/wait") < 0)
+        __atomic_add_fetch(&vfork_failed, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&vfork_begun, 1, __ATOMIC_RELEASE);
+    c = vfork();
+    if (c == 0) {
+        /* Only async-signal-safe calls in a vfork child. */
+        struct timespec ts = {.tv_sec = (time_t)vfork_s,
+                              .tv_nsec = (long)((vfork_s - (time_t)vfork_s) * 1e9)};
+        nanosleep(&ts, NULL);
+        _exit(0);
+    }
+    if (c < 0 || waitpid(c, &st, 0) != c)
+        __atomic_add_fetch(&vfork_failed, 1, __ATOMIC_RELAXED);
+    dogslow_end();
+    wait_for_database(1.0);
     return NULL;
 }
 
@@ -353,6 +385,24 @@ int main(int argc, char **argv)
             return 2;
         handle_phased_request(seconds, argc > 3 ? strtod(argv[3], NULL) : 1.0,
                               argc > 4 ? strtod(argv[4], NULL) : 1.0);
+    } else if (!strcmp(mode, "vforks")) {
+        int n = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 100, started = 0;
+        pthread_t *t = calloc((size_t)n, sizeof(*t));
+
+        vfork_s = seconds;
+        if (reg() < 0 || !t)
+            return 2;
+        for (int i = 0; i < n; i++)
+            if (pthread_create(&t[i], NULL, vfork_thread, NULL) == 0)
+                started++;
+        while (__atomic_load_n(&vfork_begun, __ATOMIC_ACQUIRE) < started)
+            wait_for_database(0.01);
+        printf("ready pid=%d tid=%d threads=%d\n", (int)getpid(), (int)gettid(), started);
+        fflush(stdout);
+        for (int i = 0; i < started; i++)
+            pthread_join(t[i], NULL);
+        free(t);
+        rc = started == n && vfork_failed == 0 ? 0 : 1;
     } else if (!strcmp(mode, "restart")) {
         pthread_t t;
         if (reg() < 0)
