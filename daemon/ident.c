@@ -155,9 +155,11 @@ int ident_read(pid_t pid, pid_t tid, struct ident *ret)
     if ((r = ident_parse_stat(buf, &id)) < 0)
         return r;
     /* The kernel gives a process's /proc files to root when it is not
-     * dumpable (a set-uid program, PR_SET_DUMPABLE 0), and to its euid
-     * and egid otherwise. */
-    snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
+     * dumpable (a set-uid program, one that changed its ids, PR_SET_DUMPABLE
+     * 0), and to its euid and egid otherwise -- its files, not its
+     * directories, which always belong to the euid (task_dump_owner()).
+     * For a process of root's this cannot tell; its credentials do. */
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
     if (stat(path, &st) < 0)
         return errno == ENOENT ? -ESRCH : -errno;
     id.dumpable = st.st_uid == id.uid[1] && st.st_gid == id.gid[1];

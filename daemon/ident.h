@@ -38,7 +38,7 @@ struct ident {
     uint64_t starttime; /* field 22 of the thread's stat */
     pid_t tgid;
     char state;    /* 'R', 'S', 'D', 'Z', ... */
-    bool dumpable; /* /proc/PID/task/TID belongs to its euid/egid */
+    bool dumpable; /* /proc/PID/task/TID/stat belongs to its euid/egid */
 };
 
 /* Parse the text of /proc/PID/task/TID/status (Tgid, Uid, Gid, Groups) or

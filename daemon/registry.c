@@ -619,8 +619,8 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
         }
         if (!id.dumpable) {
             refuse(d, w, EPERM,
-                   "the process is not dumpable (a set-uid program, or PR_SET_DUMPABLE 0): "
-                   "it is not traced");
+                   "the process is not dumpable (a set-uid program, or one that changed its "
+                   "user: it may call prctl(PR_SET_DUMPABLE, 1) first): it is not traced");
             return;
         }
         if (!id.mm[0] && !id.mm[2]) {

@@ -294,6 +294,32 @@ START_TEST(source_lines_only_from_files_the_worker_may_read)
 }
 END_TEST
 
+/* A process that switched to another user is not dumpable: refused at
+ * registration, with what to do. */
+START_TEST(undumpable_process_is_refused_at_registration)
+{
+    char holder[300];
+    struct tdaemon d;
+    struct tworker w;
+    const char *args[] = {"undumpable", "65534", "0.5", NULL};
+    const char *line;
+
+    holder_path(holder, sizeof(holder));
+    td_init(&d);
+    ck_assert_int_eq(chmod(d.dir, 0755), 0);
+    td_launch(&d, "0.3", NULL);
+    tw_start(&w, &d, holder, args);
+    line = tw_expect(&w, "register-failed", 5000);
+    ck_assert_msg(line && strstr(line, "not dumpable") && strstr(line, "PR_SET_DUMPABLE"),
+                  "the undumpable worker: %s", line ? line : "(nothing)");
+    ck_assert_int_eq(tw_wait(&w, 5000), 2);
+    ck_assert_msg(td_wait_log(&d, "not dumpable", 1000), "%s", td_log(&d));
+    ck_assert_int_eq(td_count_reports(&d), 0);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
 /* ---- threads that cannot be stopped -------------------------------------- */
 
 /* Threads of pid that are traced or in a tracing stop now. */
@@ -554,6 +580,7 @@ int main(void)
     tcase_add_loop_test(tc, setuid_program_after_exec_is_not_traced, 0, 2);
     tcase_add_test(tc, own_program_after_exec_is_not_traced);
     tcase_add_test(tc, restarted_daemon_does_not_take_over_an_exec);
+    tcase_add_test(tc, undumpable_process_is_refused_at_registration);
     tcase_add_loop_test(tc, source_lines_only_from_files_the_worker_may_read, 0, 2);
     tcase_add_loop_test(tc, threads_in_vfork_do_not_freeze_the_daemon, 0, 2);
     suite_add_tcase(s, tc);

@@ -248,9 +248,11 @@ static int become_nobody(rlim_t nofile)
         return -errno;
     if (getuid() != NOBODY || geteuid() != NOBODY)
         return -EPERM;
-    /* After the switch: a credential change clears it.  The child must not
-     * outlive a test that failed half-way. */
+    /* After the switch: a credential change clears both.  The child must
+     * not outlive a test that failed half-way, and a process that is not
+     * dumpable is not registered. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_DUMPABLE, 1);
     return 0;
 }
 

@@ -25,6 +25,10 @@
  *       An honest worker as UID: one request burning CPU for SECONDS in
  *       compute_quietly() (the source-line test).
  *
+ *   undumpable UID SECONDS
+ *       The same without PR_SET_DUMPABLE after switching to UID: the
+ *       registration is refused (it prints "register-failed MESSAGE").
+ *
  * Each prints "ready pid=P" once its request has begun.
  */
 #define _GNU_SOURCE
@@ -32,6 +36,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +108,7 @@ static void __attribute__((noinline)) guard_secret(const char *file, double seco
     __asm__ volatile("" ::"r"(contents) : "memory");
 }
 
-static int become(uid_t uid)
+static int become(uid_t uid, bool dumpable)
 {
     if (uid == getuid())
         return 0;
@@ -113,7 +118,8 @@ static int become(uid_t uid)
     }
     /* A process that changed its credentials is not dumpable; an honest
      * worker that drops privileges says it may be traced again. */
-    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    if (dumpable)
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     return 0;
 }
 
@@ -137,8 +143,9 @@ int main(int argc, char **argv)
         guard_secret(argv[2], strtod(argv[3], NULL));
         return 0;
     }
-    if (!strcmp(mode, "worker") && argc == 4) {
-        if (become((uid_t)strtoul(argv[2], NULL, 10)) < 0 || dogslow_register(NULL) < 0 ||
+    if ((!strcmp(mode, "worker") || !strcmp(mode, "undumpable")) && argc == 4) {
+        if (become((uid_t)strtoul(argv[2], NULL, 10), !strcmp(mode, "worker")) < 0 ||
+            dogslow_register(NULL) < 0 ||
             dogslow_begin("GET", "/honest/compute") < 0) {
             printf("register-failed %s\n", dogslow_last_error());
             return 2;
@@ -151,7 +158,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "deputy") && argc >= 5) {
         const char *how = argv[3];
 
-        if (become((uid_t)strtoul(argv[2], NULL, 10)) < 0)
+        if (become((uid_t)strtoul(argv[2], NULL, 10), true) < 0)
             return 2;
         if (dogslow_register(NULL) < 0 || dogslow_begin("POST", "/deputy/exec") < 0) {
             printf("register-failed %s\n", dogslow_last_error());
