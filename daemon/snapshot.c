@@ -726,27 +726,8 @@ static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct sn
     }
 }
 
-static void reset(struct snapshot *s, const struct worker *w, pid_t tid)
-{
-    if (s->have_py)
-        py_stack_free(&s->py);
-    s->have_py = false;
-    s->have_regs = false;
-    s->needs_unwind = false;
-    s->regs_known = 0;
-    s->peeked_syscall = -1;
-    s->stack_len = 0;
-    s->stack_addr = 0;
-    s->nframes = 0;
-    s->err = 0;
-    s->changed = false;
-    s->pause_ns = s->unwind_ns = 0;
-    s->note[0] = '\0';
-    s->pid = w->pid;
-    s->tid = tid;
-}
-
-/* Everything read of the process goes (it was another program's). */
+/* Everything read of the process goes (it was another program's, or a
+ * new snapshot begins). */
 static void forget(struct snapshot *s)
 {
     if (s->have_py)
@@ -758,6 +739,18 @@ static void forget(struct snapshot *s)
     s->stack_len = 0;
     s->stack_addr = 0;
     s->nframes = 0;
+}
+
+static void reset(struct snapshot *s, const struct worker *w, pid_t tid)
+{
+    forget(s);
+    s->peeked_syscall = -1;
+    s->err = 0;
+    s->changed = false;
+    s->pause_ns = s->unwind_ns = 0;
+    s->note[0] = '\0';
+    s->pid = w->pid;
+    s->tid = tid;
 }
 
 bool snapshot_still_same(const struct worker *w, struct snapshot *s)
