@@ -784,7 +784,7 @@ static int held(struct daemon *d, struct worker *w, pid_t tid, int st, uint64_t 
                 struct snapshot *s)
 {
     struct user_regs_struct u;
-    bool copied = false;
+    bool copied = false, same;
     int sig = stop_signal(st), r;
 
     /* Held, it cannot run; but another thread can still exec: the check
@@ -803,14 +803,17 @@ static int held(struct daemon *d, struct worker *w, pid_t tid, int st, uint64_t 
     if (!copied)
         unwind_live(d, w, tid, s); /* the slow way, while held */
     read_python(d, w, tid, s);
+    /* Still the same process once the reads are done: then what they read
+     * was its (an exec after this point cannot change what was copied). */
+    s->needs_unwind = copied;
+    same = snapshot_still_same(w, s);
     if (test_hold_ms()) {
         struct timespec ts = {test_hold_ms() / 1000, (long)(test_hold_ms() % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
     release(d, w, tid, sig);
     s->pause_ns = dsl_now_ns(CLOCK_MONOTONIC) - t0;
-    s->needs_unwind = copied;
-    return snapshot_still_same(w, s) ? 0 : -(s->err ? s->err : EPERM);
+    return same ? 0 : -(s->err ? s->err : EPERM);
 }
 
 int snapshot_resume(struct daemon *d, struct worker *w, pid_t tid, int status,

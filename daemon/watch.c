@@ -187,9 +187,11 @@ struct job {
     uint64_t regs[DSL_NREGS];
     uint32_t regs_known;
     bool have_regs, needs_unwind, taken;
-    /* Found in phase 2 not to be the process that registered any more
-     * (ident.h): not written, and its registration dropped (phase 3). */
-    bool changed;
+    /* Found in phase 2 to be another program since its snapshot, which
+     * was taken of the registered one (ident.h): named from the copies
+     * alone, as if it had exited, and its registration dropped (phase 3). */
+    bool exec_since;
+    char exec_why[128];
     long peeked_syscall;
     uint8_t *stack;
     size_t stack_len;
@@ -400,7 +402,7 @@ static void write_report(struct job *j, const struct config *cfg, const char *ho
  * not run, and report() writes on the loop). */
 static void write_job(struct job *j)
 {
-    if (j->cfg && j->snap && !j->changed)
+    if (j->cfg && j->snap)
         write_report(j, &j->cfg->c, j->cfg->hostname);
 }
 
@@ -418,8 +420,9 @@ static bool still_runs(const struct worker *w, pid_t pid)
     return state != 'Z' && state != 'X' && (!w->starttime || start == w->starttime);
 }
 
-/* Is the job's process still the one that registered (ident.h)?  If it
- * exited, s->gone is set; if it is another program now, j->changed. */
+/* Is the job's process still the one that registered (ident.h)?  If not
+ * (it exited, or it is another program now), s->gone is set: nothing more
+ * is read of it; and j->exec_since if it is another program. */
 static bool same_process(struct job *j, struct snapshot *s)
 {
     char why[128] = "";
@@ -428,9 +431,8 @@ static bool same_process(struct job *j, struct snapshot *s)
     if (r == 0)
         return true;
     if (r == -EPERM) {
-        j->changed = true;
-        snprintf(j->note, sizeof(j->note), "not read: %s", why);
-        return false;
+        j->exec_since = true;
+        dsl_strlcpy(j->exec_why, why, sizeof(j->exec_why));
     }
     s->gone = true;
     return false;
@@ -510,12 +512,12 @@ static void analyse(struct job *j)
             ;
     }
     /* A process that has exited is named from the copies alone: the stack,
-     * and the module list read at the snapshot (or while it ran).  One
-     * that is not the process that registered any more is not named at
-     * all; nor, when that happened while it was named, reported. */
+     * and the module list read at the snapshot (or while it ran).  So is
+     * one that executed another program since: the snapshot was checked to
+     * be of the registered one, the live process is not read any more. */
     s->gone = !still_runs(w, j->pid);
-    if (!s->gone && !same_process(j, s))
-        goto done;
+    if (!s->gone)
+        (void)same_process(j, s);
     s->maps = j->maps;
     s->maps_len = j->maps_len;
     pthread_mutex_lock(&w->dwfl_lock);
@@ -531,14 +533,10 @@ static void analyse(struct job *j)
      * unwinder's reads beyond the copy) is true only if it is still the
      * process that registered. */
     if (!s->gone && !same_process(j, s)) {
-        drop_names(j);
-        if (!j->changed) { /* gone meanwhile: again, from the copies */
-            s->gone = true;
-            name(j, s, cfg);
-        }
+        drop_names(j); /* gone or changed meanwhile: again, from the copies */
+        name(j, s, cfg);
     }
     pthread_mutex_unlock(&w->dwfl_lock);
-done:
     /* The locals are read: the stack copy is not needed any more. */
     free(s->stack);
     s->stack = NULL;
@@ -851,15 +849,6 @@ static void report(struct daemon *d, struct job *j)
     struct report_info ri;
     const char *path = j->path;
 
-    if (j->changed) {
-        char why[200];
-
-        log_warnx("pid %d (%s): not traced: %s", (int)j->pid, w->program, j->note);
-        snprintf(why, sizeof(why), "is not the process that registered any more (%s)", j->note);
-        if (!w->dead)
-            registry_remove(d, w, why);
-        return;
-    }
     /* Written on the analysis thread; here only if phase 2 could not run
      * (out of memory). */
     if (!j->written)
@@ -882,8 +871,16 @@ static void report(struct daemon *d, struct job *j)
                    (double)snap->pause_ns / 1e3);
     /* JSON twin's result, retention, syslog, spool (outputs.c) */
     outputs_undead(d, &ri, path, &j->pre, NULL);
-    if (path[0] && !w->dead)
+    if (j->exec_since && !w->dead) {
+        char why[200];
+
+        log_warnx("pid %d (%s): not traced any more: %s", (int)j->pid, w->program, j->exec_why);
+        snprintf(why, sizeof(why), "is not the process that registered any more (%s)",
+                 j->exec_why);
+        registry_remove(d, w, why);
+    } else if (path[0] && !w->dead) {
         follow_start(d, w, j->slot, &j->req, path, snap, j->sym, j->nsym);
+    }
 }
 
 /* Done with a job: let go of its worker (the last job of a dead one
