@@ -439,11 +439,14 @@ static void finish(struct daemon *d, struct follow *f, const char *how, uint64_t
                f->url, (int)f->pid, (int)f->tid, how, (double)(end_ns - f->start_ns) / 1e9,
                f->samples);
     if (d->cfg.syslog.enabled) {
-        char line[2048];
+        char line[2048], method[80], url[4 * DSL_STR_MAX + 3];
+
+        sink_syslog_token(f->method, method, sizeof(method));
+        sink_syslog_quote(f->url, url, sizeof(url));
         snprintf(line, sizeof(line),
                  "follow-up: %s %s pid=%d tid=%d: %s after %.3f s; %u samples, %.1f ms paused; "
                  "report=%s",
-                 f->method, f->url, (int)f->pid, (int)f->tid, how,
+                 method, url, (int)f->pid, (int)f->tid, how,
                  (double)(end_ns - f->start_ns) / 1e9, f->samples, (double)f->pause_ns / 1e6,
                  f->path);
         int r = sink_syslog_text(d, line);

@@ -105,6 +105,11 @@ int sink_syslog_undead(struct daemon *d, const struct report_info *ri, const cha
 void sink_syslog_close(void);
 /* One line of text (e.g. a follow-up's summary), framed the same way. */
 int sink_syslog_text(struct daemon *d, const char *line);
+/* A worker-controlled value for a syslog line: in double quotes with '"',
+ * '\\' and control bytes escaped; a method: as it is if it is a token,
+ * else quoted.  So no value can forge the fields after it. */
+void sink_syslog_quote(const char *v, char *out, size_t size);
+void sink_syslog_token(const char *v, char *out, size_t size);
 /* "func (file.c:42)" or "func+0x1a (module)": the innermost frame outside
  * the system's libraries, else the innermost. */
 void sink_top_frame(const struct report_info *ri, char *buf, size_t size);

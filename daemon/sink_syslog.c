@@ -143,15 +143,67 @@ void sink_top_frame(const struct report_info *ri, char *buf, size_t size)
     }
 }
 
+/*
+ * A value a worker controls (URL, method, frame name), in double quotes,
+ * with '"' and '\\' escaped by a backslash and control bytes as \xHH, so
+ * that a URL such as "/x pid=1 tid=1" cannot forge the fields after it.
+ * Cut short, it still ends with the closing quote.
+ */
+void sink_syslog_quote(const char *v, char *out, size_t size)
+{
+    size_t o = 0;
+
+    if (size < 3) {
+        if (size)
+            out[0] = '\0';
+        return;
+    }
+    out[o++] = '"';
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        char esc[5];
+        size_t n;
+
+        if (*p == '"' || *p == '\\')
+            n = (size_t)snprintf(esc, sizeof(esc), "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            n = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *p);
+        else
+            esc[0] = (char)*p, n = 1;
+        if (o + n + 2 > size)
+            break;
+        memcpy(out + o, esc, n);
+        o += n;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+/* A method is a token (RFC 9110): as it is, or quoted if it is not. */
+void sink_syslog_token(const char *v, char *out, size_t size)
+{
+    bool token = v[0] != '\0';
+
+    for (const char *p = v; *p && token; p++)
+        token = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p);
+    if (token)
+        dsl_strlcpy(out, v, size);
+    else
+        sink_syslog_quote(v, out, size);
+}
+
 static void summary(const struct report_info *ri, const char *report_path, char *buf,
                     size_t size)
 {
-    char top[600];
+    char top[600], qtop[620], method[80], url[4 * DSL_STR_MAX + 3];
 
     sink_top_frame(ri, top, sizeof(top));
+    sink_syslog_quote(top, qtop, sizeof(qtop));
+    sink_syslog_token(ri->req->method, method, sizeof(method));
+    sink_syslog_quote(ri->req->url, url, sizeof(url));
     snprintf(buf, size, "undead request: %s %s pid=%d tid=%d elapsed=%.3fs top=%s report=%s",
-             ri->req->method, ri->req->url, (int)ri->w->pid, (int)ri->req->tid,
-             (double)(ri->now_real_ns - ri->start_real_ns) / (double)NSEC_PER_SEC, top,
+             method, url, (int)ri->w->pid, (int)ri->req->tid,
+             (double)(ri->now_real_ns - ri->start_real_ns) / (double)NSEC_PER_SEC, qtop,
              report_path[0] ? report_path : "(none)");
 }
 

@@ -482,16 +482,16 @@ START_TEST(syslog_line_on_a_real_socket)
     /* <PRI> = local3 (19) * 8 + err (3) = 155. */
     ck_assert_msg(!strncmp(buf, "<155>", 5), "%s", buf);
     snprintf(expect, sizeof(expect),
-             " dogslowd[%d]: undead request: GET /syslog/slow pid=%d tid=%d elapsed=", (int)d.pid,
-             pid, tid);
+             " dogslowd[%d]: undead request: GET \"/syslog/slow\" pid=%d tid=%d elapsed=",
+             (int)d.pid, pid, tid);
     ck_assert_msg(strstr(buf, expect), "want '%s' in '%s'", expect, buf);
-    ck_assert_msg(strstr(buf, "s top=wait_for_database (test_worker.c:"), "%s", buf);
+    ck_assert_msg(strstr(buf, "s top=\"wait_for_database (test_worker.c:"), "%s", buf);
     snprintf(expect, sizeof(expect), " report=%s/slow_request_", d.out);
     ck_assert_msg(strstr(buf, expect), "%s", buf);
     ck_assert_msg(!strchr(buf, '\n'), "one line: %s", buf);
     ck_assert_int_eq(tw_wait(&w, 5000), 0);
     /* The follow-up is a line of its own when the request ends. */
-    ck_assert_msg(recv_with(fd, "follow-up: GET /syslog/slow", buf, sizeof(buf), 5000) > 0,
+    ck_assert_msg(recv_with(fd, "follow-up: GET \"/syslog/slow\"", buf, sizeof(buf), 5000) > 0,
                   "no follow-up line; log:\n%s", td_log(&d));
     snprintf(expect, sizeof(expect), " pid=%d tid=%d: the request ended after ", pid, tid);
     ck_assert_msg(strstr(buf, expect) && strstr(buf, " samples, "), "%s", buf);
@@ -500,8 +500,50 @@ START_TEST(syslog_line_on_a_real_socket)
     ck_assert_int_eq(ctl(&d, out, sizeof(out), "test-alert", NULL), 0);
     ck_assert_msg(strstr(out, "syslog:    sent to /dev/log (facility local3, level err)"), "%s",
                   out);
-    ck_assert_msg(recv_with(fd, "TEST /dogslow/test-alert", buf, sizeof(buf), 3000) > 0, "%s",
+    ck_assert_msg(recv_with(fd, "TEST \"/dogslow/test-alert\"", buf, sizeof(buf), 3000) > 0, "%s",
                   td_log(&d));
+    close(fd);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
+/* A URL (and method) a worker chose cannot forge the line's fields: they
+ * are quoted, so the first pid= and tid= are the daemon's. */
+START_TEST(syslog_line_quotes_what_the_worker_sent)
+{
+    struct tdaemon d;
+    struct tworker w;
+    char buf[65536], expect[600];
+    const char *p;
+    int pid, tid, fd;
+
+    td_init(&d);
+    snprintf(d.devlog, sizeof(d.devlog), "%s/devlog.sock", d.dir);
+    fd = bind_dgram(d.devlog);
+    td_write_conf(&d, "[dogslow]\ntimer = 0.2\ntimer_min = 0.1\nfollow_hz = 20\n"
+                      "[syslog]\nenabled = true\njournal = no\n");
+    td_launch(&d, NULL, NULL);
+    tw_start(&w, &d, worker_prog(),
+             (const char *const[]){"slow", "1.0", "GET pid=1", "/x pid=1 tid=1 \"q\\", NULL});
+    parse_ready(tw_expect(&w, "ready", 5000), &pid, &tid);
+    ck_assert_msg(recv_with(fd, "undead request", buf, sizeof(buf), 5000) > 0, "no line; log:\n%s",
+                  td_log(&d));
+    snprintf(expect, sizeof(expect),
+             "undead request: \"GET pid=1\" \"/x pid=1 tid=1 \\\"q\\\\\" pid=%d tid=%d elapsed=",
+             pid, tid);
+    ck_assert_msg(strstr(buf, expect), "want '%s' in '%s'", expect, buf);
+    /* Read as a parser would: the first pid= outside quotes is the real one. */
+    p = strstr(buf, "\" pid=");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq((int)strtol(p + 6, NULL, 10), pid);
+    ck_assert_int_eq(tw_wait(&w, 5000), 0);
+    /* The follow-up line too. */
+    ck_assert_msg(recv_with(fd, "follow-up: ", buf, sizeof(buf), 5000) > 0,
+                  "no follow-up line; log:\n%s", td_log(&d));
+    snprintf(expect, sizeof(expect),
+             "follow-up: \"GET pid=1\" \"/x pid=1 tid=1 \\\"q\\\\\" pid=%d tid=%d: ", pid, tid);
+    ck_assert_msg(strstr(buf, expect), "want '%s' in '%s'", expect, buf);
     close(fd);
     td_stop(&d);
     td_cleanup(&d);
@@ -710,6 +752,7 @@ int main(void)
     tcase_add_test(tc, json_twin_parses_and_matches);
     tcase_add_test(tc, retention_keeps_the_newest);
     tcase_add_test(tc, syslog_line_on_a_real_socket);
+    tcase_add_test(tc, syslog_line_quotes_what_the_worker_sent);
 #ifdef HAVE_LIBSYSTEMD
     tcase_add_test(tc, journal_entry_with_fields);
 #endif

@@ -455,11 +455,39 @@ START_TEST(filter_refuses_what_the_daemon_must_not_do)
 END_TEST
 
 #ifdef __x86_64__
-START_TEST(another_abi_is_killed)
+/* getpid through the i386 entry, without any filter: does this kernel
+ * have the 32-bit system call ABI at all?  Built without IA32 emulation,
+ * or booted with ia32_emulation=0, it has no entry for int $0x80, and the
+ * instruction faults (SIGSEGV; under ASan, its handler aborts). */
+static bool kernel_has_i386_abi(void)
 {
     int st;
     pid_t pid = fork();
 
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        long r;
+
+        signal(SIGSEGV, SIG_DFL); /* a plain fault, not a sanitizer's report */
+        __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+        _exit(r == (long)getpid() ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+START_TEST(another_abi_is_killed)
+{
+    int st;
+    pid_t pid;
+
+    if (!kernel_has_i386_abi()) {
+        fprintf(stderr, "check_sandbox: another_abi_is_killed skipped: this kernel has no i386 "
+                        "system call ABI (int $0x80 faults without any filter), so there is no "
+                        "way around the filter to close\n");
+        return;
+    }
+    pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         long r;
