@@ -133,6 +133,32 @@ wait_host() {
 # everything under the container's init with a seccomp allow-list of its
 # own, which (systemd 252) lacks pidfd_getfd: without --system-call-filter
 # a restarted daemon gets EPERM taking workers over, there only.
+# The container gets a tmpfs of its own on /tmp (nspawn mounts it, and a
+# booted systemd would): a checkout under /tmp would vanish in there.  Such
+# a tree is overlaid at the same path, its writes in a temporary upper
+# directory (nspawn's --overlay=LOWER::DEST), so it is visible and still
+# left untouched.
+trees=
+for d in "$TOP_SRCDIR" "$abs_top_builddir"; do
+    d=$(realpath "$d") || cannot "cannot resolve $d"
+    case "$d" in
+    /tmp | /tmp/* | /var/tmp | /var/tmp/*) ;;
+    *) continue ;;
+    esac
+    case " $trees " in
+    *" $d "*) continue ;;
+    esac
+    for t in $trees; do
+        case "$d" in "$t"/*) continue 2 ;; esac
+    done
+    trees="$trees $d"
+done
+overlays=
+for t in $trees; do
+    overlays="$overlays --overlay=$t::$t"
+done
+[ -n "$trees" ] && say "the tree under /tmp is overlaid into the container:$trees"
+
 mkdir -p /run/systemd/nspawn "$tmp/ovl"
 say "booting systemd in a container ($machine)"
 unshare -m --propagation private sh -c '
@@ -141,9 +167,11 @@ unshare -m --propagation private sh -c '
     mount -t tmpfs -o mode=0755 tmpfs "$1/ovl"
     mkdir "$1/ovl/upper" "$1/ovl/work" "$1/ovl/root"
     mount -t overlay overlay -o "lowerdir=/,upperdir=$1/ovl/upper,workdir=$1/ovl/work" "$1/ovl/root"
-    exec systemd-nspawn --quiet --register=no --keep-unit -M "$2" -D "$1/ovl/root" \
-        --system-call-filter=pidfd_getfd --boot --console=pipe
-' sh "$tmp" "$machine" </dev/null >"$tmp/nspawn.log" 2>&1 &
+    root=$1 name=$2
+    shift 2
+    exec systemd-nspawn --quiet --register=no --keep-unit -M "$name" -D "$root/ovl/root" \
+        --system-call-filter=pidfd_getfd "$@" --boot --console=pipe
+' sh "$tmp" "$machine" $overlays </dev/null >"$tmp/nspawn.log" 2>&1 &
 nspawn=$!
 
 end=$((t0 + 30))
