@@ -200,6 +200,18 @@ ct 60 make -s -C "$abs_top_builddir" install >"$tmp/install.log" 2>&1 ||
 ct 10 rm -rf /var/log/dogslow /var/lib/dogslow /etc/dogslow /run/dogslow || fail "cleaning up"
 ct 20 systemd-sysusers || fail "systemd-sysusers"
 ct 20 systemd-tmpfiles --create || fail "systemd-tmpfiles --create"
+# The workers' programs live in a tree under /tmp: the service's
+# PrivateTmp= would hide their files (ELF, debug info) from the daemon.  An
+# operator whose workers run from /tmp does the same: a drop-in that binds
+# the tree into the service's view.
+if [ -n "$trees" ]; then
+    {
+        echo "[Service]"
+        for t in $trees; do echo "BindReadOnlyPaths=$t"; done
+    } | ct 5 sh -c 'mkdir -p /etc/systemd/system/dogslowd.service.d &&
+                    cat >/etc/systemd/system/dogslowd.service.d/dstest-tree.conf' ||
+        fail "drop-in for the tree under /tmp"
+fi
 ct 20 systemctl daemon-reload || fail "daemon-reload"
 ct 20 systemctl enable --now dogslowd.socket || fail "systemctl enable --now dogslowd.socket"
 frag=$(show FragmentPath)
