@@ -276,8 +276,9 @@ const struct opt_def config_options[] = {
      "Local variables and struct members whose name contains one of these words (any case) "
      "are shown as [redacted], and so is any value that looks like a payment card number."},
     {"dogslow", "max_value_bytes", OPT_SIZE, OPT_RELOAD, OFF(max_value_bytes), 16, 64 * KIB,
-     "256", NULL, NULL, NULL, 0, NULL, NULL,
-     "Bytes shown of one local variable's value; longer values are cut."},
+     "2K", NULL, NULL, NULL, 0, NULL, NULL,
+     "Bytes shown of one local variable's value (C and Python); longer values are cut. "
+     "The default keeps a typical SQL statement whole."},
     {"dogslow", "max_frames", OPT_UINT, OPT_RELOAD, OFF(max_frames), 1, DSL_FRAMES_MAX, "128",
      NULL, NULL, NULL, 0, NULL, NULL, "Frames shown per stack, innermost first."},
     {"dogslow", "max_stack_bytes", OPT_SIZE, OPT_RELOAD, OFF(max_stack_bytes), 4 * KIB, 64 * MIB,

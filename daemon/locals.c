@@ -119,7 +119,7 @@ void locals_begin(struct locals_ctx *lc, const struct config *cfg, struct worker
     lc->mem.read = snap_read;
     lc->mem.ctx = (void *)s;
     lc->mem.budget = LOCALS_READ_BUDGET;
-    lc->value_max = cfg->max_value_bytes ? cfg->max_value_bytes : 256;
+    lc->value_max = cfg->max_value_bytes ? cfg->max_value_bytes : 2048;
     if (lc->value_max < 32)
         lc->value_max = 32;
     if (lc->value_max > 4096)

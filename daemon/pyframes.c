@@ -1757,7 +1757,7 @@ void py_limits_default(struct py_limits *ret)
     memset(ret, 0, sizeof(*ret));
     ret->max_frames = 128;
     ret->max_locals = 32;
-    ret->max_value_bytes = 256;
+    ret->max_value_bytes = 2048;
     ret->max_items = 5;
     ret->max_text_bytes = 256 * 1024;
     ret->max_read_bytes = 4u << 20;

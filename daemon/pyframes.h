@@ -131,7 +131,7 @@ int py_runtime_load_debug_offsets(struct py_runtime *rt, struct remote_mem *m);
 struct py_limits {
     unsigned max_frames;      /* frames kept, innermost first; default 128 */
     unsigned max_locals;      /* locals per frame; 0: no locals at all */
-    unsigned max_value_bytes; /* rendered bytes per value; default 256 */
+    unsigned max_value_bytes; /* rendered bytes per value; default 2 KiB */
     unsigned max_items;       /* items shown per list/tuple/dict/set; default 5 */
     size_t max_text_bytes;    /* all names and values together; default 256 KiB */
     size_t max_read_bytes;    /* bytes read from the worker; default 4 MiB */

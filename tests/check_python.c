@@ -321,7 +321,8 @@ static const struct {
     const char *function, *mark, *local;
 } slow_expect[] = {
     {"sleep_view", "# MARK: sleep", "      label = 'sleepy'\n      count = 3\n      items = [1, 2, 3]\n"
-                                    "      info = {'kind': 'sleep'}\n"},
+                                    "      info = {'kind': 'sleep'}\n"
+                                    "      query = 'SELECT col0, col1, col2, "},
     {"spin_view", "# MARK: spin", "      label = 'spinning'\n"},
     {"regex_view", "# MARK: regex", "      label = 'backtracking'\n"},
     {"lock_view", "# MARK: lock", "      label = 'waiting'\n      count = 1\n      items = ['lock']\n"},
@@ -364,6 +365,10 @@ static void check_python_frames(const char *r, int i)
     ck_assert_msg(strstr(r, want), "want '%s' in:\n%.2500s", want, r);
     ck_assert_msg(full && strstr(full, slow_expect[i].local), "want locals '%s' in:\n%.2500s",
                   slow_expect[i].local, full ? full : r);
+    /* A value of 1.1 KiB is whole: max_value_bytes is 2 KiB by default. */
+    if (i == 0)
+        ck_assert_msg(strstr(full, ", col149 FROM orders WHERE customer_id = 4242'\n"),
+                      "the long query lost its end:\n%.4000s", full);
     /* The interpreter's own loop is replaced by the Python frames. */
     const char *first = strstr(r, "\n\n  File ");
     const char *end = full ? full : r + strlen(r);

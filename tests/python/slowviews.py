@@ -23,6 +23,10 @@ def sleep_view():
     count = 3
     items = [1, 2, 3]
     info = {"kind": "sleep"}
+    # A long SQL statement: its WHERE clause, past the first 1 KiB, must
+    # be in the report (max_value_bytes, 2 KiB by default).
+    query = ("SELECT " + ", ".join("col%d" % i for i in range(150))
+             + " FROM orders WHERE customer_id = 4242")
     time.sleep(SLOW)  # MARK: sleep
     return answer()
 
