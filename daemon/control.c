@@ -366,20 +366,16 @@ static int dump_thread(struct daemon *d, struct worker *w, const struct dsl_requ
         int n = symbolize(&d->cfg, w, &snap, d->cfg.stack_vars, frames, ARRAY_SIZE(frames));
         if (n > 0)
             nframes = (unsigned)n;
-        /* Naming read the process too (locals). */
-        if (!snapshot_still_same(w, &snap)) {
-            symframes_free(frames, nframes);
-            nframes = 0;
-        }
+    }
+    /* Unwinding and naming read the process too (locals). */
+    if (r == 0 && !snapshot_still_same(w, &snap)) {
+        symframes_free(frames, nframes);
+        nframes = 0;
     }
     pthread_mutex_unlock(&w->dwfl_lock);
     if (snap.changed) {
-        char why[200];
-
         tprintf(t, "==== pid %d tid %d ====\n%s\n", (int)w->pid, (int)req->tid, snap.note);
-        log_warnx("pid %d (%s): not traced: %s", (int)w->pid, w->program, snap.note);
-        snprintf(why, sizeof(why), "is not the process that registered any more (%s)", snap.note);
-        registry_remove(d, w, why);
+        registry_remove_changed(d, w, "not traced", snap.note);
         return -EPERM;
     }
     ri = (struct report_info){

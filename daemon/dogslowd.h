@@ -225,6 +225,10 @@ void registry_resume_accept(struct daemon *d);
 void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events);
 void registry_pidfd_event(struct daemon *d, struct worker *w);
 void registry_remove(struct daemon *d, struct worker *w, const char *why);
+/* w is not the process that registered any more (ident.h): log "pid N
+ * (prog): what: why" and forget it. */
+void registry_remove_changed(struct daemon *d, struct worker *w, const char *what,
+                             const char *why);
 /* Close a connection that has not registered, saying why through rl: a peer
  * can cause such lines at will (ratelimit.h). */
 void registry_drop(struct daemon *d, struct worker *w, struct ratelimit *rl, const char *why);
@@ -348,7 +352,9 @@ int snapshot_read(const struct snapshot *s, uint64_t addr, void *buf, size_t len
 char *snapshot_read_maps(pid_t pid, size_t *len);
 
 /* Hold the thread, copy registers and stack, let it go.  Then unwind the
- * copy (unwind.c).  s->stack is a buffer reused across calls. */
+ * copy (unwind.c).  s->stack is a buffer reused across calls.  The unwinder
+ * may read the live process beyond the copy: the caller checks
+ * snapshot_still_same() once it has read all it will (naming too). */
 int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s);
 /* The two halves of snapshot_thread: take (the thread is held: registers
  * and stack copied), and finish (unwind the copy; any time later).

@@ -501,11 +501,12 @@ void follow_fire(struct daemon *d, const struct deadline *e)
      * sample rather than wait (the loop must not). */
     snap.changed = false;
     if (pthread_mutex_trylock(&w->dwfl_lock) == 0) {
-        if (snapshot_thread(d, w, f->tid, &snap) == 0 && snap.nframes) {
-            int n = symbolize(&d->cfg, w, &snap, false, frames, DSL_SYMFRAMES_MAX);
-            /* Naming reads the process too: the sample counts only if it
-             * is still the one that registered. */
-            if (n > 0 && snapshot_still_same(w, &snap)) {
+        if (snapshot_thread(d, w, f->tid, &snap) == 0) {
+            int n = snap.nframes ? symbolize(&d->cfg, w, &snap, false, frames, DSL_SYMFRAMES_MAX)
+                                 : 0;
+            /* Unwinding and naming read the process too: the sample counts
+             * only if it is still the one that registered. */
+            if (snapshot_still_same(w, &snap) && n > 0) {
                 add_sample(f, &snap, frames, (unsigned)n);
                 f->samples++;
                 f->pause_ns += snap.pause_ns;
@@ -519,12 +520,9 @@ void follow_fire(struct daemon *d, const struct deadline *e)
         f->skipped++;
     }
     if (snap.changed) {
-        char why[200];
-
-        /* Not followed, nor watched, any more. */
-        log_warnx("pid %d (%s): not traced: %s", (int)w->pid, w->program, snap.note);
-        snprintf(why, sizeof(why), "is not the process that registered any more (%s)", snap.note);
-        registry_remove(d, w, why); /* finishes and drops f (follow_worker_gone) */
+        /* Not followed, nor watched, any more; finishes and drops f
+         * (follow_worker_gone). */
+        registry_remove_changed(d, w, "not traced", snap.note);
         return;
     }
     schedule(d, f, dsl_now_ns(CLOCK_MONOTONIC));

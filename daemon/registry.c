@@ -218,6 +218,16 @@ static void init_slot_states(struct worker *w)
     }
 }
 
+void registry_remove_changed(struct daemon *d, struct worker *w, const char *what,
+                             const char *why)
+{
+    char line[200];
+
+    log_warnx("pid %d (%s): %s: %s", (int)w->pid, w->program, what, why);
+    snprintf(line, sizeof(line), "is not the process that registered any more (%s)", why);
+    registry_remove(d, w, line);
+}
+
 void registry_remove(struct daemon *d, struct worker *w, const char *why)
 {
     if (w->registered) {
@@ -879,17 +889,14 @@ static bool adopt_one(struct daemon *d, const char *line)
     for (w = d->workers; w; w = w->next)
         if (w->pid == pid)
             return false;
-    /* Same process as recorded?  Checked again after the pidfd is open, so
-     * the pidfd cannot belong to a newcomer that reused the pid. */
+    /* Same process as recorded?  Checked again after the pidfd is open
+     * (ident_verify() compares the start time too), so the pidfd cannot
+     * belong to a newcomer that reused the pid. */
     if (dsl_proc_stat(pid, &now_start, NULL) < 0 || now_start != starttime)
         return false;
     pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0)
         return false;
-    if (dsl_proc_stat(pid, &now_start, NULL) < 0 || now_start != starttime) {
-        close(pidfd);
-        return false;
-    }
     /* And still the program, and the credentials, that registered. */
     recorded.starttime = starttime;
     changed[0] = '\0';

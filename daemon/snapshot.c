@@ -71,6 +71,14 @@ static bool pid_alive(const struct worker *w)
  * reused pid or tid, and a program executed since (ident.h).  On failure
  * the note says why; s->changed is set when the registration must go.
  */
+/* The process is another program, or has other credentials, now. */
+static void note_changed(struct snapshot *s, const char *why)
+{
+    s->changed = true;
+    s->err = EPERM;
+    snprintf(s->note, sizeof(s->note), "not read: %s", why);
+}
+
 static int check_same(const struct worker *w, pid_t tid, struct snapshot *s,
                       struct ident *ret_cur)
 {
@@ -82,9 +90,7 @@ static int check_same(const struct worker *w, pid_t tid, struct snapshot *s,
     if (r == 0)
         return 0;
     if (r == -EPERM) {
-        s->changed = true;
-        s->err = EPERM;
-        snprintf(s->note, sizeof(s->note), "not read: %s", why);
+        note_changed(s, why);
         return r;
     }
     s->err = ESRCH;
@@ -566,7 +572,11 @@ static int peek(struct daemon *d, struct worker *w, pid_t tid, char state, struc
 
     /* Test hook: every thread is stopped the usual way, so that tests
      * reach the asynchronous stops with threads that will not stop. */
-    if (getenv("DOGSLOWD_TEST_NO_PEEK"))
+    static int no_peek = -1;
+
+    if (no_peek < 0)
+        no_peek = getenv("DOGSLOWD_TEST_NO_PEEK") != NULL;
+    if (no_peek)
         return 1;
     r = blocked_in(w->pid, tid, &nr, &sp, &pc);
 
@@ -643,12 +653,8 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
 {
     int r = snapshot_take(d, w, tid, s);
 
-    if (r == 0) {
+    if (r == 0)
         snapshot_finish(&d->cfg, w, s);
-        /* The unwinder may have read the live process too. */
-        if (!snapshot_still_same(w, s))
-            r = s->changed ? -EPERM : -ESRCH;
-    }
     return r;
 }
 
@@ -768,9 +774,7 @@ bool snapshot_still_same(const struct worker *w, struct snapshot *s)
         return true;
     forget(s);
     if (r == -EPERM) {
-        s->changed = true;
-        s->err = EPERM;
-        snprintf(s->note, sizeof(s->note), "not read: %s", why);
+        note_changed(s, why);
     } else {
         s->err = ESRCH;
         snprintf(s->note, sizeof(s->note), "the process exited during the snapshot");

@@ -224,7 +224,6 @@ struct job {
 /* Loop only. */
 static struct cfg_ref *cur_cfg;
 static unsigned njobs;
-static unsigned nstopping; /* of them, waiting for their thread to stop */
 static size_t job_bytes;
 static uint64_t jobs_dropped;
 static struct job *ready_head, *ready_tail; /* analysed, to be written */
@@ -737,7 +736,6 @@ static void fill_and_submit(struct worker *w, struct job *j, struct snapshot *sn
 static void drop_changed(struct daemon *d, struct job *j, const struct snapshot *sn)
 {
     struct worker *w = j->w;
-    char why[200];
 
     njobs--;
     job_free(j);
@@ -747,10 +745,7 @@ static void drop_changed(struct daemon *d, struct job *j, const struct snapshot 
             symbolize_release_worker(w);
         return;
     }
-    snprintf(why, sizeof(why), "is not the process that registered any more (%s)",
-             sn->note[0] ? sn->note : "changed");
-    log_warnx("pid %d (%s): not traced: %s", (int)w->pid, w->program, sn->note);
-    registry_remove(d, w, why);
+    registry_remove_changed(d, w, "not traced", sn->note[0] ? sn->note : "changed");
 }
 
 /* The job's thread stopped at last, exited, or did not stop in time. */
@@ -759,7 +754,6 @@ static void stopped(struct daemon *d, void *owner, pid_t tid, int status, int er
     struct job *j = owner;
     struct worker *w = j->w;
 
-    nstopping--;
     if (err == -ETIMEDOUT || err == -ESRCH || w->dead) {
         if (!err)
             snapshot_let_go(d, tid, status);
@@ -829,7 +823,6 @@ static void take(struct daemon *d, struct worker *w, uint32_t slot, const struct
     if (snapshot_take(d, w, req->tid, &loop_snap) == -EINPROGRESS) {
         /* Finished when the thread stops (stopped()), from SIGCHLD. */
         snapshot_claim(d, req->tid, j);
-        nstopping++;
         return;
     }
     if (loop_snap.changed) {
@@ -871,16 +864,10 @@ static void report(struct daemon *d, struct job *j)
                    (double)snap->pause_ns / 1e3);
     /* JSON twin's result, retention, syslog, spool (outputs.c) */
     outputs_undead(d, &ri, path, &j->pre, NULL);
-    if (j->exec_since && !w->dead) {
-        char why[200];
-
-        log_warnx("pid %d (%s): not traced any more: %s", (int)j->pid, w->program, j->exec_why);
-        snprintf(why, sizeof(why), "is not the process that registered any more (%s)",
-                 j->exec_why);
-        registry_remove(d, w, why);
-    } else if (path[0] && !w->dead) {
+    if (j->exec_since && !w->dead)
+        registry_remove_changed(d, w, "not traced any more", j->exec_why);
+    else if (path[0] && !w->dead)
         follow_start(d, w, j->slot, &j->req, path, snap, j->sym, j->nsym);
-    }
 }
 
 /* Done with a job: let go of its worker (the last job of a dead one
