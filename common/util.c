@@ -50,11 +50,21 @@ int dsl_parse_seconds_ms(const char *s, uint32_t *ret_ms)
 
 ssize_t dsl_read_text(const char *path, char *buf, size_t size)
 {
+    return dsl_read_text_stat(path, buf, size, NULL);
+}
+
+ssize_t dsl_read_text_stat(const char *path, char *buf, size_t size, struct stat *ret_st)
+{
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t n;
 
     if (fd < 0)
         return -errno;
+    if (ret_st && fstat(fd, ret_st) < 0) {
+        n = -errno;
+        close(fd);
+        return n;
+    }
     n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0)

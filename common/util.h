@@ -63,6 +63,10 @@ int dsl_proc_stat(pid_t pid, uint64_t *starttime, char *state);
  * text in one read) into buf, NUL-terminated.  Returns the length, -errno
  * when it cannot be opened, -EIO when it reads nothing. */
 ssize_t dsl_read_text(const char *path, char *buf, size_t size);
+/* The same, and the file's fstat() (its owner: a /proc file's follows the
+ * process's dumpability) in *ret_st. */
+struct stat;
+ssize_t dsl_read_text_stat(const char *path, char *buf, size_t size, struct stat *ret_st);
 
 /* Write all n bytes (retrying on EINTR and short writes): 0 or -errno. */
 int dsl_write_all(int fd, const void *p, size_t n);

@@ -148,20 +148,17 @@ int ident_read(pid_t pid, pid_t tid, struct ident *ret)
         return n == -ENOENT ? -ESRCH : (int)n;
     if ((r = ident_parse_status(buf, &id)) < 0)
         return r;
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-    n = dsl_read_text(path, buf, sizeof(buf));
-    if (n < 0)
-        return n == -ENOENT ? -ESRCH : (int)n;
-    if ((r = ident_parse_stat(buf, &id)) < 0)
-        return r;
     /* The kernel gives a process's /proc files to root when it is not
      * dumpable (a set-uid program, one that changed its ids, PR_SET_DUMPABLE
      * 0), and to its euid and egid otherwise -- its files, not its
      * directories, which always belong to the euid (task_dump_owner()).
      * For a process of root's this cannot tell; its credentials do. */
     snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-    if (stat(path, &st) < 0)
-        return errno == ENOENT ? -ESRCH : -errno;
+    n = dsl_read_text_stat(path, buf, sizeof(buf), &st);
+    if (n < 0)
+        return n == -ENOENT ? -ESRCH : (int)n;
+    if ((r = ident_parse_stat(buf, &id)) < 0)
+        return r;
     id.dumpable = st.st_uid == id.uid[1] && st.st_gid == id.gid[1];
     *ret = id;
     return 0;
