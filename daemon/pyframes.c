@@ -66,11 +66,12 @@ int py_runtime_init(struct py_runtime *ret, uint32_t version_hex, uint64_t runti
     struct py_offsets o;
     unsigned minor = (version_hex >> 16) & 0xff;
 
-    if ((version_hex >> 24) != 3 || minor < 11 || minor > 13)
+    if ((version_hex >> 24) != 3 || minor < 11 || minor > 14)
         return -EPROTONOSUPPORT;
     memset(&o, 0, sizeof(o));
-    /* What did not change from 3.11 to 3.13 (checked against the headers,
-     * and for 3.13 against _Py_DebugOffsets too). */
+    /* What did not change from 3.11 to 3.14 in the default (GIL) build
+     * (checked against the headers, and for 3.13+ against _Py_DebugOffsets
+     * too). */
     o.tstate_next = 8;
     o.frame_localsplus = 72;
     o.code_localsplusnames = 96;
@@ -79,11 +80,16 @@ int py_runtime_init(struct py_runtime *ret, uint32_t version_hex, uint64_t runti
     o.code_name = 120;
     o.code_qualname = 128;
     o.code_linetable = 136;
+    o.ob_type = 8;
+    o.head = 16;
+    o.tuple_item = 24;
+    o.ustate_kind_shift = 2;
     o.type_name = 24;
     o.type_flags = 168;
     o.tstate_cframe = o.cframe_current_frame = o.tstate_current_frame = NONE32;
-    o.frame_is_entry = NONE32;
+    o.frame_is_entry = o.frame_tlbc_index = o.code_tlbc = NONE32;
     o.owner_cstack = 0xff;
+    o.owner_max = 3;
     switch (minor) {
     case 11:
         o.runtime_interp_head = 40;
@@ -124,8 +130,9 @@ int py_runtime_init(struct py_runtime *ret, uint32_t version_hex, uint64_t runti
         o.unicode_compact_size = 56;
         break;
     case 13:
-        /* 3.13.0's values; py_runtime_load_debug_offsets() replaces the
-         * runtime, interpreter, thread, frame and code ones. */
+    case 14:
+        /* 3.13.0's values, and 3.14.7's where they differ;
+         * py_runtime_load_debug_offsets() replaces all it has. */
         o.runtime_interp_head = 632;
         o.interp_next = 7264;
         o.interp_threads_head = 7344;
@@ -144,6 +151,16 @@ int py_runtime_init(struct py_runtime *ret, uint32_t version_hex, uint64_t runti
         o.unicode_ascii_size = 40;
         o.unicode_compact_size = 56;
         o.dictvalues_values = 8;
+        if (minor == 14) {
+            /* Frames hold _PyStackRefs, tuples cache their hash, and the
+             * entry shim is FRAME_OWNED_BY_INTERPRETER (3), with
+             * FRAME_OWNED_BY_CSTACK (4) after it. */
+            o.stackref = true;
+            o.tuple_item = 32;
+            o.frame_owner = 74;
+            o.frame_localsplus = 80;
+            o.owner_max = 4;
+        }
         break;
     }
     o.code_size = o.code_adaptive;
@@ -154,86 +171,164 @@ int py_runtime_init(struct py_runtime *ret, uint32_t version_hex, uint64_t runti
     return 0;
 }
 
-/* _Py_DebugOffsets of 3.13, as an array of uint64_t (Include/internal/
- * pycore_runtime.h): the index of each field we use. */
+/*
+ * _Py_DebugOffsets (3.13: Include/internal/pycore_runtime.h, 3.14:
+ * pycore_debug_offsets.h) is an array of uint64_t whose layout is that of
+ * the version that wrote it: 3.14 added fields in the middle of most
+ * groups.  Each layout is the index of every field we use.
+ */
 enum {
-    DO_COOKIE = 0, DO_VERSION = 1, DO_FREE_THREADED = 2,
-    DO_RUNTIME_INTERP_HEAD = 5,
-    DO_INTERP_NEXT = 8, DO_INTERP_THREADS_HEAD = 9,
-    DO_TSTATE_NEXT = 21, DO_TSTATE_CURRENT_FRAME = 23, DO_TSTATE_NATIVE_TID = 25,
-    DO_FRAME_PREVIOUS = 29, DO_FRAME_EXECUTABLE = 30, DO_FRAME_INSTR = 31,
-    DO_FRAME_LOCALSPLUS = 32, DO_FRAME_OWNER = 33,
-    DO_CODE_FILENAME = 35, DO_CODE_NAME = 36, DO_CODE_QUALNAME = 37, DO_CODE_LINETABLE = 38,
-    DO_CODE_FIRSTLINENO = 39, DO_CODE_NAMES = 41, DO_CODE_KINDS = 42, DO_CODE_ADAPTIVE = 43,
-    DO_OB_TYPE = 45, DO_TP_NAME = 47, DO_TP_FLAGS = 49,
-    DO_TUPLE_ITEM = 51, DO_LIST_ITEM = 54, DO_DICT_KEYS = 57, DO_DICT_VALUES = 58,
-    DO_FLOAT_FVAL = 60, DO_LONG_TAG = 62, DO_LONG_DIGIT = 63, DO_BYTES_SVAL = 66,
-    DO_UNICODE_STATE = 68, DO_UNICODE_LENGTH = 69, DO_UNICODE_ASCII_SIZE = 70,
-    DO_COUNT = 73,
+    DO_RT_INTERP_HEAD, DO_INTERP_NEXT, DO_INTERP_THREADS_HEAD,
+    DO_TS_NEXT, DO_TS_CURRENT_FRAME, DO_TS_NATIVE_TID,
+    DO_FR_PREVIOUS, DO_FR_EXECUTABLE, DO_FR_INSTR, DO_FR_LOCALSPLUS, DO_FR_OWNER, DO_FR_TLBC,
+    DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE, DO_CO_FIRSTLINENO,
+    DO_CO_NAMES, DO_CO_KINDS, DO_CO_ADAPTIVE, DO_CO_TLBC,
+    DO_OB_SIZE, DO_OB_TYPE, DO_TP_NAME, DO_TP_FLAGS,
+    DO_TUPLE_ITEM, DO_TUPLE_SIZE, DO_LIST_ITEM, DO_LIST_SIZE,
+    DO_SET_USED, DO_SET_TABLE, DO_SET_MASK, DO_DICT_KEYS, DO_DICT_VALUES,
+    DO_FLOAT_FVAL, DO_LONG_TAG, DO_LONG_DIGIT, DO_BYTES_SIZE, DO_BYTES_SVAL,
+    DO_U_STATE, DO_U_LENGTH, DO_U_ASCII_SIZE,
+    DO_FIELDS,
 };
+#define DO_NONE 0xff /* not in this version's table */
+
+struct do_layout {
+    unsigned count;           /* uint64_t words in the table */
+    uint8_t at[DO_FIELDS];    /* word index of each field, or DO_NONE */
+};
+
+static const struct do_layout do_313 = {
+    .count = 73,
+    .at = {
+        [DO_RT_INTERP_HEAD] = 5, [DO_INTERP_NEXT] = 8, [DO_INTERP_THREADS_HEAD] = 9,
+        [DO_TS_NEXT] = 21, [DO_TS_CURRENT_FRAME] = 23, [DO_TS_NATIVE_TID] = 25,
+        [DO_FR_PREVIOUS] = 29, [DO_FR_EXECUTABLE] = 30, [DO_FR_INSTR] = 31,
+        [DO_FR_LOCALSPLUS] = 32, [DO_FR_OWNER] = 33, [DO_FR_TLBC] = DO_NONE,
+        [DO_CO_FILENAME] = 35, [DO_CO_NAME] = 36, [DO_CO_QUALNAME] = 37,
+        [DO_CO_LINETABLE] = 38, [DO_CO_FIRSTLINENO] = 39, [DO_CO_NAMES] = 41,
+        [DO_CO_KINDS] = 42, [DO_CO_ADAPTIVE] = 43, [DO_CO_TLBC] = DO_NONE,
+        [DO_OB_SIZE] = 44, [DO_OB_TYPE] = 45, [DO_TP_NAME] = 47, [DO_TP_FLAGS] = 49,
+        [DO_TUPLE_ITEM] = 51, [DO_TUPLE_SIZE] = 52, [DO_LIST_ITEM] = 54, [DO_LIST_SIZE] = 55,
+        [DO_SET_USED] = DO_NONE, [DO_SET_TABLE] = DO_NONE, [DO_SET_MASK] = DO_NONE,
+        [DO_DICT_KEYS] = 57, [DO_DICT_VALUES] = 58, [DO_FLOAT_FVAL] = 60,
+        [DO_LONG_TAG] = 62, [DO_LONG_DIGIT] = 63, [DO_BYTES_SIZE] = 65, [DO_BYTES_SVAL] = 66,
+        [DO_U_STATE] = 68, [DO_U_LENGTH] = 69, [DO_U_ASCII_SIZE] = 70,
+    },
+};
+
+static const struct do_layout do_314 = {
+    .count = 95,
+    .at = {
+        [DO_RT_INTERP_HEAD] = 5, [DO_INTERP_NEXT] = 8, [DO_INTERP_THREADS_HEAD] = 9,
+        [DO_TS_NEXT] = 24, [DO_TS_CURRENT_FRAME] = 26, [DO_TS_NATIVE_TID] = 28,
+        [DO_FR_PREVIOUS] = 32, [DO_FR_EXECUTABLE] = 33, [DO_FR_INSTR] = 34,
+        [DO_FR_LOCALSPLUS] = 35, [DO_FR_OWNER] = 36, [DO_FR_TLBC] = 38,
+        [DO_CO_FILENAME] = 40, [DO_CO_NAME] = 41, [DO_CO_QUALNAME] = 42,
+        [DO_CO_LINETABLE] = 43, [DO_CO_FIRSTLINENO] = 44, [DO_CO_NAMES] = 46,
+        [DO_CO_KINDS] = 47, [DO_CO_ADAPTIVE] = 48, [DO_CO_TLBC] = 49,
+        [DO_OB_SIZE] = 50, [DO_OB_TYPE] = 51, [DO_TP_NAME] = 53, [DO_TP_FLAGS] = 55,
+        [DO_TUPLE_ITEM] = 57, [DO_TUPLE_SIZE] = 58, [DO_LIST_ITEM] = 60, [DO_LIST_SIZE] = 61,
+        [DO_SET_USED] = 63, [DO_SET_TABLE] = 64, [DO_SET_MASK] = 65,
+        [DO_DICT_KEYS] = 67, [DO_DICT_VALUES] = 68, [DO_FLOAT_FVAL] = 70,
+        [DO_LONG_TAG] = 72, [DO_LONG_DIGIT] = 73, [DO_BYTES_SIZE] = 75, [DO_BYTES_SVAL] = 76,
+        [DO_U_STATE] = 78, [DO_U_LENGTH] = 79, [DO_U_ASCII_SIZE] = 80,
+    },
+};
+
+#define DO_WORDS_MAX 95
 
 int py_runtime_load_debug_offsets(struct py_runtime *rt, struct remote_mem *m)
 {
-    uint64_t d[DO_COUNT];
+    uint64_t d[DO_WORDS_MAX], v[DO_FIELDS];
     struct py_offsets o = rt->off;
+    unsigned minor = (rt->version_hex >> 16) & 0xff;
+    const struct do_layout *l;
     int r;
 
-    r = remote_read(m, rt->runtime_addr, d, sizeof(d));
+    if ((rt->version_hex >> 24) != 3 || (minor != 13 && minor != 14))
+        return -EPROTO;
+    l = minor == 13 ? &do_313 : &do_314;
+    r = remote_read(m, rt->runtime_addr, d, l->count * sizeof(uint64_t));
     if (r < 0)
         return r;
-    if (memcmp(&d[DO_COOKIE], "xdebugpy", 8) != 0)
+    if (memcmp(&d[0], "xdebugpy", 8) != 0)
         return -EPROTO;
     /* The table's layout is that of the version that wrote it: only read
-     * it as 3.13's when it says it is 3.13. */
-    if ((d[DO_VERSION] >> 16) != (rt->version_hex >> 16) || (rt->version_hex >> 16) != 0x030d)
+     * it as this version's when it says it is. */
+    if ((d[1] >> 16) != (rt->version_hex >> 16))
         return -EPROTO;
-    if (d[DO_FREE_THREADED])
-        return -EPROTONOSUPPORT;
-    /* Fields we keep as constants must agree with the table. */
-    if (d[DO_OB_TYPE] != 8 || d[DO_TP_NAME] != o.type_name || d[DO_TP_FLAGS] != o.type_flags ||
-        d[DO_TUPLE_ITEM] != 24 || d[DO_LIST_ITEM] != 24 || d[DO_DICT_KEYS] != 32 ||
-        d[DO_DICT_VALUES] != 40 || d[DO_FLOAT_FVAL] != 16 || d[DO_LONG_TAG] != 16 ||
-        d[DO_LONG_DIGIT] != 24 || d[DO_BYTES_SVAL] != 32 || d[DO_UNICODE_STATE] != 32 ||
-        d[DO_UNICODE_LENGTH] != 16 || d[DO_FRAME_EXECUTABLE] != 0)
+    if (d[2] > 1)
         return -EPROTO;
-    /* Structures of a few KiB at most; anything bigger is not a table we
-     * can trust. */
-    static const int small[] = {
-        DO_TSTATE_NEXT, DO_TSTATE_CURRENT_FRAME, DO_TSTATE_NATIVE_TID, DO_FRAME_PREVIOUS,
-        DO_FRAME_INSTR, DO_FRAME_LOCALSPLUS, DO_FRAME_OWNER, DO_CODE_FILENAME, DO_CODE_NAME,
-        DO_CODE_QUALNAME, DO_CODE_LINETABLE, DO_CODE_FIRSTLINENO, DO_CODE_NAMES, DO_CODE_KINDS,
-        DO_CODE_ADAPTIVE, DO_UNICODE_ASCII_SIZE,
-    };
-    for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++)
-        if (d[small[i]] > 4096)
+    if (d[2] && minor == 13)
+        return -EPROTONOSUPPORT; /* 3.13t: no interpreter to test against yet */
+    for (unsigned i = 0; i < DO_FIELDS; i++) {
+        v[i] = l->at[i] == DO_NONE ? 0 : d[l->at[i]];
+        /* Structures of a few KiB at most, the runtime and interpreter
+         * states of a few hundred; anything bigger is not a table we can
+         * trust. */
+        uint64_t bound = i <= DO_INTERP_THREADS_HEAD ? (1u << 20) : 4096;
+        if (v[i] > bound)
             return -EPROTO;
-    if (d[DO_RUNTIME_INTERP_HEAD] > (1u << 20) || d[DO_INTERP_NEXT] > (1u << 20) ||
-        d[DO_INTERP_THREADS_HEAD] > (1u << 20) || d[DO_FRAME_LOCALSPLUS] < 8 ||
-        d[DO_UNICODE_ASCII_SIZE] < 24)
+    }
+    /* The object layout the renderer assumes: each type's fields right
+     * after the PyObject (or PyVarObject) header, whatever its size. */
+    uint64_t h = v[DO_OB_SIZE];
+    if ((h != 16 && h != 32) || v[DO_OB_TYPE] != h - 8 || v[DO_TP_NAME] != h + 8 ||
+        v[DO_TUPLE_SIZE] != h || (v[DO_TUPLE_ITEM] != h + 8 && v[DO_TUPLE_ITEM] != h + 16) ||
+        v[DO_LIST_SIZE] != h || v[DO_LIST_ITEM] != h + 8 || v[DO_DICT_KEYS] != h + 16 ||
+        v[DO_DICT_VALUES] != h + 24 || v[DO_FLOAT_FVAL] != h || v[DO_LONG_TAG] != h ||
+        v[DO_LONG_DIGIT] != h + 8 || v[DO_BYTES_SIZE] != h || v[DO_BYTES_SVAL] != h + 16 ||
+        v[DO_U_LENGTH] != h || v[DO_U_STATE] != h + 16 || v[DO_U_ASCII_SIZE] < h + 20 ||
+        v[DO_FR_EXECUTABLE] != 0 || v[DO_FR_LOCALSPLUS] < 8 || v[DO_TP_FLAGS] <= h + 8 ||
+        v[DO_CO_ADAPTIVE] < h)
         return -EPROTO;
-    o.runtime_interp_head = (uint32_t)d[DO_RUNTIME_INTERP_HEAD];
-    o.interp_next = (uint32_t)d[DO_INTERP_NEXT];
-    o.interp_threads_head = (uint32_t)d[DO_INTERP_THREADS_HEAD];
-    o.tstate_next = (uint32_t)d[DO_TSTATE_NEXT];
-    o.tstate_current_frame = (uint32_t)d[DO_TSTATE_CURRENT_FRAME];
-    o.tstate_native_thread_id = (uint32_t)d[DO_TSTATE_NATIVE_TID];
-    o.frame_previous = (uint32_t)d[DO_FRAME_PREVIOUS];
-    o.frame_code = (uint32_t)d[DO_FRAME_EXECUTABLE];
-    o.frame_instr = (uint32_t)d[DO_FRAME_INSTR];
-    o.frame_localsplus = (uint32_t)d[DO_FRAME_LOCALSPLUS];
-    o.frame_owner = (uint32_t)d[DO_FRAME_OWNER];
-    o.code_filename = (uint32_t)d[DO_CODE_FILENAME];
-    o.code_name = (uint32_t)d[DO_CODE_NAME];
-    o.code_qualname = (uint32_t)d[DO_CODE_QUALNAME];
-    o.code_linetable = (uint32_t)d[DO_CODE_LINETABLE];
-    o.code_firstlineno = (uint32_t)d[DO_CODE_FIRSTLINENO];
-    o.code_localsplusnames = (uint32_t)d[DO_CODE_NAMES];
-    o.code_localspluskinds = (uint32_t)d[DO_CODE_KINDS];
-    o.code_adaptive = (uint32_t)d[DO_CODE_ADAPTIVE];
+    if (l->at[DO_SET_USED] != DO_NONE &&
+        (v[DO_SET_USED] != h + 8 || v[DO_SET_MASK] != h + 16 || v[DO_SET_TABLE] != h + 24))
+        return -EPROTO;
+    o.free_threaded = d[2] != 0;
+    o.runtime_interp_head = (uint32_t)v[DO_RT_INTERP_HEAD];
+    o.interp_next = (uint32_t)v[DO_INTERP_NEXT];
+    o.interp_threads_head = (uint32_t)v[DO_INTERP_THREADS_HEAD];
+    o.tstate_next = (uint32_t)v[DO_TS_NEXT];
+    o.tstate_current_frame = (uint32_t)v[DO_TS_CURRENT_FRAME];
+    o.tstate_native_thread_id = (uint32_t)v[DO_TS_NATIVE_TID];
+    o.frame_previous = (uint32_t)v[DO_FR_PREVIOUS];
+    o.frame_code = (uint32_t)v[DO_FR_EXECUTABLE];
+    o.frame_instr = (uint32_t)v[DO_FR_INSTR];
+    o.frame_localsplus = (uint32_t)v[DO_FR_LOCALSPLUS];
+    o.frame_owner = (uint32_t)v[DO_FR_OWNER];
+    o.code_filename = (uint32_t)v[DO_CO_FILENAME];
+    o.code_name = (uint32_t)v[DO_CO_NAME];
+    o.code_qualname = (uint32_t)v[DO_CO_QUALNAME];
+    o.code_linetable = (uint32_t)v[DO_CO_LINETABLE];
+    o.code_firstlineno = (uint32_t)v[DO_CO_FIRSTLINENO];
+    o.code_localsplusnames = (uint32_t)v[DO_CO_NAMES];
+    o.code_localspluskinds = (uint32_t)v[DO_CO_KINDS];
+    o.code_adaptive = (uint32_t)v[DO_CO_ADAPTIVE];
     o.code_size = o.code_adaptive;
-    o.unicode_ascii_size = (uint32_t)d[DO_UNICODE_ASCII_SIZE];
+    o.ob_type = (uint32_t)v[DO_OB_TYPE];
+    o.head = (uint32_t)h;
+    o.tuple_item = (uint32_t)v[DO_TUPLE_ITEM];
+    o.type_name = (uint32_t)v[DO_TP_NAME];
+    o.type_flags = (uint32_t)v[DO_TP_FLAGS];
+    o.unicode_ascii_size = (uint32_t)v[DO_U_ASCII_SIZE];
     /* PyCompactUnicodeObject adds utf8_length and utf8 to PyASCIIObject. */
     o.unicode_compact_size = o.unicode_ascii_size + 16;
+    if (o.free_threaded) {
+        /* 3.14t: references in frames carry a deferred bit, interned is a
+         * whole byte of str's state, and a frame may run a thread's own
+         * copy of the bytecode (co_tlbc[tlbc_index]). */
+        o.stackref = true;
+        o.ustate_kind_shift = 8;
+        if (!v[DO_FR_TLBC] || !v[DO_CO_TLBC] || v[DO_FR_TLBC] + 4 > o.frame_localsplus ||
+            v[DO_CO_TLBC] + 8 > o.code_size)
+            return -EPROTO;
+        o.frame_tlbc_index = (uint32_t)v[DO_FR_TLBC];
+        o.code_tlbc = (uint32_t)v[DO_CO_TLBC];
+    }
+    if (o.frame_owner >= o.frame_localsplus || o.frame_previous + 8 > o.frame_localsplus ||
+        o.frame_instr + 8 > o.frame_localsplus)
+        return -EPROTO;
     rt->off = o;
     return 0;
 }
@@ -1031,7 +1126,7 @@ static int type_of(struct ctx *c, uint64_t obj, uint64_t *ret_type)
 {
     if (!plausible(obj))
         return -EFAULT;
-    return rd_ptr(c, obj + 8, ret_type);
+    return rd_ptr(c, obj + c->o->ob_type, ret_type);
 }
 
 /*
@@ -1049,16 +1144,17 @@ static int read_str(struct ctx *c, uint64_t obj, uint32_t *cps, size_t max, size
     size_t n;
     int r;
 
-    r = rd(c, obj + 16, hdr, sizeof(hdr)); /* length, hash, state */
+    r = rd(c, obj + c->o->head, hdr, sizeof(hdr)); /* length, hash, state */
     if (r < 0)
         return r;
     memcpy(&len, hdr, 8);
     memcpy(&state, hdr + 16, 4);
-    kind = (state >> 2) & 7;
+    state >>= c->o->ustate_kind_shift; /* kind:3, compact:1, ascii:1 */
+    kind = state & 7;
     if (len > STR_LEN_MAX || (kind != 1 && kind != 2 && kind != 4))
         return -EBADMSG;
-    if (state & 0x20) { /* compact */
-        data = obj + ((state & 0x40) ? c->o->unicode_ascii_size : c->o->unicode_compact_size);
+    if (state & 8) { /* compact */
+        data = obj + ((state & 16) ? c->o->unicode_ascii_size : c->o->unicode_compact_size);
     } else {
         r = rd_ptr(c, obj + c->o->unicode_compact_size, &data);
         if (r < 0)
@@ -1201,7 +1297,7 @@ static int put_int(struct ctx *c, struct sw *w, uint64_t obj, bool as_bool)
     bool neg;
     int r;
 
-    r = rd(c, obj + 16, &tag, 8);
+    r = rd(c, obj + c->o->head, &tag, 8);
     if (r < 0)
         return r;
     if (c->o->long_lv_tag) {
@@ -1229,7 +1325,7 @@ static int put_int(struct ctx *c, struct sw *w, uint64_t obj, bool as_bool)
         return 0;
     }
     if (nd) {
-        r = rd(c, obj + 24, d, nd * 4);
+        r = rd(c, obj + c->o->head + 8, d, nd * 4);
         if (r < 0)
             return r;
     }
@@ -1322,7 +1418,7 @@ static int put_bytes_repr(struct ctx *c, struct sw *w, uint64_t obj)
     char quote = '\'';
     int r;
 
-    r = rd(c, obj + 16, &size, 8);
+    r = rd(c, obj + c->o->head, &size, 8);
     if (r < 0)
         return r;
     if (size < 0 || size > CONTAINER_MAX)
@@ -1331,7 +1427,7 @@ static int put_bytes_repr(struct ctx *c, struct sw *w, uint64_t obj)
     if (n > max)
         n = max;
     if (n) {
-        r = rd(c, obj + 32, buf, n);
+        r = rd(c, obj + c->o->head + 16, buf, n);
         if (r < 0)
             return r;
     }
@@ -1385,7 +1481,7 @@ static int put_sequence(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, 
     size_t show;
     int r;
 
-    r = rd(c, obj + 16, &size, 8);
+    r = rd(c, obj + c->o->head, &size, 8);
     if (r < 0)
         return r;
     if (size < 0 || size > CONTAINER_MAX)
@@ -1395,13 +1491,13 @@ static int put_sequence(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, 
         return 0;
     }
     if (k == K_LIST) {
-        r = rd_ptr(c, obj + 24, &items);
+        r = rd_ptr(c, obj + c->o->head + 8, &items);
         if (r < 0)
             return r;
         if (size > 0 && !plausible(items))
             return -EFAULT;
     } else {
-        items = obj + 24;
+        items = obj + c->o->tuple_item;
     }
     show = (uint64_t)size < c->lim->max_items ? (size_t)size : c->lim->max_items;
     if (show > 64)
@@ -1440,7 +1536,7 @@ static int put_dict(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
     uint64_t entries, esize, shown = 0, scanned = 0;
     int r;
 
-    r = rd(c, obj + 16, &d, sizeof(d));
+    r = rd(c, obj + c->o->head, &d, sizeof(d));
     if (r < 0)
         return r;
     if (d.used < 0 || d.used > CONTAINER_MAX)
@@ -1505,7 +1601,7 @@ static int put_set(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, unsig
     uint64_t shown = 0;
     int r;
 
-    r = rd(c, obj + 16, &s, sizeof(s));
+    r = rd(c, obj + c->o->head, &s, sizeof(s));
     if (r < 0)
         return r;
     if (s.used < 0 || s.used > s.fill || s.mask < 7 || s.mask > ((int64_t)1 << 40) ||
@@ -1567,7 +1663,7 @@ static void put_value(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
             break;
         case K_FLOAT: {
             double v;
-            r = rd(c, obj + 16, &v, sizeof(v));
+            r = rd(c, obj + c->o->head, &v, sizeof(v));
             if (r == 0)
                 put_float(w, v);
             break;
@@ -1823,10 +1919,10 @@ static int load_code(struct ctx *c, struct py_stack *s, uint64_t code, struct co
     ci->function = arena_str(s, c, qualname, NULL);
     if (!ci->function)
         ci->function = arena_str(s, c, name, "?");
-    /* co_linetable is a bytes object: size at +16, data at +32. */
+    /* co_linetable is a bytes object: ob_size, ob_shash, then the data. */
     if (plausible(table) && type_of(c, table, &type) == 0 && kind_of_type(c, type) == K_BYTES &&
-        rd(c, table + 16, &tsize, 8) == 0 && tsize >= 0 && (uint64_t)tsize <= LINETABLE_MAX) {
-        ci->linetable = table + 32;
+        rd(c, table + o->head, &tsize, 8) == 0 && tsize >= 0 && (uint64_t)tsize <= LINETABLE_MAX) {
+        ci->linetable = table + o->head + 16;
         ci->linetable_size = (uint64_t)tsize;
     }
     /* The names tuple's length is co_nlocalsplus. */
@@ -1834,7 +1930,7 @@ static int load_code(struct ctx *c, struct py_stack *s, uint64_t code, struct co
     if (plausible(ci->names) && type_of(c, ci->names, &type) == 0 &&
         kind_of_type(c, type) == K_TUPLE) {
         int64_t n;
-        if (rd(c, ci->names + 16, &n, 8) == 0 && n >= 0 && n <= NLOCALSPLUS_MAX)
+        if (rd(c, ci->names + o->head, &n, 8) == 0 && n >= 0 && n <= NLOCALSPLUS_MAX)
             ci->nlocalsplus = n;
     }
     ci->ok = true;
@@ -1857,7 +1953,7 @@ static void read_locals(struct ctx *c, struct py_stack *s, uint64_t frame,
     /* co_localspluskinds: bytes of the same length. */
     int64_t kn;
     if (!plausible(ci->kinds) || type_of(c, ci->kinds, &type) < 0 ||
-        kind_of_type(c, type) != K_BYTES || rd(c, ci->kinds + 16, &kn, 8) < 0 || kn != n) {
+        kind_of_type(c, type) != K_BYTES || rd(c, ci->kinds + o->head, &kn, 8) < 0 || kn != n) {
         f->locals_truncated = true;
         return;
     }
@@ -1873,18 +1969,29 @@ static void read_locals(struct ctx *c, struct py_stack *s, uint64_t frame,
             f->locals_truncated = true;
             break;
         }
-        if (rd(c, ci->kinds + 32 + (uint64_t)i, &kind, 1) < 0 ||
-            rd_ptr(c, ci->names + 24 + (uint64_t)i * 8, &name) < 0 ||
+        if (rd(c, ci->kinds + o->head + 16 + (uint64_t)i, &kind, 1) < 0 ||
+            rd_ptr(c, ci->names + o->tuple_item + (uint64_t)i * 8, &name) < 0 ||
             rd_ptr(c, frame + o->frame_localsplus + (uint64_t)i * 8, &value) < 0) {
             f->locals_truncated = true;
             break;
         }
         if (o->fast_hidden && (kind & o->fast_hidden))
             continue;
+        bool tagged_int = false;
+        if (o->stackref) {
+            /* A _PyStackRef: low bits 11 are an int kept in the reference
+             * itself (3.14), otherwise a pointer with a deferred or
+             * borrowed bit; NULL (unbound) is 0 or just that bit. */
+            if ((value & 3) == 3)
+                tagged_int = true;
+            else
+                value &= ~(uint64_t)3;
+        }
         if (!value)
             continue; /* unbound */
-        if ((kind & 0xc0) && type_of(c, value, &type) == 0 && kind_of_type(c, type) == K_CELL) {
-            if (rd_ptr(c, value + 16, &value) < 0) {
+        if (!tagged_int && (kind & 0xc0) && type_of(c, value, &type) == 0 &&
+            kind_of_type(c, type) == K_CELL) {
+            if (rd_ptr(c, value + o->head, &value) < 0) {
                 f->locals_truncated = true;
                 break;
             }
@@ -1893,7 +2000,10 @@ static void read_locals(struct ctx *c, struct py_stack *s, uint64_t frame,
         }
         const char *nm = arena_str(s, c, name, NULL);
         struct sw w = {.p = vbuf, .cap = c->lim->max_value_bytes + 1};
-        put_value(c, &w, value, 0);
+        if (tagged_int)
+            sw_printf(&w, "%lld", (long long)((int64_t)value >> 2));
+        else
+            put_value(c, &w, value, 0);
         sw_finish(&w);
         const char *val = arena_add(s, vbuf, w.len);
         if (!nm || !val) {
@@ -1971,6 +2081,29 @@ static void note(struct py_stack *s, int err, const char *fmt, ...)
     va_end(ap);
 }
 
+/*
+ * Free-threaded 3.14: a thread may run its own copy of a code object's
+ * bytecode, entries[frame->tlbc_index] of the code's co_tlbc array (size,
+ * then pointers); index 0 is co_code_adaptive itself.  The base the frame's
+ * instr_ptr counts from, or 0 when the array cannot be read.
+ */
+static uint64_t tlbc_base(struct ctx *c, uint64_t code, const uint8_t *frame_hdr,
+                          uint64_t adaptive)
+{
+    int32_t idx;
+    int64_t size;
+    uint64_t arr, entry;
+
+    memcpy(&idx, frame_hdr + c->o->frame_tlbc_index, 4);
+    if (idx == 0)
+        return adaptive;
+    if (idx < 0 || rd_ptr(c, code + c->o->code_tlbc, &arr) < 0 || !plausible(arr) ||
+        rd(c, arr, &size, 8) < 0 || idx >= size ||
+        rd_ptr(c, arr + 8 + 8 * (uint64_t)idx, &entry) < 0 || !plausible(entry))
+        return 0;
+    return entry;
+}
+
 static void walk(struct ctx *c, struct py_stack *s, uint64_t frame, struct py_local *locals)
 {
     const struct py_offsets *o = c->o;
@@ -2020,18 +2153,20 @@ static void walk(struct ctx *c, struct py_stack *s, uint64_t frame, struct py_lo
         memcpy(&previous, hdr + o->frame_previous, 8);
         memcpy(&instr, hdr + o->frame_instr, 8);
         owner = hdr[o->frame_owner];
+        if (o->stackref)
+            code &= ~(uint64_t)3;
 
-        if (owner == o->owner_cstack) {
+        if (owner > o->owner_max) {
+            note(s, -EBADMSG, "corrupt frame at 0x%llx", (unsigned long long)frame);
+            break;
+        }
+        if (owner >= o->owner_cstack) {
             /* A shim the eval loop pushes on entry: the frame inside it
              * (the one we emitted last) is the oldest of its activation. */
             if (s->nframes)
                 s->frames[s->nframes - 1].entry = true;
             frame = previous;
             continue;
-        }
-        if (owner > 3) {
-            note(s, -EBADMSG, "corrupt frame at 0x%llx", (unsigned long long)frame);
-            break;
         }
 
         struct code_info *ci = NULL;
@@ -2060,6 +2195,8 @@ static void walk(struct ctx *c, struct py_stack *s, uint64_t frame, struct py_lo
             /* The code unit now running: prev_instr is the one before
              * the next (3.11, 3.12), instr_ptr the current one (3.13). */
             uint64_t base = code + o->code_adaptive;
+            if (o->frame_tlbc_index != NONE32)
+                base = tlbc_base(c, code, hdr, base);
             int64_t unit = instr >= base ? (int64_t)((instr - base) / 2)
                                          : (instr + 2 == base ? -1 : INT64_MIN);
             if (unit == INT64_MIN || unit > ((int64_t)1 << 30))

@@ -65,22 +65,34 @@ struct py_offsets {
     uint32_t tstate_next, tstate_native_thread_id;
     uint32_t tstate_cframe;       /* 3.11/3.12: PyThreadState.cframe, or UINT32_MAX */
     uint32_t cframe_current_frame;
-    uint32_t tstate_current_frame; /* 3.13: PyThreadState.current_frame, or UINT32_MAX */
+    uint32_t tstate_current_frame; /* 3.13+: PyThreadState.current_frame, or UINT32_MAX */
     /* _PyInterpreterFrame */
     uint32_t frame_code, frame_previous, frame_instr, frame_owner, frame_localsplus;
     uint32_t frame_is_entry;      /* 3.11 only, or UINT32_MAX */
-    bool instr_is_prev;           /* prev_instr (3.11, 3.12) or instr_ptr (3.13) */
-    uint8_t owner_cstack;         /* FRAME_OWNED_BY_CSTACK, or 0xff (3.11) */
+    bool instr_is_prev;           /* prev_instr (3.11, 3.12) or instr_ptr (3.13+) */
+    uint8_t owner_cstack;         /* the lowest owner that marks an entry shim
+                                   * (3.12/3.13: FRAME_OWNED_BY_CSTACK, 3.14:
+                                   * FRAME_OWNED_BY_INTERPRETER), or 0xff (3.11) */
     /* PyCodeObject */
     uint32_t code_firstlineno, code_localsplusnames, code_localspluskinds;
     uint32_t code_filename, code_name, code_qualname, code_linetable, code_adaptive;
     uint32_t code_size;           /* bytes of the code object read at once */
     uint8_t fast_hidden;          /* CO_FAST_HIDDEN (3.12+) or 0 */
-    /* objects */
+    /* 3.14+: thread-local bytecode of free-threaded builds, or UINT32_MAX */
+    uint32_t frame_tlbc_index, code_tlbc;
+    uint8_t owner_max;            /* the highest valid frame owner */
+    bool stackref;                /* 3.14+ and free-threaded: tagged _PyStackRef
+                                   * in f_executable and localsplus */
+    bool free_threaded;
+    /* objects: ob_type's offset, sizeof(PyObject) (the PyVarObject
+     * ob_size and every type's first field follow it) */
+    uint32_t ob_type, head;
+    uint32_t tuple_item;          /* head + 8; 3.14: head + 16 (ob_hash) */
+    uint8_t ustate_kind_shift;    /* the kind bits in PyASCIIObject.state */
     uint32_t type_name, type_flags;
     bool long_lv_tag;             /* 3.12+: lv_tag, else signed ob_size */
     uint32_t unicode_ascii_size, unicode_compact_size;
-    uint32_t dictvalues_values;   /* 0 in 3.11/3.12, 8 in 3.13 */
+    uint32_t dictvalues_values;   /* 0 in 3.11/3.12, 8 in 3.13+ */
 };
 
 /* Addresses, in the worker, of the types the value renderer recognises.
@@ -115,7 +127,8 @@ struct py_runtime {
 int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_size);
 
 /*
- * Fill ret for version_hex with the built-in offsets (3.11, 3.12, 3.13),
+ * Fill ret for version_hex with the built-in offsets (3.11, 3.12, 3.13,
+ * 3.14; for 3.13+ only a start: the runtime's table has the last word),
  * _PyRuntime at runtime_addr and no known types: for tests, fuzzing, and
  * by py_runtime_find().  -EPROTONOSUPPORT for any other version.
  */
@@ -123,8 +136,11 @@ int py_runtime_init(struct py_runtime *ret, uint32_t version_hex, uint64_t runti
 
 /*
  * 3.13+: replace the offsets with those of the _Py_DebugOffsets table at
- * the start of _PyRuntime, each checked against a sane bound.  -EPROTO if
- * the cookie or version does not match rt->version_hex.
+ * the start of _PyRuntime (its own layout differs between 3.13 and 3.14),
+ * each checked against a sane bound and against the object layout the
+ * renderer assumes.  -EPROTO if the cookie or version does not match
+ * rt->version_hex or an offset is off; -EPROTONOSUPPORT for a
+ * free-threaded 3.13.
  */
 int py_runtime_load_debug_offsets(struct py_runtime *rt, struct remote_mem *m);
 

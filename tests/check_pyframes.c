@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,7 +34,7 @@
 
 /* ---- interpreters -------------------------------------------------------- */
 
-#define NPY_MAX 8
+#define NPY_MAX 16
 static char pythons[NPY_MAX][512];
 static unsigned npythons;
 static char old_python[512]; /* a Python we must refuse, if installed */
@@ -44,12 +45,32 @@ static void add_python(const char *path)
         snprintf(pythons[npythons++], sizeof(pythons[0]), "%s", path);
 }
 
-/* $PYFRAMES_PYTHONS (colon-separated) or Debian's python3 plus each pyenv
- * 3.11-3.13.  Debian's is required: tools/deps installs it. */
+/* Interpreters we read, in $PYFRAMES_PYTHONS (colon-separated), or else
+ * Debian's python3 (required: tools/deps installs it), each pyenv 3.11+
+ * and each CPython installed under /opt/dogslow-pythons (see
+ * docs/pyframes.md: built from CPython's source, GIL and free-threaded,
+ * shared and static).  Versions the reader supports that none of these
+ * provide are named on stderr as skipped. */
+static const char *const wanted[] = {"3.11", "3.12", "3.13", "3.14", "3.14t"};
+static bool have[sizeof(wanted) / sizeof(wanted[0])];
+
+static void add_glob(const char *pat)
+{
+    glob_t g;
+
+    if (glob(pat, 0, NULL, &g) != 0)
+        return;
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        add_python(g.gl_pathv[i]);
+    globfree(&g);
+}
+
 static void find_pythons(void)
 {
     const char *env = getenv("PYFRAMES_PYTHONS");
-    char pat[600];
+    const char *root = getenv("PYENV_ROOT");
+    const char *home = getenv("HOME");
+    char versions[600], pat[700];
     glob_t g;
 
     if (env && *env) {
@@ -64,28 +85,40 @@ static void find_pythons(void)
         }
         return;
     }
+    if (root && *root)
+        snprintf(versions, sizeof(versions), "%s/versions", root);
+    else
+        snprintf(versions, sizeof(versions), "%s/.pyenv/versions", home ? home : "/root");
     add_python("/usr/bin/python3");
-    const char *root = getenv("PYENV_ROOT");
-    const char *home = getenv("HOME");
-    if (root && *root)
-        snprintf(pat, sizeof(pat), "%s/versions/3.1[123].*/bin/python3", root);
-    else
-        snprintf(pat, sizeof(pat), "%s/.pyenv/versions/3.1[123].*/bin/python3", home ? home : "/root");
-    if (glob(pat, 0, NULL, &g) == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++)
-            if (!strstr(g.gl_pathv[i], "t/bin")) /* not free-threaded builds */
-                add_python(g.gl_pathv[i]);
-        globfree(&g);
-    }
-    if (root && *root)
-        snprintf(pat, sizeof(pat), "%s/versions/3.10.*/bin/python3", root);
-    else
-        snprintf(pat, sizeof(pat), "%s/.pyenv/versions/3.10.*/bin/python3", home ? home : "/root");
+    snprintf(pat, sizeof(pat), "%s/3.1[1-9].*/bin/python3", versions);
+    add_glob(pat);
+    add_glob("/opt/dogslow-pythons/*/bin/python3");
+    snprintf(pat, sizeof(pat), "%s/3.10.*/bin/python3", versions);
     if (glob(pat, 0, NULL, &g) == 0) {
         if (g.gl_pathc > 0)
             snprintf(old_python, sizeof(old_python), "%s", g.gl_pathv[0]);
         globfree(&g);
     }
+}
+
+/* "3.14" or "3.14t" of an interpreter, asked of itself. */
+static void python_tag(const char *python, char *buf, size_t size)
+{
+    char cmd[700];
+    FILE *p;
+
+    buf[0] = '\0';
+    snprintf(cmd, sizeof(cmd),
+             "'%s' -c 'import sys, sysconfig; print(\"%%d.%%d%%s\" %% (sys.version_info[0], "
+             "sys.version_info[1], \"t\" if sysconfig.get_config_var(\"Py_GIL_DISABLED\") "
+             "else \"\"))' 2>/dev/null",
+             python);
+    p = popen(cmd, "r");
+    if (!p)
+        return;
+    if (fgets(buf, (int)size, p))
+        buf[strcspn(buf, "\n")] = '\0';
+    pclose(p);
 }
 
 static const char *script_dir(void)
@@ -395,7 +428,7 @@ START_TEST(versions_refused_by_init)
     struct py_runtime rt;
 
     ck_assert_int_eq(py_runtime_init(&rt, 0x030a0df0, 0x1000), -EPROTONOSUPPORT);
-    ck_assert_int_eq(py_runtime_init(&rt, 0x030e00f0, 0x1000), -EPROTONOSUPPORT);
+    ck_assert_int_eq(py_runtime_init(&rt, 0x030f00f0, 0x1000), -EPROTONOSUPPORT);
     ck_assert_int_eq(py_runtime_init(&rt, 0x020707f0, 0x1000), -EPROTONOSUPPORT);
     ck_assert_int_eq(py_runtime_init(&rt, 0x030b00f0, 0x1000), 0);
     ck_assert_int_eq(py_runtime_init(&rt, 0x030c00f0, 0x1000), 0);
@@ -911,9 +944,19 @@ int main(void)
 {
     find_pythons();
     fprintf(stderr, "interpreters:");
-    for (unsigned i = 0; i < npythons; i++)
-        fprintf(stderr, " %s", pythons[i]);
+    for (unsigned i = 0; i < npythons; i++) {
+        char tag[32];
+        python_tag(pythons[i], tag, sizeof(tag));
+        fprintf(stderr, " %s (%s)", pythons[i], tag[0] ? tag : "?");
+        for (unsigned k = 0; k < sizeof(wanted) / sizeof(wanted[0]); k++)
+            have[k] |= strcmp(tag, wanted[k]) == 0;
+    }
     fprintf(stderr, "%s%s\n", old_python[0] ? "; refused: " : "", old_python);
+    for (unsigned k = 0; k < sizeof(wanted) / sizeof(wanted[0]); k++)
+        if (!have[k])
+            fprintf(stderr, "skipped: no Python %s interpreter here (docs/pyframes.md says "
+                            "how the tested ones were built)\n",
+                    wanted[k]);
     if (npythons == 0 || strcmp(pythons[0], "/usr/bin/python3") != 0) {
         if (!getenv("PYFRAMES_PYTHONS")) {
             fprintf(stderr, "Debian's /usr/bin/python3 is missing (tools/deps installs it)\n");
