@@ -687,6 +687,8 @@ static void fill_types(struct py_types *t, const uint64_t *v, const bool *found,
 #undef T
 }
 
+static uint8_t *pc_buffer(void);
+
 int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_size)
 {
     struct mapping *cand = NULL;
@@ -698,6 +700,7 @@ int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_siz
 
     if (pid <= 0 || !ret)
         return -EINVAL;
+    (void)pc_buffer(); /* now, not while a thread is held */
     snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
     n = readlink(path, exe, sizeof(exe) - 1);
     exe[n > 0 ? n : 0] = '\0';
@@ -854,6 +857,25 @@ struct pcache {
     bool bad[PC_SLOTS];      /* the whole page could not be read */
     uint8_t *data;           /* PC_SLOTS pages */
 };
+
+/*
+ * The cache's pages, one buffer per thread for the life of the thread.
+ * The stack is read while the worker's thread is held: a fresh 512 KiB
+ * buffer per read would cost a page fault for every page it touches
+ * (~1 us each in a VM), all of it inside the pause.  Touched once here,
+ * before any thread is held.
+ */
+static uint8_t *pc_buffer(void)
+{
+    static __thread uint8_t *buf;
+
+    if (!buf) {
+        buf = malloc((size_t)PC_SLOTS * PC_PAGE);
+        if (buf)
+            memset(buf, 0, (size_t)PC_SLOTS * PC_PAGE);
+    }
+    return buf;
+}
 
 static int pc_direct(struct pcache *c, uint64_t addr, void *buf, size_t len)
 {
@@ -2237,7 +2259,7 @@ int py_read_stack(const struct py_runtime *rt, struct remote_mem *m, pid_t tid,
     memset(&pc, 0, sizeof(pc));
     pc.under = m;
     pc.max_bytes = lim.max_read_bytes;
-    pc.data = malloc((size_t)PC_SLOTS * PC_PAGE);
+    pc.data = pc_buffer();
     if (!pc.data)
         return -ENOMEM;
     memset(&c, 0, sizeof(c));
@@ -2248,27 +2270,22 @@ int py_read_stack(const struct py_runtime *rt, struct remote_mem *m, pid_t tid,
     c.mem.ctx = &pc;
 
     r = find_thread(&c, tid, &frame);
-    if (r < 0) {
-        free(pc.data);
+    if (r < 0)
         return r;
-    }
 
     memset(&s, 0, sizeof(s));
     s.version_hex = rt->version_hex;
     frames_size = (size_t)lim.max_frames * sizeof(struct py_frame);
     locals_size = (size_t)lim.max_frames * lim.max_locals * sizeof(struct py_local);
     s.mem = malloc(frames_size + locals_size + lim.max_text_bytes);
-    if (!s.mem) {
-        free(pc.data);
+    if (!s.mem)
         return -ENOMEM;
-    }
     s.frames = s.mem;
     s.text = (char *)s.mem + frames_size + locals_size;
     s.text_cap = lim.max_text_bytes;
     walk(&c, &s, frame, (struct py_local *)((char *)s.mem + frames_size));
     s.bytes_read = pc.bytes;
     s.reads = pc.reads;
-    free(pc.data);
     *ret = s;
     return 0;
 }

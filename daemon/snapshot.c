@@ -374,12 +374,24 @@ static void dwarf_regs(const struct user_regs_struct *u, uint64_t *r)
  * Copy [sp - red zone, sp + max) into s->stack.  process_vm_readv stops at
  * the first unmapped byte, which is how we find the end of the stack without
  * reading /proc/PID/maps while the thread waits.
+ *
+ * top, when not 0, ends the copy sooner: for a thread other than the main
+ * one it is the thread pointer (fs_base).  glibc puts a thread's TCB and
+ * static TLS at the top of its stack mapping, so every frame of the thread
+ * lies below it -- and what lies above is whatever was mapped next (often
+ * a malloc arena, readable), which the copy would otherwise drag along up
+ * to max_stack_bytes while the thread waits (a gunicorn gthread worker's
+ * thread: 1 MiB copied for 11 KiB of stack).  A thread on a stack of its own making
+ * (fs_base below sp, or farther than max) is copied the old way.
  */
-static int copy_stack(struct daemon *d, struct snapshot *s)
+static int copy_stack(struct daemon *d, struct snapshot *s, uint64_t top)
 {
     size_t want = d->cfg.max_stack_bytes + RED_ZONE;
     uint64_t from = s->regs[DSL_REG_RSP] - RED_ZONE;
     ssize_t n;
+
+    if (top > s->regs[DSL_REG_RSP] && top - from < want)
+        want = (size_t)(top - from);
 
     if (s->stack_cap < want) {
         uint8_t *p = realloc(s->stack, want);
@@ -521,7 +533,7 @@ static const char *syscall_name(long nr)
     }
 }
 
-static int copy_stack(struct daemon *d, struct snapshot *s);
+static int copy_stack(struct daemon *d, struct snapshot *s, uint64_t top);
 
 /*
  * Without CAP_DAC_READ_SEARCH another user's syscall file (0400) cannot be
@@ -600,7 +612,7 @@ static int peek(struct daemon *d, struct worker *w, pid_t tid, char state, struc
     s->regs[DSL_REG_RIP] = pc;
     s->regs_known = (1u << DSL_REG_RSP) | (1u << DSL_REG_RIP);
     s->have_regs = true;
-    if (copy_stack(d, s) < 0)
+    if (copy_stack(d, s, 0) < 0)
         return 1;
     if (blocked_in(w->pid, tid, &nr2, &sp2, &pc2) < 0 || nr2 != nr || sp2 != sp || pc2 != pc)
         return 1; /* it woke up meanwhile: stop it the usual way */
@@ -802,7 +814,7 @@ static int held(struct daemon *d, struct worker *w, pid_t tid, int st, uint64_t 
         dwarf_regs(&u, s->regs);
         s->have_regs = true;
         s->regs_known = (1u << DSL_NREGS) - 1;
-        copied = copy_stack(d, s) == 0;
+        copied = copy_stack(d, s, tid != w->pid ? (uint64_t)u.fs_base : 0) == 0;
     }
     if (!copied)
         unwind_live(d, w, tid, s); /* the slow way, while held */

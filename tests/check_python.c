@@ -15,6 +15,7 @@
  *    library is missing; the package installs with pip, offline.
  */
 #include <errno.h>
+#include <glob.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -574,6 +575,66 @@ START_TEST(unsupported_python_is_said_plainly)
 }
 END_TEST
 
+/* Interpreters besides Debian's that the reader supports and this machine
+ * has: pyenv's 3.12+ and CPythons built from source under
+ * /opt/dogslow-pythons (docs/pyframes.md). */
+#define NEWPY_MAX 12
+static char newpy[NEWPY_MAX][512];
+static unsigned nnewpy;
+
+static void find_new_pythons(void)
+{
+    const char *home = getenv("HOME");
+    char pat[600];
+    glob_t g;
+
+    snprintf(pat, sizeof(pat), "%s/.pyenv/versions/3.1[2-9].*/bin/python3", home ? home : "/root");
+    for (int k = 0; k < 2; k++) {
+        if (glob(k ? "/opt/dogslow-pythons/*/bin/python3" : pat, 0, NULL, &g) == 0) {
+            for (size_t i = 0; i < g.gl_pathc && nnewpy < NEWPY_MAX; i++)
+                snprintf(newpy[nnewpy++], sizeof(newpy[0]), "%s", g.gl_pathv[i]);
+            globfree(&g);
+        }
+    }
+}
+
+/* The same worker through the real daemon on each of them: its frames, a
+ * local and the line it sleeps on. */
+START_TEST(newer_pythons_end_to_end)
+{
+    const char *py = newpy[_i];
+    struct tdaemon d;
+    struct tworker w;
+
+    td_start(&d, "0.3", (const char *const[]){"--stack-vars", "--follow", "0", NULL});
+    python_env(&d);
+    const char *script = "import sys, time, dogslow_client\n"
+                         "def handler(order_id):\n"
+                         "    query = 'SELECT * FROM orders WHERE id = %d' % order_id\n"
+                         "    time.sleep(1.2)\n"
+                         "dogslow_client.register()\n"
+                         "with dogslow_client.request('GET', '/new/python'):\n"
+                         "    print('ready', sys.version.split()[0], flush=True)\n"
+                         "    handler(4242)\n";
+    python_preload();
+    tw_start(&w, &d, py, (const char *const[]){"-c", script, NULL});
+    unsetenv("LD_PRELOAD");
+    ck_assert_msg(tw_expect(&w, "ready", 10000), "%s did not start", py);
+    ck_assert_int_eq(td_wait_reports(&d, 1, 5000), 1);
+    char *r = td_read_report(&d, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(strstr(r, "  File \"<string>\", line 4, in handler\n"), "%s:\n%.3000s", py, r);
+    ck_assert_msg(strstr(r, "  File \"<string>\", line 8, in <module>\n"), "%s:\n%.3000s", py, r);
+    ck_assert_msg(strstr(r, "'SELECT * FROM orders WHERE id = 4242'"), "%s:\n%.3000s", py, r);
+    ck_assert_msg(strstr(r, "4242"), "%s:\n%.3000s", py, r);
+    ck_assert_msg(!strstr(r, "unsupported Python"), "%s:\n%.3000s", py, r);
+    free(r);
+    tw_wait(&w, 5000);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
 START_TEST(works_without_daemon_or_library)
 {
     char out[8192];
@@ -699,6 +760,9 @@ int main(void)
     tcase_add_test(tc, flask_under_gunicorn);
     tcase_add_test(tc, flask_under_uwsgi);
     tcase_add_test(tc, unsupported_python_is_said_plainly);
+    find_new_pythons();
+    if (nnewpy)
+        tcase_add_loop_test(tc, newer_pythons_end_to_end, 0, (int)nnewpy);
     tcase_add_test(tc, wsgi_middleware);
     tcase_add_test(tc, works_without_daemon_or_library);
     tcase_add_test(tc, pip_installs_offline);
