@@ -183,6 +183,7 @@ struct worker {
     struct py_runtime *py;
     char py_why[128]; /* "unsupported Python 3.10", for the report */
     pid_t py_ppid;    /* the parent, whose thread id a forked child may still carry */
+    bool py_cold;     /* its code cache lacks what the last read met (snapshot.c) */
     uint64_t reports;
 };
 
@@ -317,7 +318,8 @@ struct snapshot {
     bool needs_unwind;   /* taken, not yet unwound (snapshot_finish) */
     /* The thread's Python frames, read while it was held (CPython workers). */
     struct py_stack py;
-    bool have_py;
+    bool have_py;        /* py read and named: it may be shown */
+    bool py_captured;    /* py captured while held, not yet named */
     /* Copy of the live stack taken while the thread was held:
      * [stack_addr, stack_addr + stack_len). */
     uint8_t *stack;

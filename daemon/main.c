@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -762,6 +763,11 @@ int main(int argc, char **argv)
         log_msg(LOG_LVL_ERR, false, "cannot drop privileges: %s", strerror(-r));
         return 1;
     }
+    /* The loop sleeps a few microseconds at a time while it waits for a
+     * thread to stop (snapshot.c, wait_stop()); the default timer slack
+     * (50 us) would stretch each sleep, and the worker's pause with it.
+     * Threads started from here on inherit it. */
+    (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
     /* From here on the daemon reads what workers control: confine it first. */
     if (d.cfg.seccomp) {
         r = sandbox_enter();

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -200,6 +201,25 @@ static int keep_only(void)
     return 0;
 }
 
+/* Not a capability but a resource limit: RLIMIT_RTPRIO 1 lets the loop
+ * thread run at the lowest real-time priority while it holds a worker's
+ * thread (snapshot.c, hold_priority()).  Raised here while root; the
+ * service has LimitRTPRIO=1. */
+static void allow_rtprio(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_RTPRIO, &rl) < 0 || rl.rlim_cur >= 1)
+        return;
+    if (rl.rlim_max < 1) {
+        if (geteuid() != 0)
+            return;
+        rl.rlim_max = 1;
+    }
+    rl.rlim_cur = 1;
+    (void)setrlimit(RLIMIT_RTPRIO, &rl);
+}
+
 int privs_drop(struct daemon *d, const char *const *dirs)
 {
     uid_t uid;
@@ -209,6 +229,7 @@ int privs_drop(struct daemon *d, const char *const *dirs)
     int r;
 
     set_keep_caps(&d->cfg);
+    allow_rtprio();
     if (geteuid() != 0) {
         r = keep_only();
         if (r < 0)

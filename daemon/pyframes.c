@@ -51,6 +51,10 @@
 #define TYPE_NAME_MAX    96
 #define ESCAPE_MAX       10     /* longest repr of one character: \U0010ffff */
 #define SUFFIX_MAX       32     /* "...' (1099511627776 chars)" */
+/* A type's name to come (see py_capture): "\x01" + 16 hex digits + "\x02" */
+#define TYPE_MARK_OPEN   '\x01'
+#define TYPE_MARK_CLOSE  '\x02'
+#define TYPE_MARK_LEN    18
 
 /* ------------------------------------------------------------------------
  * Versions and offsets
@@ -259,8 +263,6 @@ int py_runtime_load_debug_offsets(struct py_runtime *rt, struct remote_mem *m)
         return -EPROTO;
     if (d[2] > 1)
         return -EPROTO;
-    if (d[2] && minor == 13)
-        return -EPROTONOSUPPORT; /* 3.13t: no interpreter to test against yet */
     for (unsigned i = 0; i < DO_FIELDS; i++) {
         v[i] = l->at[i] == DO_NONE ? 0 : d[l->at[i]];
         /* Structures of a few KiB at most, the runtime and interpreter
@@ -314,7 +316,11 @@ int py_runtime_load_debug_offsets(struct py_runtime *rt, struct remote_mem *m)
     o.unicode_ascii_size = (uint32_t)v[DO_U_ASCII_SIZE];
     /* PyCompactUnicodeObject adds utf8_length and utf8 to PyASCIIObject. */
     o.unicode_compact_size = o.unicode_ascii_size + 16;
-    if (o.free_threaded) {
+    /* 3.13t differs from 3.13 only by what the table says (a bigger
+     * object header, so every field moves): frames hold plain object
+     * pointers, str's state keeps its bit fields, and all threads run
+     * one bytecode. */
+    if (o.free_threaded && minor >= 14) {
         /* 3.14t: references in frames carry a deferred bit, interned is a
          * whole byte of str's state, and a frame may run a thread's own
          * copy of the bytecode (co_tlbc[tlbc_index]). */
@@ -841,10 +847,11 @@ int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_siz
  * fall back to exact reads.
  * ------------------------------------------------------------------------ */
 
-#define PC_PAGE  4096u
-#define PC_SETS  32u
-#define PC_WAYS  4u
-#define PC_SLOTS (PC_SETS * PC_WAYS)
+#define PC_PAGE     4096u
+#define PC_SET_BITS 6u
+#define PC_SETS     (1u << PC_SET_BITS)
+#define PC_WAYS     8u
+#define PC_SLOTS    (PC_SETS * PC_WAYS)
 
 struct pcache {
     struct remote_mem *under;
@@ -896,7 +903,7 @@ static int pc_direct(struct pcache *c, uint64_t addr, void *buf, size_t len)
  * which a plain modulo maps all to one set. */
 static unsigned pc_slot(struct pcache *c, uint64_t page, bool *ret_hit)
 {
-    unsigned set = (unsigned)(((page / PC_PAGE) * 0x9e3779b97f4a7c15ull) >> 59) % PC_SETS;
+    unsigned set = (unsigned)(((page / PC_PAGE) * 0x9e3779b97f4a7c15ull) >> (64 - PC_SET_BITS));
     unsigned first = set * PC_WAYS, victim = first;
 
     for (unsigned i = first; i < first + PC_WAYS; i++) {
@@ -948,6 +955,73 @@ static int pc_read(void *ctx, uint64_t addr, void *buf, size_t len)
         len -= chunk;
     }
     return 0;
+}
+
+/*
+ * Bring the pages under n ranges [addr, addr + len) into the cache with one
+ * vectored read per REMOTE_READV_MAX pages, where the reader can do that.
+ * A system call costs 2-3 us in a VM, whatever it copies; the reads that
+ * follow a prefetch are then hits.  Pages already cached, or whose slot
+ * this same call filled, are left alone; a page that cannot be read is
+ * left out (a later read of it fails the usual way).  Best effort: nothing
+ * is an error here.
+ */
+struct prange {
+    uint64_t addr;
+    size_t len;
+};
+
+static void pc_flush(struct pcache *c, struct remote_range *rr, const unsigned *slots,
+                     unsigned n)
+{
+    int done;
+
+    if (n == 0)
+        return;
+    done = c->under->readv(c->under->ctx, rr, n);
+    c->reads++;
+    for (unsigned i = 0; i < n; i++) {
+        if (done >= 0 && i < (unsigned)done)
+            c->bytes += PC_PAGE;
+        else
+            c->tag[slots[i]] = 0; /* not read: the next use reads it alone */
+    }
+}
+
+static void pc_prefetch(struct pcache *c, const struct prange *ranges, size_t n)
+{
+    struct remote_range rr[REMOTE_READV_MAX];
+    unsigned slots[REMOTE_READV_MAX], k = 0;
+    uint64_t start = c->clock;
+
+    if (!c->under->readv)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = ranges[i].addr, len = ranges[i].len;
+        if (a < PC_PAGE || len == 0 || len > (1u << 16) || a + len < a)
+            continue;
+        for (uint64_t page = a & ~(uint64_t)(PC_PAGE - 1); page < a + len; page += PC_PAGE) {
+            bool hit;
+            unsigned slot = pc_slot(c, page, &hit);
+
+            if (hit || c->used[slot] > start)
+                continue; /* cached, or its slot was filled by this call */
+            if (c->bytes + (uint64_t)(k + 1) * PC_PAGE > c->max_bytes)
+                goto out;
+            c->tag[slot] = page + 1;
+            c->bad[slot] = false;
+            c->used[slot] = ++c->clock;
+            rr[k] = (struct remote_range){.addr = page, .buf = c->data + (size_t)slot * PC_PAGE,
+                                          .len = PC_PAGE};
+            slots[k++] = slot;
+            if (k == REMOTE_READV_MAX) {
+                pc_flush(c, rr, slots, k);
+                k = 0;
+            }
+        }
+    }
+out:
+    pc_flush(c, rr, slots, k);
 }
 
 /* ------------------------------------------------------------------------
@@ -1095,11 +1169,15 @@ enum kind {
     K_TUPLE, K_LIST, K_DICT, K_SET, K_FROZENSET,
 };
 
+struct pcache;
+
 struct ctx {
     const struct py_runtime *rt;
     const struct py_offsets *o;
     struct remote_mem mem; /* through the page cache */
+    struct pcache *pc;
     const struct py_limits *lim;
+    bool defer_types;      /* held: types' names are marked, named later */
 };
 
 static int rd(struct ctx *c, uint64_t addr, void *buf, size_t len)
@@ -1709,7 +1787,11 @@ static void put_value(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
             break;
         default:
             sw_puts(w, "<");
-            put_type_name(c, w, type);
+            if (c->defer_types)
+                sw_printf(w, "%c%016llx%c", TYPE_MARK_OPEN, (unsigned long long)type,
+                          TYPE_MARK_CLOSE);
+            else
+                put_type_name(c, w, type);
             sw_printf(w, " object at 0x%llx>", (unsigned long long)obj);
             break;
         }
@@ -1955,138 +2037,64 @@ static int load_code(struct ctx *c, struct py_stack *s, uint64_t code, struct co
         if (rd(c, ci->names + o->head, &n, 8) == 0 && n >= 0 && n <= NLOCALSPLUS_MAX)
             ci->nlocalsplus = n;
     }
+    /* co_localspluskinds: bytes of the same length, or none at all. */
+    if (ci->nlocalsplus > 0) {
+        int64_t kn;
+        if (!plausible(ci->kinds) || type_of(c, ci->kinds, &type) < 0 ||
+            kind_of_type(c, type) != K_BYTES || rd(c, ci->kinds + o->head, &kn, 8) < 0 ||
+            kn != ci->nlocalsplus)
+            ci->kinds = 0;
+    }
     ci->ok = true;
     return 0;
 }
 
-/* The locals of one frame, as f_locals shows them: bound fast locals,
- * cells and free variables (dereferenced), hidden ones left out. */
-static void read_locals(struct ctx *c, struct py_stack *s, uint64_t frame,
-                        const struct code_info *ci, struct py_frame *f, struct py_local *out)
+/*
+ * How a stack is read.  The thread is held only for what changes as it
+ * runs (py_capture): the frame chain, each frame's position and its local
+ * variables' values.  Everything that a code object says -- file, function,
+ * line table, the locals' names -- and the names of types cannot change
+ * while the frames that use them exist, and is read after the thread is let
+ * go (py_finish).  While held, the pages of one step (all code objects,
+ * all names tuples, all locals arrays, all values) come in one vectored
+ * read each: a few dozen system calls where the naive walk made hundreds.
+ *
+ * Two things cross from one phase to the other in the text: a value that
+ * shows a type's name holds "\x01" + 16 hex digits of the type + "\x02"
+ * there (rendering escapes every control character a worker's data could
+ * hold, so these bytes come from nothing else), and each local carries the
+ * index of its slot, named in py_finish.
+ */
+
+/* The thread-local page cache, kept from capture to finish. */
+static __thread struct pcache tl_pc;
+static __thread uint64_t tl_generation;
+
+static void ctx_init(struct ctx *c, const struct py_runtime *rt, const struct py_limits *lim,
+                     struct remote_mem *m, bool fresh, uint64_t *ret_gen)
 {
-    const struct py_offsets *o = c->o;
-    unsigned max = c->lim->max_locals;
-    char *vbuf;
-    int64_t n = ci->nlocalsplus;
-    uint64_t type;
+    struct pcache *pc = &tl_pc;
 
-    if (n <= 0 || max == 0)
-        return;
-    /* co_localspluskinds: bytes of the same length. */
-    int64_t kn;
-    if (!plausible(ci->kinds) || type_of(c, ci->kinds, &type) < 0 ||
-        kind_of_type(c, type) != K_BYTES || rd(c, ci->kinds + o->head, &kn, 8) < 0 || kn != n) {
-        f->locals_truncated = true;
-        return;
+    if (fresh || !ret_gen || *ret_gen != tl_generation) {
+        memset(pc->tag, 0, sizeof(pc->tag));
+        memset(pc->used, 0, sizeof(pc->used));
+        pc->clock = 0;
+        tl_generation++;
+        if (ret_gen)
+            *ret_gen = tl_generation;
     }
-    vbuf = malloc(c->lim->max_value_bytes + 1);
-    if (!vbuf) {
-        f->locals_truncated = true;
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t name, value;
-        uint8_t kind;
-        if (f->nlocals == max) {
-            f->locals_truncated = true;
-            break;
-        }
-        if (rd(c, ci->kinds + o->head + 16 + (uint64_t)i, &kind, 1) < 0 ||
-            rd_ptr(c, ci->names + o->tuple_item + (uint64_t)i * 8, &name) < 0 ||
-            rd_ptr(c, frame + o->frame_localsplus + (uint64_t)i * 8, &value) < 0) {
-            f->locals_truncated = true;
-            break;
-        }
-        if (o->fast_hidden && (kind & o->fast_hidden))
-            continue;
-        bool tagged_int = false;
-        if (o->stackref) {
-            /* A _PyStackRef: low bits 11 are an int kept in the reference
-             * itself (3.14), otherwise a pointer with a deferred or
-             * borrowed bit; NULL (unbound) is 0 or just that bit. */
-            if ((value & 3) == 3)
-                tagged_int = true;
-            else
-                value &= ~(uint64_t)3;
-        }
-        if (!value)
-            continue; /* unbound */
-        if (!tagged_int && (kind & 0xc0) && type_of(c, value, &type) == 0 &&
-            kind_of_type(c, type) == K_CELL) {
-            if (rd_ptr(c, value + o->head, &value) < 0) {
-                f->locals_truncated = true;
-                break;
-            }
-            if (!value)
-                continue; /* empty cell */
-        }
-        const char *nm = arena_str(s, c, name, NULL);
-        struct sw w = {.p = vbuf, .cap = c->lim->max_value_bytes + 1};
-        if (tagged_int)
-            sw_printf(&w, "%lld", (long long)((int64_t)value >> 2));
-        else
-            put_value(c, &w, value, 0);
-        sw_finish(&w);
-        const char *val = arena_add(s, vbuf, w.len);
-        if (!nm || !val) {
-            f->locals_truncated = true; /* text budget spent */
-            break;
-        }
-        out[f->nlocals].name = nm;
-        out[f->nlocals].value = val;
-        f->nlocals++;
-    }
-    f->locals = out;
-    free(vbuf);
-}
-
-/* The thread state whose native_thread_id is tid; its newest frame. */
-static int find_thread(struct ctx *c, pid_t tid, uint64_t *ret_frame)
-{
-    const struct py_offsets *o = c->o;
-    uint64_t interp, ts;
-    int r;
-
-    r = rd_ptr(c, c->rt->runtime_addr + o->runtime_interp_head, &interp);
-    if (r < 0)
-        return r;
-    for (unsigned i = 0; interp && i < INTERPS_MAX; i++) {
-        if (!plausible(interp))
-            return -EFAULT;
-        r = rd_ptr(c, interp + o->interp_threads_head, &ts);
-        if (r < 0)
-            return r;
-        for (unsigned k = 0; ts && k < TSTATES_MAX; k++) {
-            uint64_t ntid;
-            if (!plausible(ts))
-                return -EFAULT;
-            r = rd_ptr(c, ts + o->tstate_native_thread_id, &ntid);
-            if (r < 0)
-                return r;
-            if (ntid == (uint64_t)tid) {
-                uint64_t frame = 0;
-                if (o->tstate_current_frame != NONE32) {
-                    r = rd_ptr(c, ts + o->tstate_current_frame, &frame);
-                } else {
-                    uint64_t cframe;
-                    r = rd_ptr(c, ts + o->tstate_cframe, &cframe);
-                    if (r == 0 && cframe)
-                        r = rd_ptr(c, cframe + o->cframe_current_frame, &frame);
-                }
-                if (r < 0)
-                    return r;
-                *ret_frame = frame;
-                return 0;
-            }
-            r = rd_ptr(c, ts + o->tstate_next, &ts);
-            if (r < 0)
-                return r;
-        }
-        r = rd_ptr(c, interp + o->interp_next, &interp);
-        if (r < 0)
-            return r;
-    }
-    return -ESRCH;
+    pc->under = m;
+    pc->max_bytes = lim->max_read_bytes;
+    pc->bytes = 0;
+    pc->reads = 0;
+    pc->data = pc_buffer();
+    memset(c, 0, sizeof(*c));
+    c->rt = rt;
+    c->o = &rt->off;
+    c->lim = lim;
+    c->pc = pc;
+    c->mem.read = pc_read;
+    c->mem.ctx = pc;
 }
 
 static void note(struct py_stack *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -2103,40 +2111,16 @@ static void note(struct py_stack *s, int err, const char *fmt, ...)
     va_end(ap);
 }
 
-/*
- * Free-threaded 3.14: a thread may run its own copy of a code object's
- * bytecode, entries[frame->tlbc_index] of the code's co_tlbc array (size,
- * then pointers); index 0 is co_code_adaptive itself.  The base the frame's
- * instr_ptr counts from, or 0 when the array cannot be read.
- */
-static uint64_t tlbc_base(struct ctx *c, uint64_t code, const uint8_t *frame_hdr,
-                          uint64_t adaptive)
-{
-    int32_t idx;
-    int64_t size;
-    uint64_t arr, entry;
-
-    memcpy(&idx, frame_hdr + c->o->frame_tlbc_index, 4);
-    if (idx == 0)
-        return adaptive;
-    if (idx < 0 || rd_ptr(c, code + c->o->code_tlbc, &arr) < 0 || !plausible(arr) ||
-        rd(c, arr, &size, 8) < 0 || idx >= size ||
-        rd_ptr(c, arr + 8 + 8 * (uint64_t)idx, &entry) < 0 || !plausible(entry))
-        return 0;
-    return entry;
-}
-
-static void walk(struct ctx *c, struct py_stack *s, uint64_t frame, struct py_local *locals)
+/* While held: the frame chain, innermost first, without its code objects. */
+static void walk_frames(struct ctx *c, struct py_stack *s, uint64_t frame)
 {
     const struct py_offsets *o = c->o;
     const struct py_limits *lim = c->lim;
-    struct code_info cache[CODE_CACHE];
-    unsigned ncache = 0, walked = 0;
+    unsigned walked = 0;
     /* Shim frames do not count, but they still bound the walk. */
     unsigned walk_max = lim->max_frames * 2 + 16;
     uint64_t *seen;
 
-    memset(cache, 0, sizeof(cache));
     seen = calloc(walk_max, sizeof(*seen));
     if (!seen) {
         note(s, -ENOMEM, "out of memory");
@@ -2190,45 +2174,20 @@ static void walk(struct ctx *c, struct py_stack *s, uint64_t frame, struct py_lo
             frame = previous;
             continue;
         }
-
-        struct code_info *ci = NULL;
-        for (unsigned i = 0; i < ncache; i++)
-            if (cache[i].addr == code)
-                ci = &cache[i];
-        if (!ci) {
-            ci = &cache[ncache < CODE_CACHE ? ncache++ : (walked % CODE_CACHE)];
-            if (load_code(c, s, code, ci) < 0) {
-                note(s, -EBADMSG, "frame at 0x%llx has no readable code object",
-                     (unsigned long long)frame);
-                ci->addr = 0;
-                break;
-            }
+        if (!plausible(code)) {
+            note(s, -EBADMSG, "frame at 0x%llx has no readable code object",
+                 (unsigned long long)frame);
+            break;
         }
-
         struct py_frame *f = &s->frames[s->nframes++];
         memset(f, 0, sizeof(*f));
         f->frame_addr = frame;
         f->code_addr = code;
-        f->filename = ci->filename;
-        f->function = ci->function;
+        f->instr = instr;
+        if (o->frame_tlbc_index != NONE32)
+            memcpy(&f->tlbc_index, hdr + o->frame_tlbc_index, 4);
         if (o->frame_is_entry != NONE32)
             f->entry = hdr[o->frame_is_entry] != 0;
-        if (ci->linetable) {
-            /* The code unit now running: prev_instr is the one before
-             * the next (3.11, 3.12), instr_ptr the current one (3.13). */
-            uint64_t base = code + o->code_adaptive;
-            if (o->frame_tlbc_index != NONE32)
-                base = tlbc_base(c, code, hdr, base);
-            int64_t unit = instr >= base ? (int64_t)((instr - base) / 2)
-                                         : (instr + 2 == base ? -1 : INT64_MIN);
-            if (unit == INT64_MIN || unit > ((int64_t)1 << 30))
-                f->line = 0;
-            else
-                f->line = decode_line(c, ci->linetable, ci->linetable_size, ci->firstlineno,
-                                      unit);
-        }
-        if (lim->max_locals)
-            read_locals(c, s, frame, ci, f, locals + (size_t)(s->nframes - 1) * lim->max_locals);
         if (!previous)
             f->entry = true;
         frame = previous;
@@ -2237,11 +2196,350 @@ out:
     free(seen);
 }
 
-int py_read_stack(const struct py_runtime *rt, struct remote_mem *m, pid_t tid,
-                  const struct py_limits *lim_in, struct py_stack *ret)
+static struct py_code_slot *code_slot(const struct py_runtime *rt, uint64_t code)
 {
-    struct py_limits lim;
-    struct pcache pc;
+    unsigned i = (unsigned)(((code >> 4) * 0x9e3779b97f4a7c15ull) >> 56) % PY_CODE_CACHE;
+    return (struct py_code_slot *)&rt->code_cache[i];
+}
+
+/*
+ * While held: how many local slots each frame's code has (the length of
+ * its co_localsplusnames tuple; -1 when unknown), from the worker's code
+ * cache where it has the code, else read: all code objects missing, then
+ * all their names tuples, one vectored read each.  Each frame records what
+ * was used, for py_finish() to check.
+ */
+static void count_slots(struct ctx *c, struct py_stack *s, int64_t *ret_n)
+{
+    const struct py_offsets *o = c->o;
+    unsigned nf = s->nframes, nmiss = 0;
+    struct prange *pr = calloc(nf ? nf : 1, sizeof(*pr));
+    unsigned *miss = calloc(nf ? nf : 1, sizeof(*miss));
+    uint64_t *names = calloc(nf ? nf : 1, sizeof(*names));
+
+    for (unsigned i = 0; i < nf; i++)
+        ret_n[i] = -1;
+    if (!pr || !miss || !names)
+        goto out;
+    for (unsigned i = 0; i < nf; i++) {
+        const struct py_code_slot *e = code_slot(c->rt, s->frames[i].code_addr);
+        if (e->code == s->frames[i].code_addr) {
+            names[i] = e->names;
+            ret_n[i] = e->n;
+        } else {
+            pr[nmiss] = (struct prange){s->frames[i].code_addr, o->code_size};
+            miss[nmiss++] = i;
+        }
+    }
+    s->code_misses = nmiss;
+    pc_prefetch(c->pc, pr, nmiss);
+    for (unsigned k = 0; k < nmiss; k++) {
+        unsigned i = miss[k];
+        uint64_t type;
+        if (type_of(c, s->frames[i].code_addr, &type) < 0 || kind_of_type(c, type) != K_CODE ||
+            rd_ptr(c, s->frames[i].code_addr + o->code_localsplusnames, &names[i]) < 0 ||
+            !plausible(names[i]))
+            names[i] = 0;
+        pr[k] = (struct prange){names[i], o->head + 8};
+    }
+    pc_prefetch(c->pc, pr, nmiss);
+    for (unsigned k = 0; k < nmiss; k++) {
+        unsigned i = miss[k];
+        uint64_t type;
+        int64_t n;
+        if (names[i] && type_of(c, names[i], &type) == 0 && kind_of_type(c, type) == K_TUPLE &&
+            rd(c, names[i] + o->head, &n, 8) == 0 && n >= 0 && n <= NLOCALSPLUS_MAX)
+            ret_n[i] = n;
+    }
+    for (unsigned i = 0; i < nf; i++) {
+        s->frames[i].names_seen = names[i];
+        s->frames[i].nslots_seen = ret_n[i];
+    }
+out:
+    free(pr);
+    free(miss);
+    free(names);
+}
+
+/* While held: the values of each frame's bound locals, rendered; names
+ * come later (py_finish).  Cells and free variables are dereferenced. */
+static void capture_locals(struct ctx *c, struct py_stack *s, struct py_local *locals)
+{
+    const struct py_offsets *o = c->o;
+    unsigned nf = s->nframes, max = c->lim->max_locals;
+    int64_t *n = calloc(nf ? nf : 1, sizeof(*n));
+    /* per frame, the first max slots that hold something: slot, value */
+    uint32_t *slot = calloc((size_t)(nf ? nf : 1) * max, sizeof(*slot));
+    uint64_t *val = calloc((size_t)(nf ? nf : 1) * max, sizeof(*val));
+    unsigned *count = calloc(nf ? nf : 1, sizeof(*count));
+    struct prange *pr = calloc((size_t)(nf ? nf : 1) * max, sizeof(*pr));
+    uint64_t ptrs[64];
+    char *vbuf = malloc(c->lim->max_value_bytes + 1);
+    size_t npr = 0;
+
+    if (!n || !slot || !val || !count || !pr || !vbuf) {
+        note(s, -ENOMEM, "out of memory");
+        goto out;
+    }
+    count_slots(c, s, n);
+    for (unsigned i = 0; i < nf; i++)
+        if (n[i] > 0)
+            pr[npr++] = (struct prange){s->frames[i].frame_addr + o->frame_localsplus,
+                                        (size_t)n[i] * 8};
+    pc_prefetch(c->pc, pr, npr);
+    npr = 0;
+    /* The slots' contents, 64 at a time; the first max bound ones kept. */
+    for (unsigned i = 0; i < nf; i++) {
+        uint64_t base = s->frames[i].frame_addr + o->frame_localsplus;
+        for (int64_t k = 0; k < n[i] && count[i] < max; k += 64) {
+            size_t chunk = n[i] - k < 64 ? (size_t)(n[i] - k) : 64;
+            if (rd(c, base + (uint64_t)k * 8, ptrs, chunk * 8) < 0) {
+                s->frames[i].locals_truncated = true;
+                break;
+            }
+            for (size_t j = 0; j < chunk && count[i] < max; j++) {
+                uint64_t v = ptrs[j];
+                if (o->stackref && (v & 3) != 3)
+                    v &= ~(uint64_t)3;
+                if (!v)
+                    continue; /* unbound */
+                slot[(size_t)i * max + count[i]] = (uint32_t)(k + (int64_t)j);
+                val[(size_t)i * max + count[i]] = v;
+                count[i]++;
+                if (plausible(v))
+                    pr[npr++] = (struct prange){v, 64};
+            }
+        }
+        if (count[i] == max && (int64_t)max < n[i])
+            s->frames[i].locals_truncated = true;
+    }
+    pc_prefetch(c->pc, pr, npr);
+    for (unsigned i = 0; i < nf; i++) {
+        struct py_frame *f = &s->frames[i];
+        struct py_local *out = locals + (size_t)i * max;
+        for (unsigned k = 0; k < count[i]; k++) {
+            uint64_t value = val[(size_t)i * max + k], type;
+            struct sw w = {.p = vbuf, .cap = c->lim->max_value_bytes + 1};
+            /* A _PyStackRef whose low bits are 11 is an int kept in the
+             * reference itself (3.14). */
+            if (o->stackref && (value & 3) == 3) {
+                sw_printf(&w, "%lld", (long long)((int64_t)value >> 2));
+            } else {
+                if (type_of(c, value, &type) == 0 && kind_of_type(c, type) == K_CELL) {
+                    if (rd_ptr(c, value + o->head, &value) < 0) {
+                        f->locals_truncated = true;
+                        break;
+                    }
+                    if (!value)
+                        continue; /* empty cell */
+                }
+                put_value(c, &w, value, 0);
+            }
+            sw_finish(&w);
+            const char *text = arena_add(s, vbuf, w.len);
+            if (!text) {
+                f->locals_truncated = true; /* text budget spent */
+                break;
+            }
+            out[f->nlocals].slot = slot[(size_t)i * max + k];
+            out[f->nlocals].value = text;
+            f->nlocals++;
+        }
+        f->locals = out;
+    }
+out:
+    free(n);
+    free(slot);
+    free(val);
+    free(count);
+    free(pr);
+    free(vbuf);
+}
+
+/* The thread state whose native_thread_id is tid; its newest frame. */
+static int find_thread(struct ctx *c, pid_t tid, uint64_t *ret_frame)
+{
+    const struct py_offsets *o = c->o;
+    uint64_t interp, ts;
+    int r;
+
+    r = rd_ptr(c, c->rt->runtime_addr + o->runtime_interp_head, &interp);
+    if (r < 0)
+        return r;
+    for (unsigned i = 0; interp && i < INTERPS_MAX; i++) {
+        if (!plausible(interp))
+            return -EFAULT;
+        r = rd_ptr(c, interp + o->interp_threads_head, &ts);
+        if (r < 0)
+            return r;
+        for (unsigned k = 0; ts && k < TSTATES_MAX; k++) {
+            uint64_t ntid;
+            if (!plausible(ts))
+                return -EFAULT;
+            r = rd_ptr(c, ts + o->tstate_native_thread_id, &ntid);
+            if (r < 0)
+                return r;
+            if (ntid == (uint64_t)tid) {
+                uint64_t frame = 0;
+                if (o->tstate_current_frame != NONE32) {
+                    r = rd_ptr(c, ts + o->tstate_current_frame, &frame);
+                } else {
+                    uint64_t cframe;
+                    r = rd_ptr(c, ts + o->tstate_cframe, &cframe);
+                    if (r == 0 && cframe)
+                        r = rd_ptr(c, cframe + o->cframe_current_frame, &frame);
+                }
+                if (r < 0)
+                    return r;
+                *ret_frame = frame;
+                return 0;
+            }
+            r = rd_ptr(c, ts + o->tstate_next, &ts);
+            if (r < 0)
+                return r;
+        }
+        r = rd_ptr(c, interp + o->interp_next, &interp);
+        if (r < 0)
+            return r;
+    }
+    return -ESRCH;
+}
+
+/*
+ * Free-threaded 3.14: a thread may run its own copy of a code object's
+ * bytecode, entries[frame->tlbc_index] of the code's co_tlbc array (size,
+ * then pointers); index 0 is co_code_adaptive itself.  The base the frame's
+ * instr_ptr counts from, or 0 when the array cannot be read.
+ */
+static uint64_t tlbc_base(struct ctx *c, uint64_t code, int32_t idx, uint64_t adaptive)
+{
+    int64_t size;
+    uint64_t arr, entry;
+
+    if (idx == 0)
+        return adaptive;
+    if (idx < 0 || rd_ptr(c, code + c->o->code_tlbc, &arr) < 0 || !plausible(arr) ||
+        rd(c, arr, &size, 8) < 0 || idx >= size ||
+        rd_ptr(c, arr + 8 + 8 * (uint64_t)idx, &entry) < 0 || !plausible(entry))
+        return 0;
+    return entry;
+}
+
+/* After the thread is let go: a value's type marks, replaced by the
+ * types' names. */
+static const char *name_types(struct ctx *c, struct py_stack *s, const char *value, char *buf,
+                              size_t size)
+{
+    struct sw w = {.p = buf, .cap = size};
+    const char *p = value, *mark;
+
+    if (!strchr(value, TYPE_MARK_OPEN))
+        return value;
+    while ((mark = strchr(p, TYPE_MARK_OPEN)) != NULL) {
+        sw_putn(&w, p, (size_t)(mark - p));
+        char hex[17];
+        if (strlen(mark) < TYPE_MARK_LEN || mark[TYPE_MARK_LEN - 1] != TYPE_MARK_CLOSE)
+            break; /* cut short by the value's limit */
+        memcpy(hex, mark + 1, 16);
+        hex[16] = '\0';
+        put_type_name(c, &w, strtoull(hex, NULL, 16));
+        p = mark + TYPE_MARK_LEN;
+    }
+    if (!mark)
+        sw_puts(&w, p);
+    sw_finish(&w);
+    return arena_add(s, buf, w.len);
+}
+
+/* After the thread is let go: file, function and line of each frame, and
+ * its locals' names (hidden slots left out, as f_locals does). */
+static void finish_frames(struct ctx *c, struct py_stack *s)
+{
+    const struct py_offsets *o = c->o;
+    struct code_info cache[CODE_CACHE];
+    unsigned ncache = 0;
+    size_t vsize = c->lim->max_value_bytes + TYPE_NAME_MAX * 4 + 1;
+    char *vbuf = malloc(vsize);
+
+    memset(cache, 0, sizeof(cache));
+    for (unsigned i = 0; i < s->nframes; i++) {
+        struct py_frame *f = &s->frames[i];
+        struct code_info *ci = NULL;
+        uint64_t code = f->code_addr;
+
+        for (unsigned k = 0; k < ncache; k++)
+            if (cache[k].addr == code)
+                ci = &cache[k];
+        if (!ci) {
+            ci = &cache[ncache < CODE_CACHE ? ncache++ : (i % CODE_CACHE)];
+            if (load_code(c, s, code, ci) < 0) {
+                note(s, -EBADMSG, "frame at 0x%llx has no readable code object",
+                     (unsigned long long)f->frame_addr);
+                ci->addr = 0;
+                s->nframes = i;
+                break;
+            }
+        }
+        f->filename = ci->filename;
+        f->function = ci->function;
+        /* The locals were read with the layout the cache gave (or the one
+         * read then): if the code object says otherwise, they are not what
+         * their slots suggest, and go. */
+        if (f->nlocals && (f->names_seen != ci->names || f->nslots_seen != ci->nlocalsplus)) {
+            f->nlocals = 0;
+            f->locals_truncated = true;
+        }
+        if (ci->nlocalsplus >= 0) {
+            struct py_code_slot *e = code_slot(c->rt, code);
+            *e = (struct py_code_slot){.code = code, .names = ci->names, .n = ci->nlocalsplus};
+        }
+        if (ci->linetable) {
+            /* The code unit now running: prev_instr is the one before
+             * the next (3.11, 3.12), instr_ptr the current one (3.13). */
+            uint64_t base = code + o->code_adaptive;
+            if (o->frame_tlbc_index != NONE32)
+                base = tlbc_base(c, code, f->tlbc_index, base);
+            int64_t unit = f->instr >= base ? (int64_t)((f->instr - base) / 2)
+                                            : (f->instr + 2 == base ? -1 : INT64_MIN);
+            if (unit == INT64_MIN || unit > ((int64_t)1 << 30))
+                f->line = 0;
+            else
+                f->line = decode_line(c, ci->linetable, ci->linetable_size, ci->firstlineno,
+                                      unit);
+        }
+        unsigned kept = 0;
+        for (unsigned k = 0; k < f->nlocals; k++) {
+            struct py_local *l = &f->locals[k];
+            uint64_t name;
+            uint8_t kind = 0;
+
+            if (l->slot >= (uint64_t)(ci->nlocalsplus > 0 ? ci->nlocalsplus : 0) ||
+                rd_ptr(c, ci->names + o->tuple_item + (uint64_t)l->slot * 8, &name) < 0) {
+                f->locals_truncated = true;
+                continue;
+            }
+            if (ci->kinds && rd(c, ci->kinds + o->head + 16 + l->slot, &kind, 1) == 0 &&
+                o->fast_hidden && (kind & o->fast_hidden))
+                continue;
+            const char *nm = arena_str(s, c, name, NULL);
+            const char *val = vbuf ? name_types(c, s, l->value, vbuf, vsize) : NULL;
+            if (!nm || !val) {
+                f->locals_truncated = true; /* text budget spent */
+                break;
+            }
+            f->locals[kept].name = nm;
+            f->locals[kept].value = val;
+            f->locals[kept].slot = l->slot;
+            kept++;
+        }
+        f->nlocals = kept;
+    }
+    free(vbuf);
+}
+
+int py_capture(const struct py_runtime *rt, struct remote_mem *m, pid_t tid,
+               const struct py_limits *lim_in, struct py_stack *ret)
+{
     struct ctx c;
     struct py_stack s;
     uint64_t frame = 0;
@@ -2250,44 +2548,65 @@ int py_read_stack(const struct py_runtime *rt, struct remote_mem *m, pid_t tid,
 
     if (!rt || !m || !ret || tid <= 0)
         return -EINVAL;
+    memset(&s, 0, sizeof(s));
     if (lim_in)
-        lim = *lim_in;
+        s.lim = *lim_in;
     else
-        py_limits_default(&lim);
-    py_limits_fix(&lim);
-
-    memset(&pc, 0, sizeof(pc));
-    pc.under = m;
-    pc.max_bytes = lim.max_read_bytes;
-    pc.data = pc_buffer();
-    if (!pc.data)
+        py_limits_default(&s.lim);
+    py_limits_fix(&s.lim);
+    if (!pc_buffer())
         return -ENOMEM;
-    memset(&c, 0, sizeof(c));
-    c.rt = rt;
-    c.o = &rt->off;
-    c.lim = &lim;
-    c.mem.read = pc_read;
-    c.mem.ctx = &pc;
+    ctx_init(&c, rt, &s.lim, m, true, &s.generation);
+    c.defer_types = true;
 
     r = find_thread(&c, tid, &frame);
     if (r < 0)
         return r;
-
-    memset(&s, 0, sizeof(s));
     s.version_hex = rt->version_hex;
-    frames_size = (size_t)lim.max_frames * sizeof(struct py_frame);
-    locals_size = (size_t)lim.max_frames * lim.max_locals * sizeof(struct py_local);
-    s.mem = malloc(frames_size + locals_size + lim.max_text_bytes);
+    frames_size = (size_t)s.lim.max_frames * sizeof(struct py_frame);
+    locals_size = (size_t)s.lim.max_frames * s.lim.max_locals * sizeof(struct py_local);
+    s.mem = malloc(frames_size + locals_size + s.lim.max_text_bytes);
     if (!s.mem)
         return -ENOMEM;
     s.frames = s.mem;
     s.text = (char *)s.mem + frames_size + locals_size;
-    s.text_cap = lim.max_text_bytes;
-    walk(&c, &s, frame, (struct py_local *)((char *)s.mem + frames_size));
-    s.bytes_read = pc.bytes;
-    s.reads = pc.reads;
+    s.text_cap = s.lim.max_text_bytes;
+    walk_frames(&c, &s, frame);
+    if (s.lim.max_locals)
+        capture_locals(&c, &s, (struct py_local *)((char *)s.mem + frames_size));
+    s.bytes_read = s.held_bytes = c.pc->bytes;
+    s.reads = s.held_reads = c.pc->reads;
     *ret = s;
     return 0;
+}
+
+void py_finish(struct py_runtime *rt, struct remote_mem *m, struct py_stack *s)
+{
+    struct ctx c;
+
+    if (!rt || !m || !s || !s->mem || s->finished)
+        return;
+    if (!pc_buffer()) {
+        note(s, -ENOMEM, "out of memory");
+        s->nframes = 0;
+        s->finished = true;
+        return;
+    }
+    ctx_init(&c, rt, &s->lim, m, false, &s->generation);
+    finish_frames(&c, s);
+    s->bytes_read += c.pc->bytes;
+    s->reads += c.pc->reads;
+    s->finished = true;
+}
+
+int py_read_stack(struct py_runtime *rt, struct remote_mem *m, pid_t tid,
+                  const struct py_limits *lim, struct py_stack *ret)
+{
+    int r = py_capture(rt, m, tid, lim, ret);
+
+    if (r == 0)
+        py_finish(rt, m, ret);
+    return r;
 }
 
 void py_stack_free(struct py_stack *s)
@@ -2318,6 +2637,15 @@ static int fuzz_read(void *ctx, uint64_t addr, void *buf, size_t len)
     return 0;
 }
 
+static int fuzz_readv(void *ctx, const struct remote_range *r, unsigned n)
+{
+    unsigned i = 0;
+
+    while (i < n && fuzz_read(ctx, r[i].addr, r[i].buf, r[i].len) == 0)
+        i++;
+    return (int)i;
+}
+
 int pyframes_fuzz_one(const uint8_t *data, size_t size)
 {
     static const uint32_t versions[] = {0x030b07f0, 0x030c01f0, 0x030d00f0};
@@ -2336,6 +2664,8 @@ int pyframes_fuzz_one(const uint8_t *data, size_t size)
     fm.base = PYFRAMES_FUZZ_BASE;
     memset(&m, 0, sizeof(m));
     m.read = fuzz_read;
+    /* Half the inputs go through the vectored prefetch too. */
+    m.readv = data[0] & 0x80 ? fuzz_readv : NULL;
     m.ctx = &fm;
     if (py_runtime_init(&rt, versions[data[0] % 3], PYFRAMES_FUZZ_BASE) < 0)
         return 0;

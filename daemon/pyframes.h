@@ -102,6 +102,17 @@ struct py_types {
     uint64_t tuple, list, dict, set, frozenset;
 };
 
+/* What earlier reads of a worker learnt of its code objects: where each
+ * keeps its local variables' names and how many slots it has.  With it
+ * py_capture() reads no code object while the thread is held.  Only a
+ * guess until py_finish() checks it against the code object itself (a
+ * code object freed and another put at its address). */
+#define PY_CODE_CACHE 256
+struct py_code_slot {
+    uint64_t code, names; /* code 0: empty */
+    int64_t n;            /* co_nlocalsplus */
+};
+
 struct py_runtime {
     pid_t pid;
     uint32_t version_hex;     /* PY_VERSION_HEX, e.g. 0x030b07f0 */
@@ -109,6 +120,7 @@ struct py_runtime {
     struct py_offsets off;
     struct py_types types;
     char path[256];           /* the ELF file that defines _PyRuntime */
+    struct py_code_slot code_cache[PY_CODE_CACHE];
 };
 
 /*
@@ -157,9 +169,10 @@ struct py_limits {
 void py_limits_default(struct py_limits *ret);
 
 struct py_local {
-    const char *name;
+    const char *name;  /* NULL until py_finish() */
     const char *value; /* repr-like, bounded; "<unbound>" never appears:
                           unbound locals are left out, as in f_locals */
+    uint32_t slot;     /* its index in the frame's localsplus */
 };
 
 struct py_frame {
@@ -171,6 +184,12 @@ struct py_frame {
     struct py_local *locals;
     unsigned nlocals;
     bool locals_truncated; /* more locals than shown, or text ran out */
+    /* internal: the position read while held, for py_finish(), and the
+     * layout its locals were read with */
+    uint64_t instr;
+    int32_t tlbc_index;
+    uint64_t names_seen;
+    int64_t nslots_seen;
 };
 
 struct py_stack {
@@ -183,7 +202,13 @@ struct py_stack {
     /* Costs of this read. */
     size_t bytes_read;       /* from the worker, whole pages */
     unsigned reads;          /* calls to the underlying reader */
+    size_t held_bytes;       /* of which while the thread was held */
+    unsigned held_reads;
+    unsigned code_misses;    /* code objects the runtime's code cache lacked */
+    bool finished;           /* py_finish() ran: names are filled in */
     /* internal: one allocation holds frames, locals and text */
+    struct py_limits lim;
+    uint64_t generation;     /* the reading thread's page cache it used */
     void *mem;
     char *text;
     size_t text_len, text_cap;
@@ -198,8 +223,25 @@ struct py_stack {
  * never ran Python); -ENOMEM; -EINVAL.  ret must be freed with
  * py_stack_free() after a 0 return.
  */
-int py_read_stack(const struct py_runtime *rt, struct remote_mem *m, pid_t tid,
+int py_read_stack(struct py_runtime *rt, struct remote_mem *m, pid_t tid,
                   const struct py_limits *lim, struct py_stack *ret);
+
+/*
+ * py_read_stack() in two halves, so that the thread is held only for what
+ * changes as it runs.  py_capture(), while the thread is held: the frame
+ * chain, each frame's position and its locals' values (same returns as
+ * py_read_stack()).  py_finish(), after it is let go, on the same thread
+ * of the daemon (its page cache carries over; another thread works, with
+ * more reads): files, functions, lines, the locals' names and the names of
+ * types shown in values -- all from code and type objects, which do not
+ * change while the frames that use them exist.  py_finish() also keeps
+ * rt's code cache, which spares the next py_capture() of the worker its
+ * code object reads.  Until py_finish() the
+ * frames have no names and values hold marks: nothing may show them.
+ */
+int py_capture(const struct py_runtime *rt, struct remote_mem *m, pid_t tid,
+               const struct py_limits *lim, struct py_stack *ret);
+void py_finish(struct py_runtime *rt, struct remote_mem *m, struct py_stack *s);
 void py_stack_free(struct py_stack *s);
 
 /* A short human-readable version, "3.11.7". */
@@ -212,7 +254,8 @@ void py_version_string(uint32_t version_hex, char *buf, size_t size);
  */
 int pyframes_fuzz_one(const uint8_t *data, size_t size);
 
-/* The fuzz input: data[0] picks the version (3.11, 3.12, 3.13), data[1..3]
+/* The fuzz input: data[0] picks the version (3.11, 3.12, 3.13; % 3) and
+ * whether the reader has a vectored read (bit 7), data[1..3]
  * the limits, data[4..7] the tid (little-endian); the rest is memory at
  * PYFRAMES_FUZZ_BASE, where _PyRuntime starts.  The type objects the
  * renderer recognises are at PYFRAMES_FUZZ_TYPE(i), i in the order of

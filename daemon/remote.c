@@ -35,11 +35,37 @@ static int proc_read(void *ctx, uint64_t addr, void *buf, size_t len)
     return (size_t)n == len ? 0 : -EFAULT;
 }
 
+/* process_vm_readv stops at the first remote range it cannot read whole;
+ * the byte count says how far it got. */
+static int proc_readv(void *ctx, const struct remote_range *r, unsigned n)
+{
+    const struct remote_proc *p = ctx;
+    struct iovec local[REMOTE_READV_MAX] = {{0}}, remote[REMOTE_READV_MAX] = {{0}};
+    ssize_t got;
+    unsigned done = 0;
+
+    if (n == 0 || n > REMOTE_READV_MAX)
+        return n == 0 ? 0 : -EINVAL;
+    for (unsigned i = 0; i < n; i++) {
+        local[i] = (struct iovec){.iov_base = r[i].buf, .iov_len = r[i].len};
+        remote[i] = (struct iovec){.iov_base = (void *)(uintptr_t)r[i].addr, .iov_len = r[i].len};
+    }
+    got = process_vm_readv(p->pid, local, n, remote, n, 0);
+    if (got < 0)
+        return -errno;
+    while (done < n && (size_t)got >= r[done].len) {
+        got -= (ssize_t)r[done].len;
+        done++;
+    }
+    return (int)done;
+}
+
 void remote_mem_proc(struct remote_mem *m, struct remote_proc *p, pid_t pid)
 {
     p->pid = pid;
     memset(m, 0, sizeof(*m));
     m->read = proc_read;
+    m->readv = proc_readv;
     m->ctx = p;
 }
 

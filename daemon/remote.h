@@ -14,10 +14,25 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* One range of a vectored read: len bytes at addr into buf. */
+struct remote_range {
+    uint64_t addr;
+    void *buf;
+    size_t len;
+};
+
+/* Most ranges one readv call takes. */
+#define REMOTE_READV_MAX 64
+
 struct remote_mem {
     /* Read exactly len bytes at addr into buf: 0, or a negative errno
      * (-EFAULT for unmapped memory).  Never a partial result. */
     int (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
+    /* Optional: read n ranges in one go (one system call for a process).
+     * Returns how many leading ranges were read whole (a range after the
+     * first that fails is not read), or a negative errno.  Bypasses the
+     * budget: the caller accounts for what it asked. */
+    int (*readv)(void *ctx, const struct remote_range *r, unsigned n);
     void *ctx;
     /* Budget: total bytes this reader may still fetch (0 = unlimited).
      * Decremented by remote_read(); a read past it fails with -E2BIG. */

@@ -208,6 +208,7 @@ static const struct sc named[] = {
     SC(tkill), SC(prlimit64), SC(setrlimit), SC(personality), SC(keyctl), SC(add_key),
     SC(pidfd_send_signal), SC(fchown), SC(fchownat), SC(chroot), SC(pivot_root),
     SC(io_uring_setup), SC(sched_setaffinity), SC(setpriority), SC(setitimer),
+    SC(sched_setscheduler),
 #ifdef __NR_fork
     SC(fork), SC(vfork), SC(chown), SC(lchown), SC(alarm),
 #endif
@@ -364,6 +365,12 @@ static void build(struct prog *p, pid_t self)
     emit_block(p, __NR_ioctl, &b);
     block_null(&b, 2);
     emit_block(p, __NR_prlimit64, &b);
+    {
+        /* The loop thread's own policy only (snapshot.c, hold_priority()). */
+        const uint32_t self_thread = 0;
+        block_arg_in(&b, 0, &self_thread, 1, RET_DENY);
+        emit_block(p, __NR_sched_setscheduler, &b);
+    }
 
     emit(p, STMT(BPF_RET | BPF_K, RET_DENY));
 }

@@ -26,6 +26,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -247,10 +248,17 @@ static void release(struct daemon *d, struct worker *w, pid_t tid, int sig)
         add_stopping(d, w->pid, tid, w->uid);
 }
 
-/* Spin, briefly, for tid's next stop. */
-static int wait_stop(pid_t tid, int *ret_status)
+/*
+ * Wait, briefly, for tid's next stop.  *ret_seen_running: the time of the
+ * last look that found it not stopped yet (or t0): it stopped after that,
+ * so the time it is held counts from there.  A sleeping thread must first
+ * be woken and scheduled before it can stop; until then it is not held --
+ * it was asleep anyway, and the sleep goes on with its time left once it
+ * is let go.
+ */
+static int wait_stop(pid_t tid, uint64_t t0, int *ret_status, uint64_t *ret_seen_running)
 {
-    uint64_t deadline = dsl_now_ns(CLOCK_MONOTONIC) + STOP_SPIN_NS;
+    uint64_t deadline = t0 + STOP_SPIN_NS, look = t0;
     unsigned spins = 0;
 
     for (;;) {
@@ -259,17 +267,24 @@ static int wait_stop(pid_t tid, int *ret_status)
 
         if (r == tid) {
             *ret_status = st;
+            *ret_seen_running = look;
             return 0;
         }
         if (r < 0 && errno != EINTR)
             return -errno;
         if (dsl_now_ns(CLOCK_MONOTONIC) > deadline)
             return -ETIMEDOUT;
-        /* The stop normally arrives within microseconds: spin first. */
-        if (++spins > 64) {
-            struct timespec ts = {0, 20000};
+        /* A running thread stops within microseconds: look twice.  A
+         * sleeping one must first be scheduled to enter its stop -- often
+         * on this very CPU (it last ran here, or the other one is busy),
+         * which spinning would keep from it for as long as we spin: sleep
+         * instead, briefly (the daemon's timer slack is 1 us, see
+         * main()). */
+        if (++spins > 2) {
+            struct timespec ts = {0, 5000};
             nanosleep(&ts, NULL);
         }
+        look = dsl_now_ns(CLOCK_MONOTONIC);
     }
 }
 
@@ -693,6 +708,7 @@ static void find_python(struct worker *w)
     if (r == 0) {
         w->py = rt;
         w->py_state = 1;
+        w->py_cold = true;
         w->py_ppid = parent_of(w->pid);
         char v[32];
         py_version_string(rt->version_hex, v, sizeof(v));
@@ -706,8 +722,9 @@ static void find_python(struct worker *w)
         log_info("pid %d: cannot read its Python runtime: %s", (int)w->pid, w->py_why);
 }
 
-/* While the thread is held: its Python frames (frames and locals are in
- * the worker's heap and change as soon as it runs). */
+/* While the thread is held: its Python frames and their locals' values
+ * (in the worker's heap, they change as soon as it runs).  Their names are
+ * read after it is let go (finish_python). */
 static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
 {
     struct remote_mem m;
@@ -721,25 +738,76 @@ static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct sn
     lim.max_locals = d->cfg.stack_vars ? 32 : 0;
     if (d->cfg.max_value_bytes)
         lim.max_value_bytes = d->cfg.max_value_bytes;
-    int r = py_read_stack(w->py, &m, tid, &lim, &s->py);
+    int r = py_capture(w->py, &m, tid, &lim, &s->py);
     /* A pre-fork server that forks without telling the interpreter
      * (PyOS_AfterFork_Child: uWSGI does not, without --enable-threads)
      * leaves the child's main thread state with the parent's thread id,
      * which for a main thread is the parent's pid. */
     if (r == -ESRCH && tid == w->pid && w->py_ppid > 0)
-        r = py_read_stack(w->py, &m, w->py_ppid, &lim, &s->py);
-    if (r == 0) {
-        s->have_py = true;
-        /* Secrets are redacted here, once, for every output that shows
-         * Python locals (text, JSON, Sentry). */
-        for (unsigned i = 0; i < s->py.nframes; i++) {
-            struct py_frame *f = &s->py.frames[i];
-            for (unsigned k = 0; k < f->nlocals; k++) {
-                const char *name = f->locals[k].name ? f->locals[k].name : "";
-                const char *value = f->locals[k].value ? f->locals[k].value : "";
-                if (locals_redacted(&d->cfg, name) || locals_card_number(value))
-                    f->locals[k].value = "[redacted]";
-            }
+        r = py_capture(w->py, &m, w->py_ppid, &lim, &s->py);
+    s->py_captured = r == 0;
+    if (r == 0)
+        w->py_cold = s->py.code_misses > 2;
+}
+
+/*
+ * Before the first hold of a Python worker, and after a hold that met code
+ * objects its code cache did not have: read the thread's stack once without
+ * holding it, for the code objects it runs.  What this reads of the frames
+ * is thrown away (the thread ran on meanwhile); the code cache it fills
+ * (py_finish()) spares the held read those code objects (py_capture()), so
+ * a worker's first report holds its thread as briefly as the next.  It
+ * costs the loop about a held read's time, once per worker.
+ */
+static void warm_python(struct worker *w, pid_t tid)
+{
+    struct remote_mem m;
+    struct remote_proc p;
+    struct py_limits lim;
+    struct py_stack tmp;
+
+    if (w->py_state != 1 || !w->py_cold)
+        return;
+    remote_mem_proc(&m, &p, tid);
+    py_limits_default(&lim);
+    lim.max_locals = 0; /* the code objects are what it is for */
+    int r = py_read_stack(w->py, &m, tid, &lim, &tmp);
+    if (r == -ESRCH && tid == w->pid && w->py_ppid > 0)
+        r = py_read_stack(w->py, &m, w->py_ppid, &lim, &tmp);
+    if (r == 0)
+        py_stack_free(&tmp);
+}
+
+/* After the thread is let go: the Python frames' files, functions, lines
+ * and locals' names, from code objects (which do not change while the
+ * frames exist).  Read through the thread's id, like the capture; an exec
+ * by the main thread since the capture would make these reads another
+ * program's, so the identity is checked once more after them. */
+static void finish_python(struct daemon *d, struct worker *w, struct snapshot *s)
+{
+    struct remote_mem m;
+    struct remote_proc p;
+    char why[128] = "";
+
+    if (!s->py_captured)
+        return;
+    s->py_captured = false;
+    remote_mem_proc(&m, &p, s->tid);
+    py_finish(w->py, &m, &s->py);
+    if (s->tid == w->pid && ident_verify(&w->ident, w->pid, 0, NULL, why, sizeof(why)) != 0) {
+        py_stack_free(&s->py);
+        return;
+    }
+    s->have_py = true;
+    /* Secrets are redacted here, once, for every output that shows
+     * Python locals (text, JSON, Sentry). */
+    for (unsigned i = 0; i < s->py.nframes; i++) {
+        struct py_frame *f = &s->py.frames[i];
+        for (unsigned k = 0; k < f->nlocals; k++) {
+            const char *name = f->locals[k].name ? f->locals[k].name : "";
+            const char *value = f->locals[k].value ? f->locals[k].value : "";
+            if (locals_redacted(&d->cfg, name) || locals_card_number(value))
+                f->locals[k].value = "[redacted]";
         }
     }
 }
@@ -748,9 +816,10 @@ static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct sn
  * new snapshot begins). */
 static void forget(struct snapshot *s)
 {
-    if (s->have_py)
+    if (s->have_py || s->py_captured)
         py_stack_free(&s->py);
     s->have_py = false;
+    s->py_captured = false;
     s->have_regs = false;
     s->needs_unwind = false;
     s->regs_known = 0;
@@ -794,22 +863,56 @@ bool snapshot_still_same(const struct worker *w, struct snapshot *s)
     return false;
 }
 
+/*
+ * While a worker's thread is held, the loop thread runs at the lowest
+ * real-time priority (SCHED_FIFO 1).  On a machine whose CPUs are busy --
+ * the worker's other threads, other workers -- an ordinary thread can be
+ * preempted in the middle of a snapshot, and the worker then waits for the
+ * daemon's next time slice: milliseconds instead of the few hundred
+ * microseconds of work.  Only interrupts and other real-time threads preempt
+ * a FIFO thread.  The work is bounded (reads capped by max_read_bytes) and
+ * the kernel's real-time throttling bounds it again.  Needs RLIMIT_RTPRIO
+ * >= 1 (privs.c raises it while root; the service has LimitRTPRIO=1) or
+ * CAP_SYS_NICE; without either, snapshots run at normal priority and the
+ * log says so once.  SCHED_RESET_ON_FORK: nothing started meanwhile
+ * inherits it.
+ */
+static void hold_priority(bool on)
+{
+    static int state;  /* 0: not tried, 1: works, -1: refused */
+    static bool is_on; /* what the thread runs at now */
+    struct sched_param sp = {.sched_priority = on ? 1 : 0};
+
+    if (state < 0 || on == is_on)
+        return;
+    if (sched_setscheduler(0, (on ? SCHED_FIFO : SCHED_OTHER) | SCHED_RESET_ON_FORK, &sp) == 0) {
+        state = 1;
+        is_on = on;
+        return;
+    }
+    if (on) {
+        log_info("threads are held at normal priority (a busy machine can lengthen the "
+                 "pause): SCHED_FIFO refused: %s; allow it with LimitRTPRIO=1",
+                 strerror(errno));
+        state = -1;
+    }
+}
+
 /* The thread is stopped: check it, copy it, let it go.  t0: when it was
- * known to be stopped (or attached), for the held time. */
+ * last seen not stopped (wait_stop()), for the held time. */
 static int held(struct daemon *d, struct worker *w, pid_t tid, int st, uint64_t t0,
                 struct snapshot *s)
 {
     struct user_regs_struct u;
     bool copied = false, same;
-    int sig = stop_signal(st), r;
+    int sig = stop_signal(st);
 
-    /* Held, it cannot run; but another thread can still exec: the check
-     * is made again after the reads. */
-    r = check_same(w, tid, s, NULL);
-    if (r < 0) {
-        release(d, w, tid, sig);
-        return r;
-    }
+    /* The identity was checked before the attach; it is checked again
+     * after the reads (snapshot_still_same), which is what counts: an exec
+     * cannot be undone, so a process that is still the registered one
+     * after the reads was that one during them, and one that is not is
+     * dropped with everything read. */
+    hold_priority(true);
     if (ptrace(PTRACE_GETREGS, tid, NULL, &u) == 0) {
         dwarf_regs(&u, s->regs);
         s->have_regs = true;
@@ -829,6 +932,9 @@ static int held(struct daemon *d, struct worker *w, pid_t tid, int st, uint64_t 
     }
     release(d, w, tid, sig);
     s->pause_ns = dsl_now_ns(CLOCK_MONOTONIC) - t0;
+    hold_priority(false);
+    if (same)
+        finish_python(d, w, s);
     return same ? 0 : -(s->err ? s->err : EPERM);
 }
 
@@ -847,7 +953,7 @@ int snapshot_resume(struct daemon *d, struct worker *w, pid_t tid, int status,
 int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
 {
     struct ident cur;
-    uint64_t t0;
+    uint64_t t0, t_stopped = 0;
     int st, r;
 
     reset(s, w, tid);
@@ -861,10 +967,12 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
         return -EBUSY;
     }
     find_python(w);
+    warm_python(w, tid);
     r = peek(d, w, tid, cur.state, s);
     if (r == 0 || r == 2) {
         s->needs_unwind = r == 0;
         read_python(d, w, tid, s); /* blocked: its frames cannot change */
+        finish_python(d, w, s);
         return snapshot_still_same(w, s) ? 0 : -(s->err ? s->err : EPERM);
     }
     s->have_regs = false;
@@ -900,7 +1008,13 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
         snprintf(s->note, sizeof(s->note), "cannot interrupt: %s", strerror(-r));
         return r;
     }
-    r = wait_stop(tid, &st);
+    /* At real-time priority from here (hold_priority()): the looks at
+     * the thread come on time, and then nothing comes between the stop
+     * and the release. */
+    hold_priority(true);
+    r = wait_stop(tid, t0, &st, &t_stopped);
+    if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st))
+        hold_priority(false);
     if (r == -ETIMEDOUT) {
         /* Not stopped (yet): the interrupt stays pending, and the loop
          * does not wait.  snapshot_reap() sees the stop. */
@@ -917,5 +1031,5 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
         snprintf(s->note, sizeof(s->note), "thread exited during the snapshot");
         return -ESRCH;
     }
-    return held(d, w, tid, st, t0, s);
+    return held(d, w, tid, st, t_stopped, s);
 }
