@@ -51,7 +51,7 @@ static void add_python(const char *path)
  * docs/pyframes.md: built from CPython's source, GIL and free-threaded,
  * shared and static).  Versions the reader supports that none of these
  * provide are named on stderr as skipped. */
-static const char *const wanted[] = {"3.11", "3.12", "3.13", "3.14", "3.14t"};
+static const char *const wanted[] = {"3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t"};
 static bool have[sizeof(wanted) / sizeof(wanted[0])];
 
 static void add_glob(const char *pat)
@@ -691,6 +691,108 @@ START_TEST(fake_well_formed)
 }
 END_TEST
 
+/* The reader's vectored prefetch (one system call for many pages in a
+ * process) must change nothing of what is read: the same stack with and
+ * without it, and with one that fails part-way. */
+static int img_readv(void *ctx, const struct remote_range *r, unsigned n)
+{
+    unsigned i = 0;
+    while (i < n && img_read(ctx, r[i].addr, r[i].buf, r[i].len) == 0)
+        i++;
+    return (int)i;
+}
+
+static int img_readv_short(void *ctx, const struct remote_range *r, unsigned n)
+{
+    /* Reads the first range only, as if the second were unmapped. */
+    return n == 0 ? 0 : (img_read(ctx, r[0].addr, r[0].buf, r[0].len) == 0 ? 1 : 0);
+}
+
+START_TEST(fake_vectored_reads_read_the_same)
+{
+    int (*const readers[])(void *, const struct remote_range *, unsigned) = {img_readv,
+                                                                              img_readv_short};
+    struct fake f;
+    struct py_stack st;
+    char plain[16384];
+
+    fake_init(&f, 3);
+    ck_assert_int_eq(fake_read(&f, &st), 0);
+    snprintf(plain, sizeof(plain), "%s", dump(&st));
+    ck_assert_uint_eq(st.frames[0].nlocals, 4);
+    py_stack_free(&st);
+    for (size_t k = 0; k < sizeof(readers) / sizeof(readers[0]); k++) {
+        memset(f.rt.code_cache, 0, sizeof(f.rt.code_cache));
+        f.m.readv = readers[k];
+        ck_assert_int_eq(fake_read(&f, &st), 0);
+        ck_assert_str_eq(dump(&st), plain);
+        ck_assert_int_eq(st.err, 0);
+        py_stack_free(&st);
+    }
+    free(f.im);
+}
+END_TEST
+
+/*
+ * Held, the reader takes a code object's slot count from the worker's code
+ * cache and reads no code object; the names come afterwards.  A code object
+ * freed and another put at its address (here: its names tuple swapped for
+ * one of two names) must not get the old one's locals under the new names:
+ * py_finish() sees the difference and drops them, and the next read is right.
+ * A value of a type the renderer does not know shows the type's name, read
+ * after the thread was let go.
+ */
+START_TEST(fake_code_cache_is_checked_afterwards)
+{
+    static const char *const two[] = {"first", "second"};
+    struct fake f;
+    struct py_stack st;
+
+    fake_init(&f, 3);
+    uint64_t type = img_alloc(f.im, 64);
+    uint64_t tname = img_alloc(f.im, 16);
+    memcpy(f.im->mem + (tname - BASE), "WSGIRequest", 12);
+    put64(f.im, type + 24, tname);
+    uint64_t req = img_alloc(f.im, 32);
+    put64(f.im, req, 1);
+    put64(f.im, req + 8, type);
+    put64(f.im, f.inner + 72 + 8 * 4, req); /* "gone" is bound now */
+
+    ck_assert_int_eq(fake_read(&f, &st), 0);
+    ck_assert_uint_eq(st.code_misses, 2);
+    ck_assert_uint_eq(st.frames[0].nlocals, 5);
+    char want[64];
+    snprintf(want, sizeof(want), "<WSGIRequest object at 0x%llx>", (unsigned long long)req);
+    ck_assert_str_eq(local_of(&st.frames[0], "gone"), want);
+    py_stack_free(&st);
+
+    ck_assert_int_eq(fake_read(&f, &st), 0);
+    ck_assert_uint_eq(st.code_misses, 0);
+    ck_assert_uint_eq(st.frames[0].nlocals, 5);
+    ck_assert_str_eq(local_of(&st.frames[0], "n"), "42");
+    ck_assert_str_eq(local_of(&st.frames[0], "gone"), want);
+    py_stack_free(&st);
+
+    uint64_t nm[2] = {mk_str(f.im, two[0]), mk_str(f.im, two[1])};
+    uint8_t kinds[2] = {0x20, 0x20};
+    put64(f.im, f.code + 96, mk_tuple(f.im, nm, 2));
+    put64(f.im, f.code + 104, mk_bytes(f.im, kinds, 2));
+    ck_assert_int_eq(fake_read(&f, &st), 0);
+    ck_assert_str_eq(st.frames[0].function, "View.get");
+    ck_assert_msg(st.frames[0].nlocals == 0 && st.frames[0].locals_truncated, "%s", dump(&st));
+    ck_assert_str_eq(local_of(&st.frames[1], "name"), "'outer'");
+    py_stack_free(&st);
+
+    ck_assert_int_eq(fake_read(&f, &st), 0);
+    ck_assert_uint_eq(st.code_misses, 0);
+    ck_assert_msg(st.frames[0].nlocals == 2, "%s", dump(&st));
+    ck_assert_str_eq(local_of(&st.frames[0], "first"), "\"it's\\n\"");
+    ck_assert_str_eq(local_of(&st.frames[0], "second"), "42");
+    py_stack_free(&st);
+    free(f.im);
+}
+END_TEST
+
 START_TEST(fake_frame_loop)
 {
     struct fake f;
@@ -931,6 +1033,8 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, versions_refused_by_init);
     tcase_add_test(tc, fake_well_formed);
+    tcase_add_test(tc, fake_vectored_reads_read_the_same);
+    tcase_add_test(tc, fake_code_cache_is_checked_afterwards);
     tcase_add_test(tc, fake_frame_loop);
     tcase_add_test(tc, fake_huge_str);
     tcase_add_test(tc, fake_unmapped_pointers);

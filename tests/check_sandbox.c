@@ -20,6 +20,7 @@
 #include <check.h>
 
 #include "run_suite.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -72,6 +73,84 @@ START_TEST(daemon_runs_confined_and_still_reports)
     free(r);
     ck_assert_int_eq(tw_wait(&w, 10000), 0);
 
+    ck_assert_int_eq(run_capture((const char *const[]){env_or_die("DOGSLOWCTL"), "--socket",
+                                                       d.sock, "status", NULL},
+                                 NULL, out, sizeof(out), 30000),
+                     0);
+    ck_assert_msg(strstr(out, "seccomp filter: on, nothing denied"), "%s", out);
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
+/* The scheduling policy and real-time priority of each of pid's threads:
+ * how many run at SCHED_FIFO 1, and how many at anything but SCHED_OTHER. */
+static void policies(pid_t pid, int *ret_fifo1, int *ret_other_than_normal)
+{
+    char path[64];
+    DIR *dir;
+    struct dirent *e;
+
+    *ret_fifo1 = *ret_other_than_normal = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    dir = opendir(path);
+    if (!dir)
+        return;
+    while ((e = readdir(dir)) != NULL) {
+        char line[1024], sp[300];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(sp, sizeof(sp), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+        FILE *f = fopen(sp, "r");
+        if (!f)
+            continue;
+        size_t n = fread(line, 1, sizeof(line) - 1, f);
+        fclose(f);
+        line[n] = '\0';
+        char *p = strrchr(line, ')');
+        if (!p)
+            continue;
+        /* Fields 3.. after the name: rt_priority is field 40, policy 41. */
+        long field[48] = {0};
+        int k = 3;
+        for (char *tok = strtok(p + 1, " "); tok && k < 48; tok = strtok(NULL, " "))
+            field[k++] = strtol(tok, NULL, 10);
+        if (field[41] == 1 /* SCHED_FIFO */ && field[40] == 1)
+            (*ret_fifo1)++;
+        if (field[41] != 0)
+            (*ret_other_than_normal)++;
+    }
+    closedir(dir);
+}
+
+/* While it holds a thread the confined daemon's loop runs at SCHED_FIFO 1
+ * (a busy machine cannot stretch the worker's pause), and at no other
+ * time: the hold is stretched to 1 s here to see it. */
+START_TEST(holds_at_realtime_priority_and_only_then)
+{
+    struct tdaemon d;
+    struct tworker w;
+    char out[8192];
+    int fifo = 0, other = 0, seen_fifo = 0;
+
+    setenv("DOGSLOWD_TEST_HOLD_MS", "1000", 1);
+    td_start(&d, "0.3", NULL);
+    unsetenv("DOGSLOWD_TEST_HOLD_MS");
+    policies(d.pid, &fifo, &other);
+    ck_assert_int_eq(other, 0);
+    tw_start(&w, &d, env_or_die("TEST_WORKER"),
+             (const char *const[]){"slow", "2", "GET", "/held", NULL});
+    for (long long end = now_ms() + 5000; now_ms() < end && !seen_fifo; sleep_ms(20)) {
+        policies(d.pid, &fifo, &other);
+        seen_fifo = fifo;
+    }
+    ck_assert_msg(seen_fifo == 1, "no daemon thread at SCHED_FIFO 1 while it held one\n%s",
+                  td_log(&d));
+    ck_assert_int_eq(td_wait_reports(&d, 1, 10000), 1);
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    policies(d.pid, &fifo, &other);
+    ck_assert_msg(other == 0, "%d daemon threads left at a real-time policy", other);
+    ck_assert_msg(!strstr(td_log(&d), "SCHED_FIFO refused"), "%s", td_log(&d));
     ck_assert_int_eq(run_capture((const char *const[]){env_or_die("DOGSLOWCTL"), "--socket",
                                                        d.sock, "status", NULL},
                                  NULL, out, sizeof(out), 30000),
@@ -537,6 +616,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, daemon_runs_confined_and_still_reports);
     tcase_add_test(tc, seccomp_no_leaves_it_unconfined);
+    tcase_add_test(tc, holds_at_realtime_priority_and_only_then);
     suite_add_tcase(s, tc);
 
     return run_suite(s);
