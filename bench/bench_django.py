@@ -3,7 +3,7 @@
 """How long is a real Django worker held per snapshot?
 
     DOGSLOWD=build/daemon/dogslowd DOGSLOW_LIBRARY=build/lib/.libs/libdogslow.so.0 \
-        PYTHONPATH=python bench/bench_django.py [--quick]
+        PYTHONPATH=python bench/bench_django.py [--quick] [--rows]
 
 A Django project (Debian's python3-django) with Django's full default
 middleware stack -- security, sessions, common, CSRF, authentication,
@@ -23,7 +23,8 @@ worker of bench_python.py (50 Python frames with locals, busy-looping), so
 the two figures sit side by side.
 
 Prints one markdown table: per kind of stack, the Python frames shown,
-the number of snapshots, and the median and largest held time.  Fails if
+the number of snapshots, and the median and largest held time (--rows:
+bench/run's rows instead).  Fails if
 a slow request went unreported or its report has no Python frames.
 """
 import glob
@@ -77,6 +78,7 @@ TEMPLATES = [{
         "django.contrib.messages.context_processors.messages",
     ]},
 }]
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 DOGSLOW = True
 DOGSLOW_TIMER = 0.1
 '''
@@ -229,8 +231,8 @@ def main():
         return 2
     if not os.path.exists(PYTHON) or subprocess.run(
             [PYTHON, "-c", "import django, gunicorn"], stderr=subprocess.DEVNULL).returncode:
-        print("| Django under gunicorn | skipped: python3-django or gunicorn not installed "
-              "| - | - | - |")
+        print("| Python worker held per snapshot: Django under gunicorn | skipped: "
+              "python3-django or gunicorn not installed | - | - |")
         return 0
     tmp = tempfile.mkdtemp(prefix="dogslow-bench-dj-")
     sock = os.path.join(tmp, "dogslow.sock")
@@ -318,11 +320,27 @@ def main():
             print("bench_django: kept %s" % tmp, file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print("| worker held per snapshot, stack_vars on | Python frames | snapshots "
-          "| median | max |")
-    print("|---|---|---|---|---|")
-    for label, frames, n, med, mx in rows:
-        print("| %s | %d | %d | %.0f us | %.0f us |" % (label, frames, n, med, mx))
+    if "--rows" in sys.argv:
+        # bench/run's table: figure | dogslowd | peer (same run) | ratio / target
+        synth = [r for r in rows if "synthetic" in r[0]]
+        for label, frames, n, med, mx in rows:
+            if "synthetic" in label:
+                continue
+            peer = "-"
+            ratio = "target < 1 ms (median): %s" % ("met" if med < 1000 else "**MISSED**")
+            if synth:
+                peer = "50-frame synthetic worker, same daemon: median %.0f us, max %.0f us" % (
+                    synth[0][3], synth[0][4])
+                ratio += "; %.1fx the synthetic" % (med / synth[0][3])
+            print("| Python worker held per snapshot, locals on: %s, gunicorn gthread "
+                  "(%d Python frames, %d snapshots) | median %.0f us, max %.0f us | %s | %s |"
+                  % (label, frames, n, med, mx, peer, ratio))
+    else:
+        print("| worker held per snapshot, stack_vars on | Python frames | snapshots "
+              "| median | max |")
+        print("|---|---|---|---|---|")
+        for label, frames, n, med, mx in rows:
+            print("| %s | %d | %d | %.0f us | %.0f us |" % (label, frames, n, med, mx))
     for f in failed:
         print("FAILED: bench_django: %s" % f)
     return 1 if failed else 0
