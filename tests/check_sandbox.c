@@ -52,11 +52,24 @@ static long status_field(pid_t pid, const char *key)
     return v;
 }
 
+/* The daemon's own account: still confined, nothing denied; then stop it. */
+static void stop_confined(struct tdaemon *d)
+{
+    char out[8192];
+
+    ck_assert_int_eq(run_capture((const char *const[]){env_or_die("DOGSLOWCTL"), "--socket",
+                                                       d->sock, "status", NULL},
+                                 NULL, out, sizeof(out), 30000),
+                     0);
+    ck_assert_msg(strstr(out, "seccomp filter: on, nothing denied"), "%s", out);
+    ck_assert_int_eq(td_stop(d), 0);
+    td_cleanup(d);
+}
+
 START_TEST(daemon_runs_confined_and_still_reports)
 {
     struct tdaemon d;
     struct tworker w;
-    char out[8192];
 
     td_start(&d, "0.3", NULL);
     ck_assert_int_eq(status_field(d.pid, "Seccomp"), 2);
@@ -73,13 +86,7 @@ START_TEST(daemon_runs_confined_and_still_reports)
     free(r);
     ck_assert_int_eq(tw_wait(&w, 10000), 0);
 
-    ck_assert_int_eq(run_capture((const char *const[]){env_or_die("DOGSLOWCTL"), "--socket",
-                                                       d.sock, "status", NULL},
-                                 NULL, out, sizeof(out), 30000),
-                     0);
-    ck_assert_msg(strstr(out, "seccomp filter: on, nothing denied"), "%s", out);
-    ck_assert_int_eq(td_stop(&d), 0);
-    td_cleanup(&d);
+    stop_confined(&d);
 }
 END_TEST
 
@@ -130,7 +137,6 @@ START_TEST(holds_at_realtime_priority_and_only_then)
 {
     struct tdaemon d;
     struct tworker w;
-    char out[8192];
     int fifo = 0, other = 0, seen_fifo = 0;
 
     setenv("DOGSLOWD_TEST_HOLD_MS", "1000", 1);
@@ -151,13 +157,7 @@ START_TEST(holds_at_realtime_priority_and_only_then)
     policies(d.pid, &fifo, &other);
     ck_assert_msg(other == 0, "%d daemon threads left at a real-time policy", other);
     ck_assert_msg(!strstr(td_log(&d), "SCHED_FIFO refused"), "%s", td_log(&d));
-    ck_assert_int_eq(run_capture((const char *const[]){env_or_die("DOGSLOWCTL"), "--socket",
-                                                       d.sock, "status", NULL},
-                                 NULL, out, sizeof(out), 30000),
-                     0);
-    ck_assert_msg(strstr(out, "seccomp filter: on, nothing denied"), "%s", out);
-    ck_assert_int_eq(td_stop(&d), 0);
-    td_cleanup(&d);
+    stop_confined(&d);
 }
 END_TEST
 
