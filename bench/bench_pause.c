@@ -295,7 +295,7 @@ int main(int argc, char **argv)
         printf("| Worker pause per snapshot, %d frames, seen by the worker, median (%d "
                "snapshots; floor with nobody looking: %.0f us) | %.0f us | %s | %s |\n",
                DEPTH + 5, nplain, m_ctl, m_plain, peer, ratio[0] ? ratio : "-");
-        printf("| Worker pause per snapshot, as the daemon measures it (attach to detach), "
+        printf("| Worker pause per snapshot, as the daemon measures it (stop to detach), "
                "median; with locals | %.0f us; %.0f us | - | target < 200 us: %s |\n",
                m_d, median(dvars, ndvars), m_d < 200 ? "met" : "**MISSED**");
     } else {
