@@ -1011,10 +1011,7 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
     /* At real-time priority from here (hold_priority()): the looks at
      * the thread come on time, and then nothing comes between the stop
      * and the release. */
-    hold_priority(true);
     r = wait_stop(tid, t0, &st, &t_stopped);
-    if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st))
-        hold_priority(false);
     if (r == -ETIMEDOUT) {
         /* Not stopped (yet): the interrupt stays pending, and the loop
          * does not wait.  snapshot_reap() sees the stop. */
