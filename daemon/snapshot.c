@@ -1008,9 +1008,9 @@ int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot
         snprintf(s->note, sizeof(s->note), "cannot interrupt: %s", strerror(-r));
         return r;
     }
-    /* At real-time priority from here (hold_priority()): the looks at
-     * the thread come on time, and then nothing comes between the stop
-     * and the release. */
+    /* At normal priority: a real-time thread waking every few
+     * microseconds would keep the CPU from the thread that must run to
+     * stop.  held() raises it (hold_priority()). */
     r = wait_stop(tid, t0, &st, &t_stopped);
     if (r == -ETIMEDOUT) {
         /* Not stopped (yet): the interrupt stays pending, and the loop
