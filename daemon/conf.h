@@ -85,6 +85,12 @@ struct config_source {
     bool required;     /* a missing file is an error (given with --config) */
     const struct config_override *ov;
     size_t nov;
+    /* The daemon's own check of the SMTP password file (email.password_file,
+     * when set): the rules it is read by when a mail goes out, applied at
+     * load time, so that -n, the start and a reload refuse a file that mail
+     * would fail on.  0, or a negative errno and the reason in why.  NULL:
+     * not checked (tests of the table alone, the fuzz target). */
+    int (*check_password_file)(const char *path, char *why, size_t size);
 };
 
 /* "section.key", "key" (for [dogslow]) or a cli name: the option, or NULL. */

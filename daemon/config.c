@@ -41,8 +41,9 @@
 #define MIB        (1024ull * 1024ull)
 #define GIB        (1024ull * 1024ull * 1024ull)
 
-#define ITEM_MAX   256 /* bytes of one list item */
-#define ERRLINE_MAX 512
+#define ITEM_MAX          256 /* bytes of one list item */
+#define ERRLINE_MAX       512
+#define ERRORS_SORTED_MAX 256 /* error lines put in line order; more stay at the end */
 
 /* ---- checks of string values -------------------------------------------- */
 
@@ -148,7 +149,8 @@ static int check_pattern(const char *v, char *why, size_t size)
     return ignore_pattern_check(v, why, size);
 }
 
-/* A Sentry DSN: http(s)://PUBLIC_KEY@HOST[:PORT]/[PATH/]PROJECT_ID. */
+/* A Sentry DSN: http(s)://PUBLIC_KEY[:SECRET]@HOST[:PORT]/[PATH/]PROJECT_ID,
+ * by the rules sentry_parse_dsn() (sink_sentry.c) sends with. */
 static int check_dsn(const char *v, char *why, size_t size)
 {
     const char *p, *at, *slash;
@@ -165,12 +167,23 @@ static int check_dsn(const char *v, char *why, size_t size)
     slash = strchr(p, '/');
     if (!at || at == p || !slash || slash < at || slash == at + 1)
         goto bad;
+    for (const char *k = p; k < at && *k != ':'; k++)
+        if (!isalnum((unsigned char)*k)) {
+            snprintf(why, size,
+                     "not a Sentry DSN: the public key has a character other than letters and "
+                     "digits (https://KEY@HOST/PROJECT_ID)");
+            return -EINVAL;
+        }
     p = strrchr(v, '/') + 1;
     if (!*p)
         goto bad;
     for (; *p; p++)
-        if (!isdigit((unsigned char)*p))
-            goto bad;
+        if (!isdigit((unsigned char)*p)) {
+            snprintf(why, size,
+                     "not a Sentry DSN: the project id (after the last '/') must be a number "
+                     "(https://KEY@HOST/PROJECT_ID)");
+            return -EINVAL;
+        }
     for (p = v; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
             goto bad;
@@ -399,7 +412,8 @@ const struct opt_def config_options[] = {
     {"email", "password_file", OPT_PATH, OPT_RELOAD, OFF(email.password_file), 0, 0, "", NULL,
      NULL, NULL, 0, NULL, NULL,
      "File holding the SMTP password (first line), so the password is not in this file. "
-     "Needed with user; refused when others may read it."},
+     "Needed with user; refused when it is missing, empty or others may read it (dogslowd -n "
+     "checks it)."},
     {"email", "window", OPT_SECONDS, OPT_RELOAD, OFF(email.window_ms), 0, SECS(86400), "300",
      NULL, NULL, NULL, 0, NULL, NULL,
      "Storm control: one mail per kind of stuck request (method, route and top frames) per "
@@ -878,9 +892,19 @@ struct load {
     const char *set_origin[64];
     const struct opt_def *last; /* the option of the previous key line */
     char acc[DSL_CFG_LIST_MAX * 2]; /* a list's value so far, across continuation lines */
+    int (*check_password_file)(const char *path, char *why, size_t size);
     char *err;
     size_t errsize, errlen;
     unsigned nerr;
+    /* Where each error line is in err, and the file line it is about:
+     * errors are found out of order (inih says which line had the first
+     * syntax error only at the end, the rules between options are checked
+     * last), and are put in line order before they are returned. */
+    struct errpos {
+        unsigned key; /* the file line; 0: the file itself; UINT_MAX: not in the file */
+        size_t off, len;
+    } errpos[ERRORS_SORTED_MAX];
+    unsigned nerrpos;
 };
 
 _Static_assert(ARRAY_SIZE(config_options) <= 64, "grow struct load's per-option arrays");
@@ -889,25 +913,64 @@ static void __attribute__((format(printf, 4, 5)))
 add_error(struct load *L, unsigned line, const char *origin, const char *fmt, ...)
 {
     char msg[ERRLINE_MAX];
+    size_t room, len;
     va_list ap;
     int n;
 
     L->nerr++;
     if (!L->err || L->errsize == 0)
         return;
+    room = L->errsize - L->errlen;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (origin)
-        n = snprintf(L->err + L->errlen, L->errsize - L->errlen, "%s: %s\n", origin, msg);
+        n = snprintf(L->err + L->errlen, room, "%s: %s\n", origin, msg);
     else if (line)
-        n = snprintf(L->err + L->errlen, L->errsize - L->errlen, "%s:%u: %s\n", L->path, line,
-                     msg);
+        n = snprintf(L->err + L->errlen, room, "%s:%u: %s\n", L->path, line, msg);
     else
-        n = snprintf(L->err + L->errlen, L->errsize - L->errlen, "%s: %s\n",
-                     L->path ? L->path : "built-in defaults", msg);
-    if (n > 0)
-        L->errlen += (size_t)n < L->errsize - L->errlen ? (size_t)n : L->errsize - L->errlen - 1;
+        n = snprintf(L->err + L->errlen, room, "%s: %s\n", L->path ? L->path : "built-in defaults",
+                     msg);
+    if (n <= 0)
+        return;
+    len = (size_t)n < room ? (size_t)n : room - 1;
+    if (L->nerrpos < ARRAY_SIZE(L->errpos))
+        L->errpos[L->nerrpos++] = (struct errpos){origin ? UINT_MAX : line, L->errlen, len};
+    L->errlen += len;
+}
+
+/* Put the error lines in file-line order: the file's own errors first,
+ * then by line, then those of the command line and the built-in defaults,
+ * each group in the order found.  Lines past ERRORS_SORTED_MAX stay last. */
+static void sort_errors(struct load *L)
+{
+    struct errpos *e = L->errpos;
+    size_t done, out = 0;
+    char *copy;
+
+    if (L->nerrpos < 2)
+        return;
+    copy = malloc(L->errlen);
+    if (!copy)
+        return; /* unsorted, but complete */
+    memcpy(copy, L->err, L->errlen);
+    done = e[L->nerrpos - 1].off + e[L->nerrpos - 1].len;
+    /* Insertion sort: stable, and there are few. */
+    for (unsigned i = 1; i < L->nerrpos; i++) {
+        struct errpos x = e[i];
+        unsigned j = i;
+
+        for (; j > 0 && e[j - 1].key > x.key; j--)
+            e[j] = e[j - 1];
+        e[j] = x;
+    }
+    for (unsigned i = 0; i < L->nerrpos; i++) {
+        memcpy(L->err + out, copy + e[i].off, e[i].len);
+        e[i].off = out;
+        out += e[i].len;
+    }
+    memcpy(L->err + out, copy + done, L->errlen - done);
+    free(copy);
 }
 
 static size_t opt_index(const struct opt_def *o)
@@ -1152,6 +1215,12 @@ static void finish(struct load *L)
     }
     if (c->email.user[0] && !c->email.password_file[0])
         opt_error(L, config_find("email.user"), "needs email.password_file too");
+    if (c->email.password_file[0] && L->check_password_file) {
+        char why[ERRLINE_MAX - 128];
+
+        if (L->check_password_file(c->email.password_file, why, sizeof(why)) < 0)
+            opt_error(L, config_find("email.password_file"), "%s", why);
+    }
     if (c->socket_group[0] && resolve_group(c->socket_group, &c->socket_gid) < 0)
         opt_error(L, config_find("socket_group"), "unknown group '%s'", c->socket_group);
     if (c->user[0]) {
@@ -1191,6 +1260,7 @@ int config_load(const struct config_source *src, struct config *ret, char *error
     config_defaults(c);
     L->c = c;
     L->path = src->path;
+    L->check_password_file = src->check_password_file;
     L->err = errors;
     L->errsize = errsize;
 
@@ -1230,6 +1300,7 @@ int config_load(const struct config_source *src, struct config *ret, char *error
     }
     *ret = *c;
 out:
+    sort_errors(L);
     if (L->nerr && r == 0)
         r = -EINVAL;
     free(c);

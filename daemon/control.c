@@ -379,6 +379,9 @@ static int dump_thread(struct daemon *d, struct worker *w, const struct dsl_requ
         return -EPERM;
     }
     ri = (struct report_info){
+        /* Not an undead request: a look an operator asked for, whatever
+         * the thread is doing and however long it has run. */
+        .heading = "Snapshot taken with dogslowctl dump at",
         .req = req,
         .w = w,
         .now_real_ns = now_real,

@@ -447,6 +447,9 @@ void symbolize_cache_release(void);
 struct report_item;
 
 struct report_info {
+    /* The first line's words before the time; NULL: "Undead request
+     * intercepted at" (dogslow's, for reports of undead requests). */
+    const char *heading;
     const struct dsl_request *req;
     const struct worker *w;
     uint64_t now_real_ns, start_real_ns;

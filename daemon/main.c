@@ -56,8 +56,20 @@
 /* Where the configuration comes from: kept for SIGHUP, which reads the same
  * file and applies the same command-line overrides again. */
 static struct config_override overrides[64];
-static struct config_source source = {.ov = overrides};
-static char source_desc[PATH_MAX + 64];
+static int check_password_file(const char *path, char *why, size_t size);
+static struct config_source source = {.ov = overrides, .check_password_file = check_password_file};
+static char source_desc[PATH_MAX + 96];
+
+/* The SMTP password file, read as the delivery thread reads it before each
+ * mail (sink_email.c): the same rules, at load time. */
+static int check_password_file(const char *path, char *why, size_t size)
+{
+    char pass[512];
+    int r = email_read_password(path, pass, sizeof(pass), why, size);
+
+    explicit_bzero(pass, sizeof(pass));
+    return r;
+}
 
 static void usage(FILE *f)
 {
@@ -732,7 +744,8 @@ int main(int argc, char **argv)
     if (source.path && access(source.path, F_OK) == 0)
         snprintf(source_desc, sizeof(source_desc), "%s", source.path);
     else
-        snprintf(source_desc, sizeof(source_desc), "built-in defaults (%s not found)",
+        snprintf(source_desc, sizeof(source_desc),
+                 "built-in defaults (%s not found; use --config FILE for another file)",
                  source.path);
     if (check) {
         printf("dogslowd: configuration OK (%s): socket %s, reports in %s, timer %u.%03u s\n",
@@ -762,6 +775,16 @@ int main(int argc, char **argv)
     if (r < 0) {
         log_msg(LOG_LVL_ERR, false, "cannot drop privileges: %s", strerror(-r));
         return 1;
+    }
+    /* Checked when the file was loaded, but maybe as root: the mails are
+     * sent by the user the daemon runs as now. */
+    if (d.cfg.email.password_file[0]) {
+        char why[PATH_MAX + 128];
+
+        if (check_password_file(d.cfg.email.password_file, why, sizeof(why)) < 0)
+            log_warnx("email.password_file: %s (the daemon runs as uid %u): e-mails wait in the "
+                      "spool until it can read the file",
+                      why, (unsigned)geteuid());
     }
     /* The loop sleeps a few microseconds at a time while it waits for a
      * thread to stop (snapshot.c, wait_stop()); the default timer slack

@@ -264,7 +264,7 @@ static int render(const struct config *cfg, const char *hostname, const struct r
 
     fmt_time(ri->now_real_ns, now, sizeof(now));
     fmt_time(ri->start_real_ns, started, sizeof(started));
-    bprintf(b, "Undead request intercepted at: %s\n\n", now);
+    bprintf(b, "%s: %s\n\n", ri->heading ? ri->heading : "Undead request intercepted at", now);
     bprintf(b, "%s %s\n", ri->req->method, ri->req->url);
     bprintf(b, "Hostname:   %s\n", hostname);
     bprintf(b, "Program:    %s\n", ri->w->program);

@@ -9,9 +9,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,6 +255,43 @@ START_TEST(errors_name_every_bad_line)
              "%1$s/t.conf:7: host: unknown section [mail]\n"
              "%1$s/t.conf:9: email.port: '-25' is not a whole number\n"
              "%1$s/t.conf:10: syntax error (expected 'key = value' or '[section]')\n",
+             dir);
+    ck_assert_str_eq(err, expect);
+}
+END_TEST
+
+/* Errors come out in the file's line order, whenever they are found: a
+ * syntax error (inih tells it last) and a rule between options (checked
+ * after the whole file) before the errors of the lines below them. */
+START_TEST(errors_come_in_line_order)
+{
+    struct config c;
+    char err[4096], expect[1024];
+
+    ck_assert_int_eq(load_text("[dogslow\n"   /* 1 */
+                               "timer = 3\n", /* 2 */
+                               &c, err, sizeof(err)),
+                     -EINVAL);
+    snprintf(expect, sizeof(expect),
+             "%1$s/t.conf:1: syntax error (expected 'key = value' or '[section]')\n"
+             "%1$s/t.conf:2: timer: not in a section (put it under [dogslow])\n",
+             dir);
+    ck_assert_str_eq(err, expect);
+
+    ck_assert_int_eq(load_text("[dogslow]\n"      /* 1 */
+                               "timer_min = 10\n" /* 2 */
+                               "timer_max = 5\n"  /* 3 */
+                               "tmier = 3\n"      /* 4 */
+                               "not ini\n"        /* 5 */
+                               "json = maybe\n",  /* 6 */
+                               &c, err, sizeof(err)),
+                     -EINVAL);
+    snprintf(expect, sizeof(expect),
+             "%1$s/t.conf:2: timer_min: larger than timer_max (5 s)\n"
+             "%1$s/t.conf:4: tmier: unknown key in [dogslow]\n"
+             "%1$s/t.conf:5: syntax error (expected 'key = value' or '[section]')\n"
+             "%1$s/t.conf:6: json: 'maybe' is not a boolean (true or false)\n"
+             "built-in default: timer: must lie within timer_min and timer_max (10 to 5 s)\n",
              dir);
     ck_assert_str_eq(err, expect);
 }
@@ -533,7 +573,8 @@ START_TEST(man_pages_lint_clean)
 
     ck_assert_msg(access("/usr/bin/mandoc", X_OK) == 0, "mandoc is missing: run tools/deps");
     snprintf(cmd, sizeof(cmd),
-             "/usr/bin/mandoc -Tlint -Wwarning %1$s/man/dogslow.conf.5 %1$s/man/dogslowctl.1 2>&1",
+             "/usr/bin/mandoc -Tlint -Wwarning %1$s/man/dogslow.conf.5 %1$s/man/dogslowctl.1 "
+             "%1$s/man/dogslowd.8 %1$s/man/libdogslow.3 2>&1",
              srcdir());
     p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
@@ -541,6 +582,261 @@ START_TEST(man_pages_lint_clean)
     out[n] = '\0';
     st = pclose(p);
     ck_assert_msg(st == 0, "mandoc -Tlint:\n%s", out);
+}
+END_TEST
+
+/* ---- dogslowd -n, and what the documentation says of it ---- */
+
+/* Run a shell command; its stdout and stderr in out; its exit status. */
+static int run_cmd(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    size_t n;
+    int st;
+
+    ck_assert_ptr_nonnull(p);
+    n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *dogslowd(void)
+{
+    const char *s = getenv("DOGSLOWD");
+    ck_assert_msg(s && *s, "DOGSLOWD is not set (run with make check)");
+    return s;
+}
+
+static void write_password(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+/* The SMTP password file is read by the rules mail is sent by: -n, and the
+ * start, refuse a file that is missing, empty or readable by others, with
+ * the file, line and what to do. */
+START_TEST(password_file_is_checked_by_dash_n_and_at_start)
+{
+    char conf[128], pw[128], cmd[1024], out[8192], expect[512];
+
+    snprintf(pw, sizeof(pw), "%s/smtp.pw", dir);
+    snprintf(conf, sizeof(conf), "%s", write_conf("mail.conf", ""));
+    snprintf(cmd, sizeof(cmd),
+             "[dogslow]\nemail_to = ops@example.com\n\n[email]\nuser = dogslow\n"
+             "password_file = %s\n", /* line 6 */
+             pw);
+    write_conf("mail.conf", cmd);
+    snprintf(cmd, sizeof(cmd), "'%s' -n -c '%s' 2>&1", dogslowd(), conf);
+
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof(out)), 1);
+    snprintf(expect, sizeof(expect),
+             "%s:6: email.password_file: cannot open the password file %s: No such file or "
+             "directory\n",
+             conf, pw);
+    ck_assert_msg(strstr(out, expect), "want '%s' in:\n%s", expect, out);
+
+    write_password(pw, "sesame\n", 0644);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof(out)), 1);
+    snprintf(expect, sizeof(expect),
+             "%s:6: email.password_file: the password file %s is accessible by others (mode "
+             "0644): chmod 600 it\n",
+             conf, pw);
+    ck_assert_msg(strstr(out, expect), "want '%s' in:\n%s", expect, out);
+
+    write_password(pw, "\n", 0600);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof(out)), 1);
+    snprintf(expect, sizeof(expect), "%s:6: email.password_file: the password file %s is empty\n",
+             conf, pw);
+    ck_assert_msg(strstr(out, expect), "want '%s' in:\n%s", expect, out);
+
+    write_password(pw, "sesame\n", 0600);
+    ck_assert_msg(run_cmd(cmd, out, sizeof(out)) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "dogslowd: configuration OK ("), "%s", out);
+
+    /* The daemon itself does not start with it either, and says why. */
+    ck_assert_int_eq(chmod(pw, 0604), 0);
+    snprintf(cmd, sizeof(cmd),
+             "timeout 20 '%1$s' -f -c '%2$s' --socket '%3$s/d.sock' --output '%3$s/out' "
+             "--user root 2>&1",
+             dogslowd(), conf, dir);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof(out)), 1);
+    snprintf(expect, sizeof(expect),
+             "dogslowd: %s:6: email.password_file: the password file %s is accessible by others "
+             "(mode 0604): chmod 600 it\n",
+             conf, pw);
+    ck_assert_msg(strstr(out, expect) && strstr(out, "configuration refused"), "want '%s' in:\n%s",
+                  expect, out);
+}
+END_TEST
+
+/* Started as root, the daemon reads the password file again once it has
+ * switched users: a file only root can read is said at start (here with
+ * dac_read_search = false; with it, the daemon can read any file). */
+START_TEST(password_file_unreadable_after_the_switch_is_said)
+{
+    char conf[128], pw[128], cmd[1024], out[8192], expect[512];
+
+    if (geteuid() != 0 || !getpwnam("nobody"))
+        return; /* needs root, and a user to switch to */
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    snprintf(pw, sizeof(pw), "%s/smtp.pw", dir);
+    write_password(pw, "sesame\n", 0600);
+    snprintf(cmd, sizeof(cmd),
+             "[dogslow]\nemail_to = ops@example.com\ndac_read_search = false\n"
+             "[email]\nuser = dogslow\npassword_file = %s\n",
+             pw);
+    snprintf(conf, sizeof(conf), "%s", write_conf("mail.conf", cmd));
+    snprintf(cmd, sizeof(cmd),
+             "timeout 2 '%1$s' -f -c '%2$s' --socket '%3$s/run/d.sock' --output '%3$s/out' "
+             "--user nobody 2>&1",
+             dogslowd(), conf, dir);
+    run_cmd(cmd, out, sizeof(out));
+    snprintf(expect, sizeof(expect),
+             "email.password_file: cannot open the password file %s: Permission denied (the "
+             "daemon runs as uid %u): e-mails wait in the spool until it can read the file\n",
+             pw, (unsigned)getpwnam("nobody")->pw_uid);
+    ck_assert_msg(strstr(out, expect), "want '%s' in:\n%s", expect, out);
+}
+END_TEST
+
+/* Every configuration README.md shows (its ```ini blocks) passes
+ * dogslowd -n as written; only the password file it names is one of the
+ * test's (README's is /etc/dogslow/smtp.pw). */
+START_TEST(readme_configurations_pass_dash_n)
+{
+    char path[512], pw[128], conf[128], cmd[1024], out[8192], name[32];
+    unsigned nblocks = 0;
+    bool sentry = false;
+    char *text;
+
+    snprintf(path, sizeof(path), "%s/README.md", srcdir());
+    text = slurp(path);
+    snprintf(pw, sizeof(pw), "%s/smtp.pw", dir);
+    write_password(pw, "sesame\n", 0600);
+    for (char *p = strstr(text, "\n```ini\n"); p; p = strstr(p, "\n```ini\n")) {
+        char *end;
+
+        p += strlen("\n```ini\n");
+        end = strstr(p, "\n```");
+        ck_assert_ptr_nonnull(end);
+        *end = '\0';
+        sentry |= strstr(p, "[sentry]") != NULL;
+        snprintf(name, sizeof(name), "readme-%u.conf", ++nblocks);
+        snprintf(conf, sizeof(conf), "%s", write_conf(name, p));
+        snprintf(cmd, sizeof(cmd), "'%s' -n -c '%s' --set email.password_file='%s' 2>&1",
+                 dogslowd(), conf, pw);
+        ck_assert_msg(run_cmd(cmd, out, sizeof(out)) == 0,
+                      "README.md's configuration #%u fails dogslowd -n:\n%s\n----\n%s", nblocks,
+                      out, p);
+        p = end + 1;
+    }
+    ck_assert_msg(nblocks >= 2 && sentry, "README.md: %u ```ini blocks, [sentry] %s", nblocks,
+                  sentry ? "in one" : "in none");
+    free(text);
+}
+END_TEST
+
+/* A DSN -n accepts is one the Sentry sender accepts (sentry_parse_dsn):
+ * README's placeholder of old, PUBLIC_KEY@.../PROJECT_ID, is refused,
+ * saying which part is wrong. */
+START_TEST(sentry_dsn_is_checked_as_the_sender_does)
+{
+    struct config c;
+    char err[2048];
+
+    ck_assert_int_eq(load_text("[sentry]\ndsn = https://PUBLIC_KEY@o0.ingest.sentry.io/4505\n", &c,
+                               err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_msg(strstr(err, "t.conf:2: sentry.dsn: not a Sentry DSN: the public key has a "
+                              "character other than letters and digits"),
+                  "%s", err);
+    ck_assert_int_eq(load_text("[sentry]\ndsn = https://key@o0.ingest.sentry.io/PROJECT_ID\n", &c,
+                               err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_msg(strstr(err, "t.conf:2: sentry.dsn: not a Sentry DSN: the project id (after the "
+                              "last '/') must be a number"),
+                  "%s", err);
+    ck_assert_int_eq(
+        load_text("[sentry]\ndsn = https://examplePublicKey:secret@o0.ingest.sentry.io/"
+                  "4505\n",
+                  &c, err, sizeof(err)),
+        0);
+}
+END_TEST
+
+/* Which file a default build reads is said where a newcomer looks:
+ * dogslowd --help, dogslowd -n (and the start-up line) when it is missing,
+ * README.md and dogslowd(8). */
+START_TEST(default_config_path_is_said)
+{
+    char path[600], cmd[1024], out[16384], expect[800];
+    const char *etc = getenv("sysconfdir");
+    char *text;
+
+    ck_assert_msg(etc && *etc, "sysconfdir is not set (run with make check)");
+    snprintf(path, sizeof(path), "%s/dogslow/dogslow.conf", etc);
+    snprintf(cmd, sizeof(cmd), "'%s' --help 2>&1", dogslowd());
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof(out)), 0);
+    snprintf(expect, sizeof(expect), "(default %s;", path);
+    ck_assert_msg(strstr(out, expect), "want '%s' in:\n%s", expect, out);
+    if (access(path, F_OK) != 0) {
+        snprintf(cmd, sizeof(cmd), "'%s' -n 2>&1", dogslowd());
+        ck_assert_int_eq(run_cmd(cmd, out, sizeof(out)), 0);
+        snprintf(expect, sizeof(expect),
+                 "configuration OK (built-in defaults (%s not found; use --config FILE for "
+                 "another file))",
+                 path);
+        ck_assert_msg(strstr(out, expect), "want '%s' in:\n%s", expect, out);
+    }
+
+    snprintf(path, sizeof(path), "%s/README.md", srcdir());
+    text = slurp(path);
+    ck_assert_msg(strstr(text, "`/usr/local/etc/dogslow/dogslow.conf`") &&
+                      strstr(text, "--sysconfdir=/etc"),
+                  "README.md does not say which file a default build reads");
+    free(text);
+    snprintf(path, sizeof(path), "%s/man/dogslowd.8", srcdir());
+    text = slurp(path);
+    ck_assert_msg(strstr(text, "\n.Pa /usr/local/etc/dogslow/dogslow.conf") &&
+                      strstr(text, "Fl -sysconfdir Ns = Ns Pa /etc"),
+                  "dogslowd.8 does not say which file a default build reads");
+    free(text);
+}
+END_TEST
+
+/* The flame graph written beside a followed report is documented: in
+ * README.md's section on following, and in dogslowd(8)'s FILES. */
+START_TEST(flame_graph_is_documented)
+{
+    char path[600];
+    char *text, *sect, *end;
+
+    snprintf(path, sizeof(path), "%s/README.md", srcdir());
+    text = slurp(path);
+    sect = strstr(text, "\n## Following a request to its end\n");
+    ck_assert_ptr_nonnull(sect);
+    end = strstr(sect + 1, "\n## ");
+    if (end)
+        *end = '\0';
+    ck_assert_msg(strstr(sect, ".svg") && strstr(sect, "follow_svg") && strstr(sect, "browser"),
+                  "README.md's 'Following a request to its end' does not describe the .svg");
+    free(text);
+    snprintf(path, sizeof(path), "%s/man/dogslowd.8", srcdir());
+    text = slurp(path);
+    sect = strstr(text, "\n.Sh FILES\n");
+    ck_assert_ptr_nonnull(sect);
+    end = strstr(sect + 1, "\n.Sh ");
+    if (end)
+        *end = '\0';
+    ck_assert_msg(strstr(sect, ".svg") && strstr(sect, "follow_svg") && strstr(sect, "browser"),
+                  "dogslowd.8's FILES does not describe the .svg");
+    free(text);
 }
 END_TEST
 
@@ -745,6 +1041,7 @@ static Suite *suite(void)
                         (int)ARRAY_SIZE(cases));
     tcase_add_test(tc, defaults_are_valid_and_shown_as_in_the_table);
     tcase_add_test(tc, errors_name_every_bad_line);
+    tcase_add_test(tc, errors_come_in_line_order);
     tcase_add_test(tc, key_outside_a_section_and_long_lines);
     tcase_add_test(tc, lists_continue_on_indented_lines);
     tcase_add_test(tc, rules_between_options);
@@ -755,6 +1052,12 @@ static Suite *suite(void)
     tcase_add_test(tc, shipped_conf_lists_every_option_at_its_default);
     tcase_add_test(tc, man_page_lists_every_option);
     tcase_add_test(tc, man_pages_lint_clean);
+    tcase_add_test(tc, password_file_is_checked_by_dash_n_and_at_start);
+    tcase_add_test(tc, password_file_unreadable_after_the_switch_is_said);
+    tcase_add_test(tc, readme_configurations_pass_dash_n);
+    tcase_add_test(tc, sentry_dsn_is_checked_as_the_sender_does);
+    tcase_add_test(tc, default_config_path_is_said);
+    tcase_add_test(tc, flame_graph_is_documented);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("ignore");

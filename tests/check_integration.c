@@ -3,6 +3,7 @@
  * Integration tests: the real dogslowd on a private socket, real worker
  * processes linking libdogslow, real report files.
  */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -510,6 +511,197 @@ START_TEST(stuck_single_thread_survives_daemon_restart)
 }
 END_TEST
 
+/* ---- README's quick start ------------------------------------------------ */
+
+static char *slurp_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf;
+    size_t n;
+
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    buf = calloc(1, 1 << 20);
+    ck_assert_ptr_nonnull(buf);
+    n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* A report line with what changes from run to run made the same: numbers
+ * and addresses become 9 and 0x9, a file's directory goes (the sample was
+ * built elsewhere), and a header ("Hostname:   vm") keeps only its name.
+ * In a sanitizer build a local keeps only its name too: ASan moves the
+ * example's stack arrays, and their values read as <optimized out>. */
+static void norm_line(const char *line, size_t len, char *out, size_t size)
+{
+    char tmp[1024], *eq;
+    size_t k = 0, i = 0, h = 0;
+
+    snprintf(tmp, sizeof(tmp), "%.*s", (int)len, line);
+    if (getenv("DOGSLOW_SANITIZERS") && !strncmp(tmp, "      ", 6) && tmp[6] != ' ' &&
+        (eq = strstr(tmp, " = ")))
+        eq[2] = '\0';
+    if (!strncmp(tmp, "  File \"", 8)) {
+        char *q = strchr(tmp + 8, '"'), *slash;
+
+        if (q) {
+            *q = '\0';
+            slash = strrchr(tmp + 8, '/');
+            *q = '"';
+            if (slash)
+                memmove(tmp + 8, slash + 1, strlen(slash + 1) + 1);
+        }
+    }
+    while (isupper((unsigned char)tmp[0]) &&
+           (isalpha((unsigned char)tmp[h]) || tmp[h] == ' ' || tmp[h] == '-'))
+        h++;
+    if (h && tmp[h] == ':')
+        tmp[h + 1] = '\0';
+    while (tmp[i] && k + 4 < size) {
+        if (tmp[i] == '0' && tmp[i + 1] == 'x' && isxdigit((unsigned char)tmp[i + 2])) {
+            for (i += 2; isxdigit((unsigned char)tmp[i]); i++)
+                ;
+            out[k++] = '0';
+            out[k++] = 'x';
+            out[k++] = '9';
+        } else if (isdigit((unsigned char)tmp[i])) {
+            while (isdigit((unsigned char)tmp[i]))
+                i++;
+            out[k++] = '9';
+        } else {
+            out[k++] = tmp[i++];
+        }
+    }
+    out[k] = '\0';
+}
+
+/* The word after "name" in text, up to a space or a shell operator. */
+static void word_after(const char *text, const char *name, char *out, size_t size)
+{
+    const char *p = strstr(text, name);
+
+    ck_assert_msg(p != NULL, "no '%s'", name);
+    p += strlen(name);
+    snprintf(out, size, "%.*s", (int)strcspn(p, " \n;&>"), p);
+}
+
+/*
+ * README.md's sample report is what tools/quickstart prints: the daemon
+ * started with the script's options and its built-in defaults, the
+ * example worker with the script's timer and duration, and every line of
+ * the sample (up to the follow-up, whose samples vary) found in the real
+ * report, in order, once numbers, addresses and directories are set aside.
+ * The sample's "Running:" is the worker's timer, and the pause the text
+ * quotes is the sample's.
+ */
+START_TEST(readme_sample_report_is_what_quickstart_prints)
+{
+    char path[1024], opts_text[256], timer[32], secs[32], line[1024], want[1024];
+    const char *opts[16];
+    unsigned nopts = 0;
+    struct tdaemon d;
+    struct tworker w;
+    const char *src = env_or_die("TOP_SRCDIR");
+
+    snprintf(path, sizeof(path), "%s/tools/quickstart", src);
+    char *qs = slurp_file(path);
+    /* "build/daemon/dogslowd --stack-vars >"$log" 2>&1 &" */
+    const char *p = strstr(qs, "\nbuild/daemon/dogslowd");
+    ck_assert_msg(p != NULL, "tools/quickstart does not start build/daemon/dogslowd");
+    p += strlen("\nbuild/daemon/dogslowd");
+    snprintf(opts_text, sizeof(opts_text), "%.*s", (int)strcspn(p, ">&\n"), p);
+    for (char *save = NULL, *t = strtok_r(opts_text, " ", &save); t && nopts < 15;
+         t = strtok_r(NULL, " ", &save))
+        opts[nopts++] = t;
+    opts[nopts] = NULL;
+    /* "DOGSLOW_TIMER=2 build/examples/slow_worker 4" */
+    word_after(qs, "\nDOGSLOW_TIMER=", timer, sizeof(timer));
+    word_after(qs, " build/examples/slow_worker ", secs, sizeof(secs));
+    free(qs);
+
+    snprintf(path, sizeof(path), "%s/README.md", src);
+    char *readme = slurp_file(path);
+    char *sect = strstr(readme, "\n## Quick start");
+    ck_assert_ptr_nonnull(sect);
+    char *sect_end = strstr(sect + 1, "\n## ");
+    char *sample = strstr(sect, "\n```\nUndead request intercepted at: ");
+    ck_assert_msg(sample && (!sect_end || sample < sect_end),
+                  "README.md's Quick start has no sample report");
+    sample += 5;
+    char *sample_end = strstr(sample, "\n```\n");
+    ck_assert_ptr_nonnull(sample_end);
+    *sample_end = '\0';
+    /* The figures the sample shows are a run's of this very set-up. */
+    double running = -1, t = strtod(timer, NULL);
+    const char *rl = strstr(sample, "\nRunning:    ");
+    ck_assert_msg(rl && sscanf(rl, "\nRunning: %lf s", &running) == 1, "no Running: line");
+    ck_assert_msg(running >= t - 0.05 && running < t + 1,
+                  "README's sample runs %.3f s for a %s s timer (DOGSLOW_TIMER in "
+                  "tools/quickstart)",
+                  running, timer);
+    unsigned paused = 0, held = 0;
+    const char *pl = strstr(sample, "\nPaused:     "), *hl = strstr(sect, "held for ");
+    ck_assert_msg(pl && sscanf(pl, "\nPaused: %u us", &paused) == 1, "no Paused: line");
+    ck_assert_msg(hl && hl < sample && sscanf(hl, "held for %u", &held) == 1 && held == paused,
+                  "README says the thread was held for %u us, its sample %u us", held, paused);
+
+    /* The quick start, for real (its defaults; a socket and directory of
+     * the test's). */
+    td_init(&d);
+    td_launch(&d, NULL, opts);
+    snprintf(path, sizeof(path), "%s/examples/slow_worker", env_or_die("abs_top_builddir"));
+    snprintf(want, sizeof(want), "DOGSLOW_TIMER=%s", timer);
+    tw_start_env(&w, &d, path, (const char *const[]){secs, NULL},
+                 (const char *const[]){want, NULL});
+    ck_assert_int_eq(tw_wait(&w, (int)(strtod(secs, NULL) * 1000) + 10000), 0);
+    char *r = NULL;
+    for (long long end = now_ms() + 5000; now_ms() < end; sleep_ms(50)) {
+        free(r);
+        r = td_read_report(&d, NULL);
+        if (r && strstr(r, "\nFollow-up: "))
+            break;
+    }
+    ck_assert_msg(r != NULL, "no report; daemon log:\n%s", td_log(&d));
+    expect(strstr(r, "\nFollow-up: "), r, "the report was not followed to its end");
+    rl = strstr(r, "\nRunning:    ");
+    expect(rl && sscanf(rl, "\nRunning: %lf s", &running) == 1 && running >= t - 0.05 &&
+               running < t + 1,
+           r, "the report's Running: is not the %s s timer", timer);
+
+    /* Every sample line in the report, in order ("  ..." elides). */
+    char *fu = strstr(sample, "\nFollow-up: ");
+    if (fu)
+        fu[1] = '\0';
+    const char *at = r;
+    for (const char *l = sample; *l;) {
+        size_t n = strcspn(l, "\n");
+
+        if (!(n == 5 && !strncmp(l, "  ...", 5))) {
+            const char *found = NULL;
+
+            norm_line(l, n, want, sizeof(want));
+            for (const char *q = at; *q && !found;) {
+                size_t m = strcspn(q, "\n");
+
+                norm_line(q, m, line, sizeof(line));
+                q += m + (q[m] == '\n');
+                if (!strcmp(line, want))
+                    found = q;
+            }
+            expect(found, r, "README's sample line '%.*s' is not in the real report (above)",
+                   (int)n, l);
+            at = found;
+        }
+        l += n + (l[n] == '\n');
+    }
+    free(readme);
+    free(r);
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("integration");
@@ -532,6 +724,7 @@ static Suite *suite(void)
     tcase_add_test(tc, no_daemon_means_cheap_noops);
     tcase_add_test(tc, request_in_flight_survives_daemon_restart);
     tcase_add_test(tc, stuck_single_thread_survives_daemon_restart);
+    tcase_add_test(tc, readme_sample_report_is_what_quickstart_prints);
     suite_add_tcase(s, tc);
     return s;
 }

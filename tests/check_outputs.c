@@ -619,6 +619,11 @@ START_TEST(dogslowctl_status_dump_config)
     ck_assert_msg(rc == 0, "rc %d: %s", rc, out);
     snprintf(expect, sizeof(expect), "==== pid %d tid %d ====\n", pid, tid);
     ck_assert_msg(strstr(out, expect), "%s", out);
+    /* A snapshot asked for, not an undead request: its own heading. */
+    ck_assert_msg(!strncmp(strstr(out, expect) + strlen(expect),
+                           "Snapshot taken with dogslowctl dump at: ", 40),
+                  "%s", out);
+    ck_assert_msg(!strstr(out, "Undead request"), "%s", out);
     ck_assert_msg(strstr(out, "\nGET /ctl/slow\n"), "%s", out);
     ck_assert_msg(strstr(out, "in wait_for_database"), "%s", out);
     ck_assert_msg(strstr(out, "in main"), "%s", out);

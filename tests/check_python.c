@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <glob.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -657,7 +658,8 @@ START_TEST(works_without_daemon_or_library)
     ck_assert_msg(strstr(out, "register -38\n") && strstr(out, "begin -38 end -38\n") &&
                       strstr(out, "available False\n") && strstr(out, "done\n"),
                   "%s", out);
-    ck_assert_msg(strstr(out, "libdogslow not found"), "%s", out);
+    ck_assert_msg(strstr(out, "libdogslow not loaded from DOGSLOW_LIBRARY=/nonexistent/"), "%s",
+                  out);
 }
 END_TEST
 
@@ -746,6 +748,129 @@ START_TEST(pip_installs_offline)
 }
 END_TEST
 
+/* pip install SRC --target SITE, as a user would (offline: the in-tree
+ * backend needs nothing from an index). */
+static void pip_install(const char *src, const char *site)
+{
+    char cmd[2048], out[8192];
+
+    snprintf(cmd, sizeof(cmd),
+             "%s -m pip install -q --no-index --no-deps --disable-pip-version-check "
+             "--root-user-action=ignore --target '%s' '%s' 2>&1",
+             PYTHON, site, src);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    ck_assert_msg(pclose(p) == 0, "%s\n%s", cmd, out);
+}
+
+/* Is there a libdogslow the system's loader, or make install, provides?
+ * Then that one is found first, as it should be. */
+static bool system_library(void)
+{
+    char out[1024];
+
+    if (access("/usr/local/lib/libdogslow.so.0", F_OK) == 0 ||
+        access("/usr/local/lib64/libdogslow.so.0", F_OK) == 0)
+        return true;
+    ck_assert_int_eq(
+        run_python("import ctypes.util\nprint('lib', ctypes.util.find_library('dogslow'))", out,
+                   sizeof(out)),
+        0);
+    return !strstr(out, "lib None");
+}
+
+static const char which_library[] =
+    "import logging, dogslow_client\n"
+    "logging.basicConfig(level=logging.WARNING, format='LOG %(name)s: %(message)s')\n"
+    "lib = dogslow_client._load()\n"
+    "print('available', dogslow_client.available())\n"
+    "print('library', lib._name if lib else None)\n";
+
+/* The newcomer's path: tools/quickstart built the library in the tree,
+ * then 'pip install ./python' -- no DOGSLOW_LIBRARY, nothing installed
+ * system-wide.  The package knows the tree it was built from and loads
+ * the library built there. */
+START_TEST(pip_installed_package_finds_the_tree_library)
+{
+    char dir[] = "/tmp/dogslow-pip-XXXXXX", site[128], out[8192], want[PATH_MAX + 16];
+    char src[PATH_MAX], built[PATH_MAX];
+
+    ck_assert_ptr_nonnull(realpath(env_dir("TOP_SRCDIR"), src));
+    ck_assert_ptr_nonnull(realpath(env_dir("DOGSLOW_LIBRARY_PATH"), built));
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(site, sizeof(site), "%s/site", dir);
+    pip_install(env_dir("PYTHON_PKG_DIR"), site);
+    sanitizer_env();
+    setenv("PYTHONPATH", site, 1);
+    unsetenv("DOGSLOW_LIBRARY");
+    unsetenv("LD_LIBRARY_PATH");
+    ck_assert_int_eq(run_python(which_library, out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "available True\n") && !strstr(out, "LOG "), "%s", out);
+    /* This build's library is in the tree (build/, build-asan/ or the tree
+     * itself, as tools/ make them): the package must have found one there. */
+    snprintf(want, sizeof(want), "%s/", src);
+    if (!system_library() && !strncmp(built, want, strlen(want))) {
+        snprintf(want, sizeof(want), "library %s/", src);
+        ck_assert_msg(strstr(out, want) && strstr(out, "/lib/.libs/libdogslow.so.0\n"), "%s", out);
+    }
+    snprintf(want, sizeof(want), "rm -rf '%s'", dir);
+    (void)!system(want);
+}
+END_TEST
+
+/* When nothing is found, the one warning says what to do: which variable
+ * to set, with a path to try, or how to install the library. */
+START_TEST(missing_library_warning_says_what_to_do)
+{
+    char dir[] = "/tmp/dogslow-pip-XXXXXX", cmd[1200], out[8192], want[PATH_MAX + 400];
+    char src[PATH_MAX];
+
+    ck_assert_ptr_nonnull(realpath(env_dir("TOP_SRCDIR"), src));
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    sanitizer_env();
+    unsetenv("LD_LIBRARY_PATH");
+    /* Installed from python/ alone (no tree to find a build in). */
+    snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s/src'", env_dir("PYTHON_PKG_DIR"), dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s/src", dir);
+    snprintf(want, sizeof(want), "%s/alone", dir);
+    pip_install(cmd, want);
+    setenv("PYTHONPATH", want, 1);
+    unsetenv("DOGSLOW_LIBRARY");
+    if (!system_library()) {
+        ck_assert_int_eq(run_python(which_library, out, sizeof(out)), 0);
+        ck_assert_msg(strstr(out, "available False\n"), "%s", out);
+        ck_assert_msg(strstr(out, "LOG dogslow_client: dogslow_client: libdogslow not found (") &&
+                          strstr(out, "requests are not watched: set DOGSLOW_LIBRARY to the "
+                                      "library, e.g. DOGSLOW_LIBRARY=/") &&
+                          strstr(out, "'make install && ldconfig'"),
+                      "%s", out);
+    }
+
+    /* Installed from the tree, with a DOGSLOW_LIBRARY that is wrong: it says
+     * so, and names the library the tree has. */
+    snprintf(want, sizeof(want), "%s/tree", dir);
+    pip_install(env_dir("PYTHON_PKG_DIR"), want);
+    setenv("PYTHONPATH", want, 1);
+    setenv("DOGSLOW_LIBRARY", "/nonexistent/libdogslow.so.0", 1);
+    ck_assert_int_eq(run_python(which_library, out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "available False\n"), "%s", out);
+    snprintf(want, sizeof(want),
+             "libdogslow not loaded from DOGSLOW_LIBRARY=/nonexistent/libdogslow.so.0 "
+             "(/nonexistent/libdogslow.so.0: cannot open shared object file: No such file or "
+             "directory); requests are not watched: set DOGSLOW_LIBRARY to the library, e.g. "
+             "DOGSLOW_LIBRARY=%s/",
+             src);
+    ck_assert_msg(strstr(out, want) && strstr(out, "'make install && ldconfig'") &&
+                      strstr(out, "unset DOGSLOW_LIBRARY"),
+                  "want '%s' in:\n%s", want, out);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    (void)!system(cmd);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("python");
@@ -766,6 +891,8 @@ int main(void)
     tcase_add_test(tc, wsgi_middleware);
     tcase_add_test(tc, works_without_daemon_or_library);
     tcase_add_test(tc, pip_installs_offline);
+    tcase_add_test(tc, pip_installed_package_finds_the_tree_library);
+    tcase_add_test(tc, missing_library_warning_says_what_to_do);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

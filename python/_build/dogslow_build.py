@@ -9,6 +9,11 @@ in a zip with the three dist-info files is all a pure-Python wheel is
 (https://packaging.python.org/en/latest/specifications/binary-distribution-format/).
 
 Metadata comes from pyproject.toml's [project] table.
+
+A wheel built from a dogslowd source tree (pip install ./python) also holds
+dogslow_client/_built.py, naming that tree: the installed package then
+finds the libdogslow built there (tools/quickstart's build/lib/.libs) when
+the system's loader does not know one.
 """
 import base64
 import hashlib
@@ -80,6 +85,17 @@ def _package_files():
             yield "%s/%s" % (PACKAGE, name), os.path.join(pkg, name)
 
 
+def _built_module():
+    """dogslow_client/_built.py: the source tree this wheel is built from,
+    or None (an sdist, a copy of python/ alone)."""
+    tree = os.path.dirname(ROOT)
+    if not os.path.exists(os.path.join(tree, "lib", "dogslow.c")):
+        tree = None
+    text = ("# Written by dogslow_build.py when the wheel was built.\n"
+            "SOURCE_TREE = %r\n" % tree)
+    return "%s/_built.py" % PACKAGE, text.encode("utf-8")
+
+
 def _record_line(arcname, data):
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     return "%s,sha256=%s,%d" % (arcname, digest, len(data))
@@ -124,8 +140,11 @@ def get_requires_for_build_editable(config_settings=None):
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     contents = []
     for arcname, path in _package_files():
+        if arcname == "%s/_built.py" % PACKAGE:
+            continue
         with open(path, "rb") as f:
             contents.append((arcname, f.read()))
+    contents.append(_built_module())
     return _write_wheel(wheel_directory, contents)
 
 

@@ -74,22 +74,84 @@ def _warn_once(key, msg, *args):
         log.warning(msg, *args)
 
 
+# Where `make install` puts the library (the default prefix, /usr/local):
+# the loader finds it there only once ldconfig has run, so it is also
+# tried by path.
+_INSTALLED = ("/usr/local/lib/libdogslow.so.0", "/usr/local/lib64/libdogslow.so.0")
+# Where a build of the source tree puts it (libtool).
+_BUILT = os.path.join("lib", ".libs", "libdogslow.so.0")
+
+
+def _source_tree():
+    """The dogslowd source tree this package was installed from (the build
+    backend, python/_build, records it in _built.py), or the one it runs
+    from (PYTHONPATH=python, pip install -e); None."""
+    try:
+        from . import _built
+        tree = _built.SOURCE_TREE
+    except ImportError:
+        here = os.path.dirname(os.path.abspath(__file__))
+        tree = os.path.dirname(os.path.dirname(here))
+    if tree and os.path.exists(os.path.join(tree, "lib", "dogslow.c")):
+        return tree
+    return None
+
+
+def _tree_libraries(tree):
+    """Libraries built in the tree: build/ first (tools/quickstart's and
+    tools/build's), then an in-tree build, then other build directories."""
+    if not tree:
+        return []
+    dirs = ["build", ""]
+    try:
+        dirs += sorted(d for d in os.listdir(tree) if d != "build")
+    except OSError:
+        pass
+    paths = [os.path.join(tree, d, _BUILT) for d in dirs]
+    return [p for p in paths if os.path.exists(p)]
+
+
+def _advice(tree, built):
+    """What to do when the library cannot be loaded: one sentence."""
+    if built:
+        example = built[0]
+    elif tree:
+        example = "%s (after tools/quickstart)" % os.path.join(tree, "build", _BUILT)
+    else:
+        example = "/path/to/dogslowd/build/lib/.libs/libdogslow.so.0"
+    return ("set DOGSLOW_LIBRARY to the library, e.g. DOGSLOW_LIBRARY=%s, or install it "
+            "system-wide: 'make install && ldconfig' (as root) in the dogslowd build directory"
+            % example)
+
+
 def _load():
-    """Load libdogslow once; False if it cannot be found."""
+    """Load libdogslow once; False if it cannot be found.
+
+    $DOGSLOW_LIBRARY, when set, is the only place looked at.  Otherwise:
+    the system's loader (ldconfig's cache, LD_LIBRARY_PATH), /usr/local/lib
+    (make install's, before ldconfig has run), and the libraries built in
+    the source tree the package was installed from.
+    """
     global _lib, _begin, _end
     if _lib is not None:
         return _lib
     with _lock:
         if _lib is not None:
             return _lib
-        names = []
         env = os.environ.get("DOGSLOW_LIBRARY")
+        tree = built = None
         if env:
-            names.append(env)
-        found = ctypes.util.find_library("dogslow")
-        if found:
-            names.append(found)
-        names.append("libdogslow.so.0")
+            names = [env]
+        else:
+            tree = _source_tree()
+            built = _tree_libraries(tree)
+            names = []
+            found = ctypes.util.find_library("dogslow")
+            if found:
+                names.append(found)
+            names.append("libdogslow.so.0")
+            names += [p for p in _INSTALLED if os.path.exists(p)]
+            names += built
         errors = []
         for name in names:
             try:
@@ -110,8 +172,15 @@ def _load():
             _begin, _end = lib.dogslow_begin, lib.dogslow_end
             _lib = lib
             return lib
-        _warn_once("load", "dogslow_client: libdogslow not found (%s); requests are not watched",
-                   "; ".join(errors))
+        if env:
+            tree = _source_tree()
+            _warn_once("load", "dogslow_client: libdogslow not loaded from DOGSLOW_LIBRARY=%s "
+                       "(%s); requests are not watched: %s (or unset DOGSLOW_LIBRARY to look in "
+                       "the usual places)", env, "; ".join(errors),
+                       _advice(tree, _tree_libraries(tree)))
+        else:
+            _warn_once("load", "dogslow_client: libdogslow not found (%s); requests are not "
+                       "watched: %s", "; ".join(errors), _advice(tree, built))
         _lib = False
         return False
 
