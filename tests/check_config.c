@@ -481,15 +481,10 @@ END_TEST
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    char *buf;
-    size_t n;
+    char *buf = calloc(1, 1 << 20);
 
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    buf = calloc(1, 1 << 20);
-    n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_msg(dsl_read_text(path, buf, 1 << 20) > 0, "cannot read %s", path);
     return buf;
 }
 
