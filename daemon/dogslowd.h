@@ -367,6 +367,9 @@ int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapsh
 int snapshot_take(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s);
 void snapshot_finish(const struct config *cfg, struct worker *w, struct snapshot *s);
 void snapshot_release_worker(struct worker *w);
+/* At start-up, before the seccomp filter: may the loop thread hold threads
+ * at real-time priority?  Says once in the log if not, and why. */
+void snapshot_priority_probe(void);
 /* After the last live read of a snapshot (unwinding, locals): is the
  * process still the one that registered?  If not, everything read of it
  * is dropped from s, s->changed is set and false returned. */

@@ -791,6 +791,7 @@ int main(int argc, char **argv)
      * (50 us) would stretch each sleep, and the worker's pause with it.
      * Threads started from here on inherit it. */
     (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+    snapshot_priority_probe();
     /* From here on the daemon reads what workers control: confine it first. */
     if (d.cfg.seccomp) {
         r = sandbox_enter();

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -877,25 +878,94 @@ bool snapshot_still_same(const struct worker *w, struct snapshot *s)
  * log says so once.  SCHED_RESET_ON_FORK: nothing started meanwhile
  * inherits it.
  */
+static int hold_state;   /* 0: not tried, 1: works, -1: refused */
+static bool hold_is_on;  /* what the loop thread runs at now */
+
+/* The cpu controller's cgroup of this process (cgroup v1) and its
+ * cpu.rt_runtime_us: 0 when it could be read. */
+static int cgroup_rt_runtime(char *path, size_t size, long *ret_us)
+{
+    static const char *const roots[] = {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"};
+    char buf[4096], file[1024], val[64];
+    char *line, *save = NULL;
+
+    if (dsl_read_text("/proc/self/cgroup", buf, sizeof(buf)) < 0)
+        return -ENOENT;
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *ctl = strchr(line, ':'), *cg = ctl ? strchr(ctl + 1, ':') : NULL;
+        if (!cg)
+            continue;
+        *cg++ = '\0';
+        ctl++;
+        /* "cpu" alone or in a list: "cpu,cpuacct", "cpuacct,cpu". */
+        bool cpu = false;
+        for (char *t = ctl; *t;) {
+            size_t n = strcspn(t, ",");
+            cpu |= n == 3 && strncmp(t, "cpu", 3) == 0;
+            t += n + (t[n] == ',');
+        }
+        if (!cpu)
+            continue;
+        snprintf(path, size, "%s", cg);
+        for (size_t i = 0; i < ARRAY_SIZE(roots); i++) {
+            snprintf(file, sizeof(file), "%s%s/cpu.rt_runtime_us", roots[i],
+                     strcmp(cg, "/") ? cg : "");
+            if (dsl_read_text(file, val, sizeof(val)) > 0) {
+                *ret_us = strtol(val, NULL, 10);
+                return 0;
+            }
+        }
+    }
+    return -ENOENT;
+}
+
+/* Why SCHED_FIFO was refused, for the log: what to change, where known. */
+static void why_no_realtime(int err, char *buf, size_t size)
+{
+    struct rlimit rl;
+    char cg[512];
+    long budget = -1;
+
+    if (err == EPERM && getrlimit(RLIMIT_RTPRIO, &rl) == 0 && rl.rlim_cur < 1)
+        snprintf(buf, size,
+                 "RLIMIT_RTPRIO is 0 (hard limit %llu): allow it with LimitRTPRIO=1 in the "
+                 "unit (the shipped one has it; a container's init may not be able to grant "
+                 "it), or start the daemon as root",
+                 (unsigned long long)rl.rlim_max);
+    else if (err == EPERM && cgroup_rt_runtime(cg, sizeof(cg), &budget) == 0 && budget == 0)
+        snprintf(buf, size,
+                 "the kernel gives its cgroup %s no real-time time (cpu.rt_runtime_us = 0: "
+                 "a kernel with CONFIG_RT_GROUP_SCHED and the cgroup v1 cpu controller)",
+                 cg);
+    else
+        snprintf(buf, size, "%s", strerror(err));
+}
+
 static void hold_priority(bool on)
 {
-    static int state;  /* 0: not tried, 1: works, -1: refused */
-    static bool is_on; /* what the thread runs at now */
     struct sched_param sp = {.sched_priority = on ? 1 : 0};
 
-    if (state < 0 || on == is_on)
+    if (hold_state < 0 || on == hold_is_on)
         return;
     if (sched_setscheduler(0, (on ? SCHED_FIFO : SCHED_OTHER) | SCHED_RESET_ON_FORK, &sp) == 0) {
-        state = 1;
-        is_on = on;
+        hold_state = 1;
+        hold_is_on = on;
         return;
     }
     if (on) {
-        log_info("threads are held at normal priority (a busy machine can lengthen the "
-                 "pause): SCHED_FIFO refused: %s; allow it with LimitRTPRIO=1",
-                 strerror(errno));
-        state = -1;
+        char why[700];
+        why_no_realtime(errno, why, sizeof(why));
+        log_notice("threads are held at normal priority (a busy machine can lengthen the "
+                   "pause): SCHED_FIFO refused: %s",
+                   why);
+        hold_state = -1;
     }
+}
+
+void snapshot_priority_probe(void)
+{
+    hold_priority(true);
+    hold_priority(false);
 }
 
 /* The thread is stopped: check it, copy it, let it go.  t0: when it was

@@ -22,7 +22,8 @@
 #     over a worker registered with the old one (/run/dogslow/workers) and
 #     reports its request, and serves a new registration;
 #   - stop ends with the unit inactive and a clean exit; journalctl has the
-#     daemon's lines.
+#     daemon's lines, and none saying its seccomp filter denied a call or
+#     that it could not hold threads at real-time priority.
 # Run by 'make check' (root only; skipped in the sanitizer build).  On CI
 # (CI=true) a container that cannot boot is a failure, elsewhere a skip.
 set -u
@@ -450,6 +451,23 @@ for want in "listening on /run/dogslow/dogslow.sock" "running as uid $dsuid with
 done
 # The daemon's own seccomp filter (daemon/sandbox.c) denied nothing.
 grep -q "seccomp: .* denied" "$tmp/journal" && fail "the daemon's seccomp filter denied calls: $(grep denied "$tmp/journal")"
+# The unit lets the loop thread hold workers' threads at SCHED_FIFO 1
+# (LimitRTPRIO=1, RestrictRealtime=no, sched_setscheduler allowed).  A
+# kernel with CONFIG_RT_GROUP_SCHED gives a cgroup v1 child no real-time
+# time at all, and a container's systemd whose own hard RLIMIT_RTPRIO is 0
+# cannot grant LimitRTPRIO=1: those refusals are the machine's, and the
+# daemon must say which.
+if grep -q "SCHED_FIFO refused" "$tmp/journal"; then
+    init_rt=$(ct 5 sh -c 'grep "^Max realtime priority" /proc/1/limits' | awk '{print $5}')
+    refusal=$(grep 'SCHED_FIFO refused' "$tmp/journal" | head -1)
+    case "$refusal" in
+    *"no real-time time (cpu.rt_runtime_us = 0"*) ;;
+    *"RLIMIT_RTPRIO is 0 (hard limit 0)"*) [ "$init_rt" = 0 ] ||
+        fail "LimitRTPRIO=1 not applied, though systemd's own hard limit is $init_rt: $refusal" ;;
+    *) fail "the unit kept the daemon from real-time priority: $refusal" ;;
+    esac
+    say "real-time priority refused by this machine (systemd's hard RLIMIT_RTPRIO: $init_rt), not by the unit: $refusal"
+fi
 say "stopped cleanly; journalctl -u dogslowd has the daemon's lines"
 echo "---- journalctl -u dogslowd"
 cat "$tmp/journal"
