@@ -526,6 +526,19 @@ START_TEST(shipped_conf_lists_every_option_at_its_default)
         ck_assert_msg(!strcmp(a, b), "%s: %s is '%s' but the default is '%s'", path, o->name, a,
                       b);
     }
+    /* And word for word what dogslowd --print-default-config prints: the
+     * comments too (they drifted once: max_value_bytes). */
+    char *tmpl = NULL;
+    size_t tlen = 0;
+    FILE *f = open_memstream(&tmpl, &tlen);
+    ck_assert_ptr_nonnull(f);
+    config_template(f);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_msg(!strcmp(text, tmpl),
+                  "%s differs from dogslowd --print-default-config: regenerate it with "
+                  "'dogslowd --print-default-config > conf/dogslow.conf'",
+                  path);
+    free(tmpl);
     free(text);
 }
 END_TEST
