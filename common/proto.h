@@ -188,4 +188,11 @@ int dsl_ctl_end_decode(const uint8_t *p, size_t len, struct dsl_ctl_end *ret);
  */
 ssize_t dsl_recv_fd(int sock, void *buf, size_t size, int *ret_fd, int *ret_nfds, bool *ret_ctrunc);
 
+/*
+ * Send one message of len bytes, with descriptor fd passed alongside
+ * (SCM_RIGHTS) when fd >= 0; flags as for sendmsg() (MSG_NOSIGNAL, ...).
+ * Returns sendmsg()'s result: the bytes sent, or -1 with errno.
+ */
+ssize_t dsl_send_fd(int sock, const void *buf, size_t len, int fd, int flags);
+
 #endif

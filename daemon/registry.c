@@ -455,28 +455,9 @@ void registry_accept_backlog(struct daemon *d)
 
 static int send_msg(int fd, const struct dsl_writer *wr, int n, int pass_fd)
 {
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cbuf;
-    struct iovec iov = {.iov_base = (void *)wr->buf, .iov_len = (size_t)n};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-    if (pass_fd >= 0) {
-        struct cmsghdr *cm;
-
-        memset(&cbuf, 0, sizeof(cbuf));
-        mh.msg_control = cbuf.buf;
-        mh.msg_controllen = sizeof(cbuf.buf);
-        cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-    }
     /* A fresh socket's buffer always has room for one small message; if it
      * does not, the peer is not a client we want. */
-    if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != n)
+    if (dsl_send_fd(fd, wr->buf, (size_t)n, pass_fd, MSG_DONTWAIT | MSG_NOSIGNAL) != n)
         return -errno;
     return 0;
 }

@@ -219,12 +219,6 @@ static int send_hello(int fd)
         .timer_ms = g.timer_ms,
         .nslots = g.max_threads,
     };
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cbuf;
-    struct iovec iov;
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     int n;
 
     dsl_strlcpy(h.program, g.program, sizeof(h.program));
@@ -234,21 +228,8 @@ static int send_hello(int fd)
     n = dsl_hello_encode(&w, &h);
     if (n < 0)
         return n;
-    iov.iov_base = w.buf;
-    iov.iov_len = (size_t)n;
-    if (g.memfd >= 0) {
-        struct cmsghdr *cm;
-
-        memset(&cbuf, 0, sizeof(cbuf));
-        mh.msg_control = cbuf.buf;
-        mh.msg_controllen = sizeof(cbuf.buf);
-        cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &g.memfd, sizeof(int));
-    }
-    if (sendmsg(fd, &mh, MSG_NOSIGNAL) != n)
+    /* An adopted scoreboard goes back with it (DSL_HELLO_ADOPT). */
+    if (dsl_send_fd(fd, w.buf, (size_t)n, g.memfd, MSG_NOSIGNAL) != n)
         return errno ? -errno : -EIO;
     return 0;
 }
