@@ -88,4 +88,9 @@ size_t dsl_strlcpy(char *dst, const char *src, size_t size);
  */
 int dsl_socket_path_candidate(int idx, char *buf, size_t size);
 
+/* Length (1-4) of the valid UTF-8 sequence at s, of which n bytes may be
+ * read, or 0 when there is none: overlong forms, surrogates and code points
+ * past U+10FFFF are not UTF-8. */
+size_t dsl_utf8_len(const unsigned char *s, size_t n);
+
 #endif

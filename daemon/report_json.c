@@ -39,34 +39,6 @@
 
 #define JSON_TAIL_RESERVE 64 /* room kept for closing the document */
 
-/* Length of the valid UTF-8 sequence at s, or 0 if there is none. */
-static size_t utf8_len(const unsigned char *s)
-{
-    size_t n;
-    uint32_t cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        n = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        n = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        n = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates and past U+10FFFF are not UTF-8. */
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 size_t json_escape(char *out, size_t size, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -81,7 +53,7 @@ size_t json_escape(char *out, size_t size, const char *s)
 
     PUT('"');
     while (*p) {
-        size_t k = utf8_len(p);
+        size_t k = dsl_utf8_len(p, SIZE_MAX); /* NUL-terminated */
         const char *esc = NULL;
         char u[8];
 

@@ -81,35 +81,6 @@ static void mb_str(struct mbuf *b, const char *s)
     mb_add(b, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 /* text as valid UTF-8 with CRLF line ends (invalid bytes become U+FFFD;
  * bare CR and LF both become CRLF). */
 static void mb_text_crlf(struct mbuf *t, const char *s, size_t n)
@@ -132,7 +103,7 @@ static void mb_text_crlf(struct mbuf *t, const char *s, size_t n)
             i++;
             continue;
         }
-        l = utf8_seq(u, n - i);
+        l = dsl_utf8_len(u, n - i);
         if (l == 0) {
             mb_add(t, "\xef\xbf\xbd", 3);
             i++;
@@ -207,7 +178,7 @@ static void mb_header(struct mbuf *b, const char *name, const char *value)
 
         /* 45 bytes of text make 60 of base64: a word stays under 76. */
         while (i + take < clean.len) {
-            size_t l = utf8_seq((unsigned char *)clean.p + i + take, clean.len - i - take);
+            size_t l = dsl_utf8_len((unsigned char *)clean.p + i + take, clean.len - i - take);
             if (l == 0)
                 l = 1;
             if (take + l > 45)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for the wire protocol: framing, cursor, message codecs. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,40 @@
 #include "run_suite.h"
 
 #include "proto.h"
+#include "util.h"
+
+/* common/util.c's UTF-8 check, which the JSON report and the e-mail share:
+ * every well-formed length, and each way a sequence can be wrong. */
+START_TEST(utf8_sequences_are_checked)
+{
+    static const struct {
+        const char *s;
+        size_t n, want;
+    } cases[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},                 /* é */
+        {"\xe2\x82\xac", 3, 3},             /* € */
+        {"\xf0\x9f\x90\x95", 4, 4},         /* a dog, U+1F415 */
+        {"\xf4\x8f\xbf\xbf", 4, 4},         /* U+10FFFF, the last */
+        {"\xc3\xa9", 1, 0},                 /* cut by n */
+        {"\xe2\x82", SIZE_MAX, 0},          /* cut by the NUL */
+        {"\x80", 1, 0},                     /* a lone continuation byte */
+        {"\xc0\x80", 2, 0},                 /* overlong NUL */
+        {"\xc1\xbf", 2, 0},                 /* overlong */
+        {"\xe0\x80\x80", 3, 0},             /* overlong */
+        {"\xf0\x80\x80\x80", 4, 0},         /* overlong */
+        {"\xed\xa0\x80", 3, 0},             /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 4, 0},         /* U+110000 */
+        {"\xf5\x80\x80\x80", 4, 0},         /* no such lead byte */
+        {"\xc3\x28", 2, 0},                 /* a continuation that is not */
+        {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(dsl_utf8_len((const unsigned char *)cases[i].s, cases[i].n) == cases[i].want,
+                      "case %zu: %zu, want %zu", i,
+                      dsl_utf8_len((const unsigned char *)cases[i].s, cases[i].n), cases[i].want);
+}
+END_TEST
 
 START_TEST(hello_round_trip)
 {
@@ -350,6 +385,7 @@ int main(void)
     tcase_add_test(tc, garbage_never_crashes);
     tcase_add_test(tc, hello_with_ignore_patterns);
     tcase_add_test(tc, control_messages);
+    tcase_add_test(tc, utf8_sequences_are_checked);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
