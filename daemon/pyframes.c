@@ -872,16 +872,17 @@ struct pcache {
  * (~1 us each in a VM), all of it inside the pause.  Touched once here,
  * before any thread is held.
  */
+static __thread struct pcache tl_pc; /* kept from capture to finish */
+static __thread uint64_t tl_generation;
+
 static uint8_t *pc_buffer(void)
 {
-    static __thread uint8_t *buf;
-
-    if (!buf) {
-        buf = malloc((size_t)PC_SLOTS * PC_PAGE);
-        if (buf)
-            memset(buf, 0, (size_t)PC_SLOTS * PC_PAGE);
+    if (!tl_pc.data) {
+        tl_pc.data = malloc((size_t)PC_SLOTS * PC_PAGE);
+        if (tl_pc.data)
+            memset(tl_pc.data, 0, (size_t)PC_SLOTS * PC_PAGE);
     }
-    return buf;
+    return tl_pc.data;
 }
 
 static int pc_direct(struct pcache *c, uint64_t addr, void *buf, size_t len)
@@ -2066,28 +2067,24 @@ static int load_code(struct ctx *c, struct py_stack *s, uint64_t code, struct co
  * index of its slot, named in py_finish.
  */
 
-/* The thread-local page cache, kept from capture to finish. */
-static __thread struct pcache tl_pc;
-static __thread uint64_t tl_generation;
-
+/* The thread's page cache for a read of the stack whose cache generation
+ * is *gen: emptied for a capture (fresh) or when another read used it
+ * since, and the budget counted afresh. */
 static void ctx_init(struct ctx *c, const struct py_runtime *rt, const struct py_limits *lim,
-                     struct remote_mem *m, bool fresh, uint64_t *ret_gen)
+                     struct remote_mem *m, bool fresh, uint64_t *gen)
 {
     struct pcache *pc = &tl_pc;
 
-    if (fresh || !ret_gen || *ret_gen != tl_generation) {
+    if (fresh || *gen != tl_generation) {
         memset(pc->tag, 0, sizeof(pc->tag));
         memset(pc->used, 0, sizeof(pc->used));
         pc->clock = 0;
-        tl_generation++;
-        if (ret_gen)
-            *ret_gen = tl_generation;
+        *gen = ++tl_generation;
     }
     pc->under = m;
     pc->max_bytes = lim->max_read_bytes;
     pc->bytes = 0;
     pc->reads = 0;
-    pc->data = pc_buffer();
     memset(c, 0, sizeof(*c));
     c->rt = rt;
     c->o = &rt->off;
@@ -2207,58 +2204,57 @@ static struct py_code_slot *code_slot(const struct py_runtime *rt, uint64_t code
  * its co_localsplusnames tuple; -1 when unknown), from the worker's code
  * cache where it has the code, else read: all code objects missing, then
  * all their names tuples, one vectored read each.  Each frame records what
- * was used, for py_finish() to check.
+ * was used (names_seen, nslots_seen), for the capture and for py_finish()
+ * to check.
  */
-static void count_slots(struct ctx *c, struct py_stack *s, int64_t *ret_n)
+static void count_slots(struct ctx *c, struct py_stack *s)
 {
     const struct py_offsets *o = c->o;
     unsigned nf = s->nframes, nmiss = 0;
     struct prange *pr = calloc(nf ? nf : 1, sizeof(*pr));
     unsigned *miss = calloc(nf ? nf : 1, sizeof(*miss));
-    uint64_t *names = calloc(nf ? nf : 1, sizeof(*names));
 
-    for (unsigned i = 0; i < nf; i++)
-        ret_n[i] = -1;
-    if (!pr || !miss || !names)
+    for (unsigned i = 0; i < nf; i++) {
+        s->frames[i].names_seen = 0;
+        s->frames[i].nslots_seen = -1;
+    }
+    if (!pr || !miss)
         goto out;
     for (unsigned i = 0; i < nf; i++) {
-        const struct py_code_slot *e = code_slot(c->rt, s->frames[i].code_addr);
-        if (e->code == s->frames[i].code_addr) {
-            names[i] = e->names;
-            ret_n[i] = e->n;
+        struct py_frame *f = &s->frames[i];
+        const struct py_code_slot *e = code_slot(c->rt, f->code_addr);
+        if (e->code == f->code_addr) {
+            f->names_seen = e->names;
+            f->nslots_seen = e->n;
         } else {
-            pr[nmiss] = (struct prange){s->frames[i].code_addr, o->code_size};
+            pr[nmiss] = (struct prange){f->code_addr, o->code_size};
             miss[nmiss++] = i;
         }
     }
     s->code_misses = nmiss;
     pc_prefetch(c->pc, pr, nmiss);
     for (unsigned k = 0; k < nmiss; k++) {
-        unsigned i = miss[k];
+        struct py_frame *f = &s->frames[miss[k]];
         uint64_t type;
-        if (type_of(c, s->frames[i].code_addr, &type) < 0 || kind_of_type(c, type) != K_CODE ||
-            rd_ptr(c, s->frames[i].code_addr + o->code_localsplusnames, &names[i]) < 0 ||
-            !plausible(names[i]))
-            names[i] = 0;
-        pr[k] = (struct prange){names[i], o->head + 8};
+        if (type_of(c, f->code_addr, &type) < 0 || kind_of_type(c, type) != K_CODE ||
+            rd_ptr(c, f->code_addr + o->code_localsplusnames, &f->names_seen) < 0 ||
+            !plausible(f->names_seen))
+            f->names_seen = 0;
+        pr[k] = (struct prange){f->names_seen, o->head + 8};
     }
     pc_prefetch(c->pc, pr, nmiss);
     for (unsigned k = 0; k < nmiss; k++) {
-        unsigned i = miss[k];
+        struct py_frame *f = &s->frames[miss[k]];
         uint64_t type;
         int64_t n;
-        if (names[i] && type_of(c, names[i], &type) == 0 && kind_of_type(c, type) == K_TUPLE &&
-            rd(c, names[i] + o->head, &n, 8) == 0 && n >= 0 && n <= NLOCALSPLUS_MAX)
-            ret_n[i] = n;
-    }
-    for (unsigned i = 0; i < nf; i++) {
-        s->frames[i].names_seen = names[i];
-        s->frames[i].nslots_seen = ret_n[i];
+        if (f->names_seen && type_of(c, f->names_seen, &type) == 0 &&
+            kind_of_type(c, type) == K_TUPLE && rd(c, f->names_seen + o->head, &n, 8) == 0 &&
+            n >= 0 && n <= NLOCALSPLUS_MAX)
+            f->nslots_seen = n;
     }
 out:
     free(pr);
     free(miss);
-    free(names);
 }
 
 /* While held: the values of each frame's bound locals, rendered; names
@@ -2267,7 +2263,6 @@ static void capture_locals(struct ctx *c, struct py_stack *s, struct py_local *l
 {
     const struct py_offsets *o = c->o;
     unsigned nf = s->nframes, max = c->lim->max_locals;
-    int64_t *n = calloc(nf ? nf : 1, sizeof(*n));
     /* per frame, the first max slots that hold something: slot, value */
     uint32_t *slot = calloc((size_t)(nf ? nf : 1) * max, sizeof(*slot));
     uint64_t *val = calloc((size_t)(nf ? nf : 1) * max, sizeof(*val));
@@ -2277,22 +2272,23 @@ static void capture_locals(struct ctx *c, struct py_stack *s, struct py_local *l
     char *vbuf = malloc(c->lim->max_value_bytes + 1);
     size_t npr = 0;
 
-    if (!n || !slot || !val || !count || !pr || !vbuf) {
+    if (!slot || !val || !count || !pr || !vbuf) {
         note(s, -ENOMEM, "out of memory");
         goto out;
     }
-    count_slots(c, s, n);
+    count_slots(c, s);
     for (unsigned i = 0; i < nf; i++)
-        if (n[i] > 0)
+        if (s->frames[i].nslots_seen > 0)
             pr[npr++] = (struct prange){s->frames[i].frame_addr + o->frame_localsplus,
-                                        (size_t)n[i] * 8};
+                                        (size_t)s->frames[i].nslots_seen * 8};
     pc_prefetch(c->pc, pr, npr);
     npr = 0;
     /* The slots' contents, 64 at a time; the first max bound ones kept. */
     for (unsigned i = 0; i < nf; i++) {
         uint64_t base = s->frames[i].frame_addr + o->frame_localsplus;
-        for (int64_t k = 0; k < n[i] && count[i] < max; k += 64) {
-            size_t chunk = n[i] - k < 64 ? (size_t)(n[i] - k) : 64;
+        int64_t n = s->frames[i].nslots_seen;
+        for (int64_t k = 0; k < n && count[i] < max; k += 64) {
+            size_t chunk = n - k < 64 ? (size_t)(n - k) : 64;
             if (rd(c, base + (uint64_t)k * 8, ptrs, chunk * 8) < 0) {
                 s->frames[i].locals_truncated = true;
                 break;
@@ -2310,7 +2306,7 @@ static void capture_locals(struct ctx *c, struct py_stack *s, struct py_local *l
                     pr[npr++] = (struct prange){v, 64};
             }
         }
-        if (count[i] == max && (int64_t)max < n[i])
+        if (count[i] == max && (int64_t)max < n)
             s->frames[i].locals_truncated = true;
     }
     pc_prefetch(c->pc, pr, npr);
@@ -2348,7 +2344,6 @@ static void capture_locals(struct ctx *c, struct py_stack *s, struct py_local *l
         f->locals = out;
     }
 out:
-    free(n);
     free(slot);
     free(val);
     free(count);
