@@ -723,6 +723,20 @@ static void find_python(struct worker *w)
         log_info("pid %d: cannot read its Python runtime: %s", (int)w->pid, w->py_why);
 }
 
+/* py_capture() of tid.  A pre-fork server that forks without telling the
+ * interpreter (PyOS_AfterFork_Child: uWSGI does not, without
+ * --enable-threads) leaves the child's main thread state with the parent's
+ * thread id, which for a main thread is the parent's pid. */
+static int capture_python(struct worker *w, struct remote_mem *m, pid_t tid,
+                          const struct py_limits *lim, struct py_stack *ret)
+{
+    int r = py_capture(w->py, m, tid, lim, ret);
+
+    if (r == -ESRCH && tid == w->pid && w->py_ppid > 0)
+        r = py_capture(w->py, m, w->py_ppid, lim, ret);
+    return r;
+}
+
 /* While the thread is held: its Python frames and their locals' values
  * (in the worker's heap, they change as soon as it runs).  Their names are
  * read after it is let go (finish_python). */
@@ -739,13 +753,7 @@ static void read_python(struct daemon *d, struct worker *w, pid_t tid, struct sn
     lim.max_locals = d->cfg.stack_vars ? 32 : 0;
     if (d->cfg.max_value_bytes)
         lim.max_value_bytes = d->cfg.max_value_bytes;
-    int r = py_capture(w->py, &m, tid, &lim, &s->py);
-    /* A pre-fork server that forks without telling the interpreter
-     * (PyOS_AfterFork_Child: uWSGI does not, without --enable-threads)
-     * leaves the child's main thread state with the parent's thread id,
-     * which for a main thread is the parent's pid. */
-    if (r == -ESRCH && tid == w->pid && w->py_ppid > 0)
-        r = py_capture(w->py, &m, w->py_ppid, &lim, &s->py);
+    int r = capture_python(w, &m, tid, &lim, &s->py);
     s->py_captured = r == 0;
     if (r == 0)
         w->py_cold = s->py.code_misses > 2;
@@ -772,11 +780,10 @@ static void warm_python(struct worker *w, pid_t tid)
     remote_mem_proc(&m, &p, tid);
     py_limits_default(&lim);
     lim.max_locals = 0; /* the code objects are what it is for */
-    int r = py_read_stack(w->py, &m, tid, &lim, &tmp);
-    if (r == -ESRCH && tid == w->pid && w->py_ppid > 0)
-        r = py_read_stack(w->py, &m, w->py_ppid, &lim, &tmp);
-    if (r == 0)
+    if (capture_python(w, &m, tid, &lim, &tmp) == 0) {
+        py_finish(w->py, &m, &tmp);
         py_stack_free(&tmp);
+    }
 }
 
 /* After the thread is let go: the Python frames' files, functions, lines
@@ -864,22 +871,8 @@ bool snapshot_still_same(const struct worker *w, struct snapshot *s)
     return false;
 }
 
-/*
- * While a worker's thread is held, the loop thread runs at the lowest
- * real-time priority (SCHED_FIFO 1).  On a machine whose CPUs are busy --
- * the worker's other threads, other workers -- an ordinary thread can be
- * preempted in the middle of a snapshot, and the worker then waits for the
- * daemon's next time slice: milliseconds instead of the few hundred
- * microseconds of work.  Only interrupts and other real-time threads preempt
- * a FIFO thread.  The work is bounded (reads capped by max_read_bytes) and
- * the kernel's real-time throttling bounds it again.  Needs RLIMIT_RTPRIO
- * >= 1 (privs.c raises it while root; the service has LimitRTPRIO=1) or
- * CAP_SYS_NICE; without either, snapshots run at normal priority and the
- * log says so once.  SCHED_RESET_ON_FORK: nothing started meanwhile
- * inherits it.
- */
-static int hold_state;   /* 0: not tried, 1: works, -1: refused */
-static bool hold_is_on;  /* what the loop thread runs at now */
+static bool hold_refused; /* SCHED_FIFO was refused once: not tried again */
+static bool hold_is_on;   /* what the loop thread runs at now */
 
 /* The cpu controller's cgroup of this process (cgroup v1) and its
  * cpu.rt_runtime_us: 0 when it could be read. */
@@ -941,14 +934,27 @@ static void why_no_realtime(int err, char *buf, size_t size)
         snprintf(buf, size, "%s", strerror(err));
 }
 
+/*
+ * While a worker's thread is held, the loop thread runs at the lowest
+ * real-time priority (SCHED_FIFO 1).  On a machine whose CPUs are busy --
+ * the worker's other threads, other workers -- an ordinary thread can be
+ * preempted in the middle of a snapshot, and the worker then waits for the
+ * daemon's next time slice: milliseconds instead of the few hundred
+ * microseconds of work.  Only interrupts and other real-time threads preempt
+ * a FIFO thread.  The work is bounded (reads capped by max_read_bytes) and
+ * the kernel's real-time throttling bounds it again.  Needs RLIMIT_RTPRIO
+ * >= 1 (privs.c raises it while root; the service has LimitRTPRIO=1) or
+ * CAP_SYS_NICE; without either, snapshots run at normal priority and the
+ * log says so once.  SCHED_RESET_ON_FORK: nothing started meanwhile
+ * inherits it.
+ */
 static void hold_priority(bool on)
 {
     struct sched_param sp = {.sched_priority = on ? 1 : 0};
 
-    if (hold_state < 0 || on == hold_is_on)
+    if (hold_refused || on == hold_is_on)
         return;
     if (sched_setscheduler(0, (on ? SCHED_FIFO : SCHED_OTHER) | SCHED_RESET_ON_FORK, &sp) == 0) {
-        hold_state = 1;
         hold_is_on = on;
         return;
     }
@@ -958,7 +964,7 @@ static void hold_priority(bool on)
         log_notice("threads are held at normal priority (a busy machine can lengthen the "
                    "pause): SCHED_FIFO refused: %s",
                    why);
-        hold_state = -1;
+        hold_refused = true;
     }
 }
 
