@@ -2484,6 +2484,12 @@ static void finish_frames(struct ctx *c, struct py_stack *s)
             f->nlocals = 0;
             f->locals_truncated = true;
         }
+        /* Without co_localspluskinds there is no telling hidden slots from
+         * the rest: no locals, as before the reader was split. */
+        if (f->nlocals && !ci->kinds) {
+            f->nlocals = 0;
+            f->locals_truncated = true;
+        }
         if (ci->nlocalsplus >= 0) {
             struct py_code_slot *e = code_slot(c->rt, code);
             *e = (struct py_code_slot){.code = code, .names = ci->names, .n = ci->nlocalsplus};
