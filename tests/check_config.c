@@ -818,33 +818,40 @@ START_TEST(default_config_path_is_said)
 }
 END_TEST
 
-/* The flame graph written beside a followed report is documented: in
- * README.md's section on following, and in dogslowd(8)'s FILES. */
-START_TEST(flame_graph_is_documented)
+/* The text of srcdir's file from heading up to the next line starting
+ * with next (or the end), malloc'd. */
+static char *section_of(const char *file, const char *heading, const char *next)
 {
     char path[600];
     char *text, *sect, *end;
 
-    snprintf(path, sizeof(path), "%s/README.md", srcdir());
+    snprintf(path, sizeof(path), "%s/%s", srcdir(), file);
     text = slurp(path);
-    sect = strstr(text, "\n## Following a request to its end\n");
-    ck_assert_ptr_nonnull(sect);
-    end = strstr(sect + 1, "\n## ");
+    sect = strstr(text, heading);
+    ck_assert_msg(sect != NULL, "%s has no '%s'", file, heading);
+    end = strstr(sect + 1, next);
     if (end)
         *end = '\0';
-    ck_assert_msg(strstr(sect, ".svg") && strstr(sect, "follow_svg") && strstr(sect, "browser"),
-                  "README.md's 'Following a request to its end' does not describe the .svg");
-    free(text);
-    snprintf(path, sizeof(path), "%s/man/dogslowd.8", srcdir());
-    text = slurp(path);
-    sect = strstr(text, "\n.Sh FILES\n");
-    ck_assert_ptr_nonnull(sect);
-    end = strstr(sect + 1, "\n.Sh ");
-    if (end)
-        *end = '\0';
-    ck_assert_msg(strstr(sect, ".svg") && strstr(sect, "follow_svg") && strstr(sect, "browser"),
-                  "dogslowd.8's FILES does not describe the .svg");
-    free(text);
+    memmove(text, sect, strlen(sect) + 1);
+    return text;
+}
+
+/* The flame graph written beside a followed report is documented: in
+ * README.md's section on following, and in dogslowd(8)'s FILES. */
+START_TEST(flame_graph_is_documented)
+{
+    static const struct {
+        const char *file, *heading, *next;
+    } docs[] = {
+        {"README.md", "\n## Following a request to its end\n", "\n## "},
+        {"man/dogslowd.8", "\n.Sh FILES\n", "\n.Sh "},
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        char *sect = section_of(docs[i].file, docs[i].heading, docs[i].next);
+        ck_assert_msg(strstr(sect, ".svg") && strstr(sect, "follow_svg") && strstr(sect, "browser"),
+                      "%s's '%s' does not describe the .svg", docs[i].file, docs[i].heading + 1);
+        free(sect);
+    }
 }
 END_TEST
 

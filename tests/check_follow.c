@@ -48,13 +48,7 @@ START_TEST(three_phases_show_their_shares)
     ck_assert_ptr_nonnull(tw_expect(&w, "ready", 5000));
     ck_assert_int_eq(tw_wait(&w, 15000), 0);
     /* The follow-up is appended when the end is noticed (next scan). */
-    char *r = NULL;
-    for (long long end = now_ms() + 3000; now_ms() < end; sleep_ms(50)) {
-        free(r);
-        r = td_read_report(&d, NULL);
-        if (r && strstr(r, "Folded stacks"))
-            break;
-    }
+    char *r = td_wait_report_text(&d, "Folded stacks", 3000);
     ck_assert_ptr_nonnull(r);
     const char *fu = strstr(r, "Follow-up: the request ended after ");
     expect(fu != NULL, r, "no follow-up section");
@@ -124,13 +118,7 @@ START_TEST(killed_worker_did_not_finish)
     ck_assert_msg(strstr(out, "requests followed: 1 (at 20 samples a second)\n"), "%s", out);
     ck_assert_msg(strstr(out, " samples, ") && strstr(out, ": GET /phases\n"), "%s", out);
     tw_kill(&w);
-    char *r = NULL;
-    for (long long end = now_ms() + 3000; now_ms() < end; sleep_ms(50)) {
-        free(r);
-        r = td_read_report(&d, NULL);
-        if (r && strstr(r, "Follow-up:"))
-            break;
-    }
+    char *r = td_wait_report_text(&d, "Follow-up:", 3000);
     ck_assert_ptr_nonnull(r);
     expect(strstr(r, "Follow-up: did not finish: the worker "), r, "no 'did not finish'");
     expect(share_of(r, "phase_sleep") > 95, r, "all samples asleep");

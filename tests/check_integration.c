@@ -650,13 +650,7 @@ START_TEST(readme_sample_report_is_what_quickstart_prints)
     tw_start_env(&w, &d, path, (const char *const[]){secs, NULL},
                  (const char *const[]){want, NULL});
     ck_assert_int_eq(tw_wait(&w, (int)(strtod(secs, NULL) * 1000) + 10000), 0);
-    char *r = NULL;
-    for (long long end = now_ms() + 5000; now_ms() < end; sleep_ms(50)) {
-        free(r);
-        r = td_read_report(&d, NULL);
-        if (r && strstr(r, "\nFollow-up: "))
-            break;
-    }
+    char *r = td_wait_report_text(&d, "\nFollow-up: ", 5000);
     ck_assert_msg(r != NULL, "no report; daemon log:\n%s", td_log(&d));
     expect(strstr(r, "\nFollow-up: "), r, "the report was not followed to its end");
     rl = strstr(r, "\nRunning:    ");

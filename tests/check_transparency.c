@@ -45,15 +45,11 @@ static const char *watched(const char *mode, int *ret_samples, struct tdaemon *d
     int rc = tw_wait(&w, 10000);
     ck_assert_msg(rc == 0, "%s: worker exit %d: %s", mode, rc, verdict);
     *ret_samples = 0;
-    for (long long end = now_ms() + 3000; now_ms() < end; sleep_ms(50)) {
-        char *r = td_read_report(d, NULL);
-        const char *s = r ? strstr(r, "(sampled ") : NULL;
-        if (s && sscanf(s, "(sampled %d times", ret_samples) == 1) {
-            free(r);
-            break;
-        }
-        free(r);
-    }
+    char *r = td_wait_report_text(d, "(sampled ", 3000);
+    const char *s = r ? strstr(r, "(sampled ") : NULL;
+    if (s && sscanf(s, "(sampled %d times", ret_samples) != 1)
+        *ret_samples = 0;
+    free(r);
     return verdict;
 }
 

@@ -507,6 +507,19 @@ char *td_find_report_with(struct tdaemon *d, const char *needle)
     return scan_reports(d, needle, NULL);
 }
 
+char *td_wait_report_text(struct tdaemon *d, const char *text, int timeout_ms)
+{
+    char *r = NULL;
+
+    for (long long end = now_ms() + timeout_ms; now_ms() < end; sleep_ms(50)) {
+        free(r);
+        r = td_read_report(d, NULL);
+        if (r && strstr(r, text))
+            break;
+    }
+    return r;
+}
+
 int td_count_reports_with(struct tdaemon *d, const char *needle)
 {
     int n = 0;

@@ -95,6 +95,11 @@ char *td_read_report(struct tdaemon *d, const char *needle);
 /* The first report whose text contains needle (e.g. the request line);
  * a malloc'd string or NULL. */
 char *td_find_report_with(struct tdaemon *d, const char *needle);
+
+/* The (first) report once its text contains text -- a follow-up is
+ * appended when the request's end is noticed -- polled every 50 ms for up
+ * to timeout_ms; else the report as it last was, or NULL.  Malloc'd. */
+char *td_wait_report_text(struct tdaemon *d, const char *text, int timeout_ms);
 /* How many reports contain needle. */
 int td_count_reports_with(struct tdaemon *d, const char *needle);
 
