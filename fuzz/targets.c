@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
+#include "capture.h"
 #include "fuzz.h"
-#include "locals.h"
 #include "proto.h"
-#include "remote.h"
 #include "scoreboard.h"
 
 /*

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "dogslowd.h"
+#include "core.h"
 #include "fuzz.h"
 
 int fuzz_config(const uint8_t *data, size_t size)

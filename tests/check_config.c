@@ -23,8 +23,8 @@
 #include "run_suite.h"
 
 #include "conf.h"
-#include "ignore.h"
-#include "outputs.h"
+#include "core.h"
+#include "output.h"
 #include "util.h"
 
 static char dir[64];

@@ -7,7 +7,7 @@
 
 #include "run_suite.h"
 
-#include "dogslowd.h"
+#include "core.h"
 
 START_TEST(pops_in_deadline_order)
 {

@@ -27,8 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "delivery.h"
 #include "harness.h"
+#include "output.h"
 #include "util.h"
 
 /* ---- units -------------------------------------------------------------- */

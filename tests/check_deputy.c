@@ -33,8 +33,8 @@
 
 #include <check.h>
 
+#include "core.h"
 #include "harness.h"
-#include "ident.h"
 #include "run_suite.h"
 
 #define NOBODY 65534

@@ -32,10 +32,9 @@
 
 #include <check.h>
 
-#include "dogslowd.h"
+#include "core.h"
 #include "harness.h"
 #include "proto.h"
-#include "ratelimit.h"
 #include "run_suite.h"
 #include "util.h"
 

@@ -30,7 +30,7 @@
 
 #include "run_suite.h"
 
-#include "pyframes.h"
+#include "analysis.h"
 
 /* ---- interpreters -------------------------------------------------------- */
 

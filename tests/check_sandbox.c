@@ -41,7 +41,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "dogslowd.h"
+#include "core.h"
 #include "harness.h"
 #include "util.h"
 

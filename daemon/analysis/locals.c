@@ -1,0 +1,1060 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Local variables of native frames, the way `gdb bt full` shows them, from
+ * data copied out of the worker.
+ *
+ * For each variable or parameter in scope, the DWARF location expression in
+ * force at the frame's pc is evaluated by a small stack machine against the
+ * frame's registers (all of them in the innermost frame, the callee-saved
+ * ones and the stack pointer in outer frames, as the unwinder recovered
+ * them) and the CFA (the caller's stack pointer).  The result is a memory
+ * address, a register's value, or a computed value; the bytes are then
+ * shown according to the variable's type: integers, floats, bools, enums by
+ * name, pointers (with the C string for char *), char arrays as strings,
+ * structs and unions one level deep, arrays with their first elements.
+ *
+ * Memory is read through a remote_mem that serves the stack copy first and
+ * the live process otherwise (a char * into the heap, say), with a budget
+ * per report.  Everything the worker controls is bounded: expression length,
+ * evaluation stack, type chains, members, elements, string lengths.  A
+ * failed read shows as <unreadable>, never aborts the report.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <strings.h>
+
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
+
+#include "analysis.h"
+#include "util.h"
+
+/* ---- output buffer ------------------------------------------------------ */
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool full;
+};
+
+static void __attribute__((format(printf, 2, 3))) sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->full)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= b->cap - b->len) {
+        b->len = b->cap - 1;
+        b->full = true;
+        return;
+    }
+    b->len += (size_t)n;
+}
+
+/* A string shown C-style: "..." with escapes, at most max bytes of it. */
+static void sb_quoted(struct sbuf *b, const char *s, size_t n, bool more)
+{
+    sb_printf(b, "\"");
+    for (size_t i = 0; i < n && !b->full; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            sb_printf(b, "\\%c", c);
+        else if (c == '\n')
+            sb_printf(b, "\\n");
+        else if (c == '\t')
+            sb_printf(b, "\\t");
+        else if (c < 0x20 || c >= 0x7f)
+            sb_printf(b, "\\%03o", c);
+        else
+            sb_printf(b, "%c", c);
+    }
+    sb_printf(b, more ? "\"..." : "\"");
+}
+
+/* ---- memory: stack copy first, then the live process -------------------- */
+
+int snapshot_read(const struct snapshot *s, uint64_t addr, void *buf, size_t len)
+{
+    if (addr >= s->stack_addr && addr + len <= s->stack_addr + s->stack_len &&
+        addr + len >= addr) {
+        memcpy(buf, s->stack + (addr - s->stack_addr), len);
+        return 0;
+    }
+    if (s->gone)
+        return -ESRCH;
+    struct iovec local = {.iov_base = buf, .iov_len = len};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
+    ssize_t n = process_vm_readv(s->pid, &local, 1, &remote, 1, 0);
+    if (n < 0)
+        return -errno;
+    return (size_t)n == len ? 0 : -EFAULT;
+}
+
+static int snap_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+    return snapshot_read(ctx, addr, buf, len);
+}
+
+void locals_begin(struct locals_ctx *lc, const struct config *cfg, struct worker *w,
+                  const struct snapshot *s)
+{
+    memset(lc, 0, sizeof(*lc));
+    lc->cfg = cfg;
+    lc->w = w;
+    lc->s = s;
+    lc->mem.read = snap_read;
+    lc->mem.ctx = (void *)s;
+    lc->mem.budget = LOCALS_READ_BUDGET;
+    lc->value_max = cfg->max_value_bytes ? cfg->max_value_bytes : 2048;
+    if (lc->value_max < 32)
+        lc->value_max = 32;
+    if (lc->value_max > 4096)
+        lc->value_max = 4096;
+}
+
+void locals_end(struct locals_ctx *lc)
+{
+    (void)lc;
+}
+
+/* ---- location expressions ----------------------------------------------- */
+
+enum loc_kind { LOC_NONE, LOC_MEM, LOC_VALUE, LOC_OPTIMIZED, LOC_UNAVAILABLE, LOC_SYNTHETIC };
+
+struct loc {
+    enum loc_kind kind;
+    uint64_t addr;      /* LOC_MEM */
+    uint8_t bytes[32];  /* LOC_VALUE */
+    size_t len;
+    const char *why;    /* for LOC_UNAVAILABLE */
+};
+
+struct eval_env {
+    struct locals_ctx *lc;
+    const struct frame *fr;
+    const struct frame *caller;
+    Dwarf_Die *subprogram;
+    Dwarf_Addr pc, bias;
+    int depth; /* frame-base recursion guard */
+};
+
+#define EVAL_STACK 64
+#define EVAL_OPS   256
+
+static bool reg_value(const struct eval_env *e, unsigned r, uint64_t *ret)
+{
+    if (r >= DSL_NREGS || !(e->fr->regs_known & (1u << r)))
+        return false;
+    *ret = e->fr->regs[r];
+    return true;
+}
+
+static bool cfa(const struct eval_env *e, uint64_t *ret)
+{
+    /* The CFA is the stack pointer of the caller just after the call
+     * returns; the unwinder computed exactly that for the caller's frame. */
+    if (!e->caller || !(e->caller->regs_known & (1u << DSL_REG_RSP)))
+        return false;
+    *ret = e->caller->regs[DSL_REG_RSP];
+    return true;
+}
+
+static void eval_expr(struct eval_env *e, Dwarf_Attribute *attr, const Dwarf_Op *ops, size_t n,
+                      struct loc *out);
+
+static bool frame_base(struct eval_env *e, uint64_t *ret)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Op *ops;
+    size_t n;
+    struct loc l = {0};
+
+    if (!e->subprogram || e->depth > 0 ||
+        !dwarf_attr_integrate(e->subprogram, DW_AT_frame_base, &attr))
+        return false;
+    if (dwarf_getlocation_addr(&attr, e->pc, &ops, &n, 1) != 1)
+        return false;
+    e->depth++;
+    eval_expr(e, &attr, ops, n, &l);
+    e->depth--;
+    /* A frame base is an address: a memory location result is that
+     * address; a register location means the register's contents. */
+    if (l.kind == LOC_MEM) {
+        *ret = l.addr;
+        return true;
+    }
+    if (l.kind == LOC_VALUE && l.len == 8) {
+        memcpy(ret, l.bytes, 8);
+        return true;
+    }
+    return false;
+}
+
+static void set_unavailable(struct loc *out, const char *why)
+{
+    out->kind = LOC_UNAVAILABLE;
+    out->why = why;
+}
+
+static void eval_expr(struct eval_env *e, Dwarf_Attribute *attr, const Dwarf_Op *ops, size_t n,
+                      struct loc *out)
+{
+    uint64_t st[EVAL_STACK];
+    int sp = 0;
+    bool stack_value = false;
+    struct loc pieces = {.kind = LOC_NONE};
+    size_t pieces_len = 0;
+    bool pieced = false;
+    int reg_result = -1;
+    uint64_t v, a, b;
+
+#define PUSH(x)                                                                                    \
+    do {                                                                                           \
+        uint64_t push_v_ = (x);                                                                    \
+        if (sp >= EVAL_STACK) {                                                                    \
+            set_unavailable(out, "expression too deep");                                           \
+            return;                                                                                \
+        }                                                                                          \
+        st[sp++] = push_v_;                                                                        \
+    } while (0)
+#define POP(x)                                                                                     \
+    do {                                                                                           \
+        if (sp <= 0) {                                                                             \
+            set_unavailable(out, "bad expression");                                                \
+            return;                                                                                \
+        }                                                                                          \
+        (x) = st[--sp];                                                                            \
+    } while (0)
+
+    memset(out, 0, sizeof(*out));
+    if (n == 0 || n > EVAL_OPS) {
+        out->kind = LOC_OPTIMIZED;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Dwarf_Op *op = &ops[i];
+        uint8_t atom = op->atom;
+
+        if (atom >= DW_OP_lit0 && atom <= DW_OP_lit31) {
+            PUSH((uint64_t)(atom - DW_OP_lit0));
+            continue;
+        }
+        if (atom >= DW_OP_reg0 && atom <= DW_OP_reg31) {
+            reg_result = atom - DW_OP_reg0;
+            goto piece_or_end;
+        }
+        if (atom >= DW_OP_breg0 && atom <= DW_OP_breg31) {
+            if (!reg_value(e, atom - DW_OP_breg0, &v)) {
+                set_unavailable(out, "register not saved in this frame");
+                return;
+            }
+            PUSH(v + (uint64_t)(int64_t)op->number);
+            continue;
+        }
+        switch (atom) {
+        case DW_OP_regx:
+            reg_result = (int)(op->number > 255 ? 255 : op->number);
+            goto piece_or_end;
+        case DW_OP_bregx:
+            if (!reg_value(e, (unsigned)(op->number > 255 ? 255 : op->number), &v)) {
+                set_unavailable(out, "register not saved in this frame");
+                return;
+            }
+            PUSH(v + (uint64_t)(int64_t)op->number2);
+            break;
+        case DW_OP_addr:
+            PUSH(op->number + e->bias);
+            break;
+        case DW_OP_const1u: case DW_OP_const2u: case DW_OP_const4u: case DW_OP_const8u:
+        case DW_OP_constu:
+        case DW_OP_const1s: case DW_OP_const2s: case DW_OP_const4s: case DW_OP_const8s:
+        case DW_OP_consts:
+            PUSH(op->number);
+            break;
+        case DW_OP_fbreg:
+            if (!frame_base(e, &v)) {
+                set_unavailable(out, "frame base unknown");
+                return;
+            }
+            PUSH(v + (uint64_t)(int64_t)op->number);
+            break;
+        case DW_OP_call_frame_cfa:
+            if (!cfa(e, &v)) {
+                set_unavailable(out, "frame address unknown");
+                return;
+            }
+            PUSH(v);
+            break;
+        case DW_OP_dup:
+            POP(a);
+            PUSH(a);
+            PUSH(a);
+            break;
+        case DW_OP_drop:
+            POP(a);
+            break;
+        case DW_OP_over:
+            if (sp < 2) {
+                set_unavailable(out, "bad expression");
+                return;
+            }
+            PUSH(st[sp - 2]);
+            break;
+        case DW_OP_pick:
+            if (op->number >= (uint64_t)sp) {
+                set_unavailable(out, "bad expression");
+                return;
+            }
+            PUSH(st[sp - 1 - (int)op->number]);
+            break;
+        case DW_OP_swap:
+            POP(a);
+            POP(b);
+            PUSH(a);
+            PUSH(b);
+            break;
+        case DW_OP_deref: {
+            POP(a);
+            if (remote_read_type(&e->lc->mem, a, &v) < 0) {
+                set_unavailable(out, "unreadable");
+                return;
+            }
+            PUSH(v);
+            break;
+        }
+        case DW_OP_deref_size: {
+            uint64_t x = 0;
+            size_t k = op->number > 8 ? 8 : (size_t)op->number;
+            POP(a);
+            if (k == 0 || remote_read(&e->lc->mem, a, &x, k) < 0) {
+                set_unavailable(out, "unreadable");
+                return;
+            }
+            PUSH(x);
+            break;
+        }
+        case DW_OP_plus_uconst:
+            POP(a);
+            PUSH(a + op->number);
+            break;
+        case DW_OP_plus: POP(b); POP(a); PUSH(a + b); break;
+        case DW_OP_minus: POP(b); POP(a); PUSH(a - b); break;
+        case DW_OP_mul: POP(b); POP(a); PUSH(a * b); break;
+        case DW_OP_and: POP(b); POP(a); PUSH(a & b); break;
+        case DW_OP_or: POP(b); POP(a); PUSH(a | b); break;
+        case DW_OP_xor: POP(b); POP(a); PUSH(a ^ b); break;
+        case DW_OP_shl: POP(b); POP(a); PUSH(b < 64 ? a << b : 0); break;
+        case DW_OP_shr: POP(b); POP(a); PUSH(b < 64 ? a >> b : 0); break;
+        case DW_OP_shra: POP(b); POP(a); PUSH(b < 64 ? (uint64_t)((int64_t)a >> b) : 0); break;
+        case DW_OP_neg: POP(a); PUSH((uint64_t)(-(int64_t)a)); break;
+        case DW_OP_not: POP(a); PUSH(~a); break;
+        case DW_OP_abs: POP(a); PUSH((int64_t)a < 0 ? (uint64_t)(-(int64_t)a) : a); break;
+        case DW_OP_div:
+            POP(b);
+            POP(a);
+            if (b == 0 || ((int64_t)b == -1 && (int64_t)a == INT64_MIN)) {
+                set_unavailable(out, "bad expression");
+                return;
+            }
+            PUSH((uint64_t)((int64_t)a / (int64_t)b));
+            break;
+        case DW_OP_mod:
+            POP(b);
+            POP(a);
+            if (b == 0) {
+                set_unavailable(out, "bad expression");
+                return;
+            }
+            PUSH(a % b);
+            break;
+        case DW_OP_stack_value:
+            stack_value = true;
+            goto piece_or_end;
+        case DW_OP_implicit_value: {
+            Dwarf_Block blk;
+            if (!attr || dwarf_getlocation_implicit_value(attr, op, &blk) != 0) {
+                set_unavailable(out, "bad expression");
+                return;
+            }
+            out->kind = LOC_VALUE;
+            out->len = blk.length > sizeof(out->bytes) ? sizeof(out->bytes) : blk.length;
+            memcpy(out->bytes, blk.data, out->len);
+            if (i + 1 < n && ops[i + 1].atom == DW_OP_piece && !pieced)
+                return; /* a single piece of an implicit value: good enough */
+            return;
+        }
+        case DW_OP_implicit_pointer:
+        case DW_OP_GNU_implicit_pointer:
+            out->kind = LOC_SYNTHETIC;
+            return;
+        case DW_OP_entry_value:
+        case DW_OP_GNU_entry_value:
+        case DW_OP_GNU_parameter_ref:
+            out->kind = LOC_OPTIMIZED;
+            return;
+        case DW_OP_piece:
+            /* A piece with nothing before it is a part that is gone. */
+            pieced = true;
+            if (op->number == 0 || pieces_len + op->number > sizeof(pieces.bytes)) {
+                set_unavailable(out, "value in pieces");
+                return;
+            }
+            memset(pieces.bytes + pieces_len, 0, op->number);
+            pieces_len += op->number;
+            break;
+        case DW_OP_nop:
+            break;
+        default:
+            set_unavailable(out, "unsupported expression");
+            return;
+        }
+        continue;
+
+    piece_or_end:
+        /* A register or stack value ends a simple location or one piece. */
+        if (i + 1 < n && ops[i + 1].atom == DW_OP_piece) {
+            size_t k = ops[i + 1].number;
+            pieced = true;
+            if (k == 0 || pieces_len + k > sizeof(pieces.bytes)) {
+                set_unavailable(out, "value in pieces");
+                return;
+            }
+            if (reg_result >= 0) {
+                if (!reg_value(e, (unsigned)reg_result, &v)) {
+                    set_unavailable(out, "register not saved in this frame");
+                    return;
+                }
+            } else if (stack_value) {
+                POP(v);
+            } else {
+                set_unavailable(out, "value in pieces");
+                return;
+            }
+            memcpy(pieces.bytes + pieces_len, &v, k > 8 ? 8 : k);
+            pieces_len += k;
+            reg_result = -1;
+            stack_value = false;
+            i++;
+            continue;
+        }
+        break;
+    }
+#undef PUSH
+#undef POP
+
+    if (pieced) {
+        out->kind = LOC_VALUE;
+        memcpy(out->bytes, pieces.bytes, pieces_len);
+        out->len = pieces_len;
+        return;
+    }
+    if (reg_result >= 0) {
+        if (!reg_value(e, (unsigned)reg_result, &v)) {
+            set_unavailable(out, "register not saved in this frame");
+            return;
+        }
+        out->kind = LOC_VALUE;
+        memcpy(out->bytes, &v, 8);
+        out->len = 8;
+        return;
+    }
+    if (sp == 0) {
+        out->kind = LOC_OPTIMIZED;
+        return;
+    }
+    if (stack_value) {
+        out->kind = LOC_VALUE;
+        memcpy(out->bytes, &st[sp - 1], 8);
+        out->len = 8;
+        return;
+    }
+    out->kind = LOC_MEM;
+    out->addr = st[sp - 1];
+}
+
+/* ---- types and values --------------------------------------------------- */
+
+/* Follow typedefs and qualifiers to the type that says what the bytes are. */
+static bool strip_type(Dwarf_Die *type, Dwarf_Die *ret)
+{
+    Dwarf_Die cur = *type;
+
+    for (int hops = 0; hops < 32; hops++) {
+        int tag = dwarf_tag(&cur);
+        Dwarf_Attribute attr;
+
+        if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+            tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type) {
+            *ret = cur;
+            return true;
+        }
+        if (!dwarf_attr_integrate(&cur, DW_AT_type, &attr) || !dwarf_formref_die(&attr, &cur))
+            return false; /* const void */
+    }
+    return false;
+}
+
+static bool die_type(Dwarf_Die *die, Dwarf_Die *ret)
+{
+    Dwarf_Attribute attr;
+    return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, ret);
+}
+
+static uint64_t udata(Dwarf_Die *die, unsigned at, uint64_t dflt)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word v;
+    return (dwarf_attr_integrate(die, at, &attr) && dwarf_formudata(&attr, &v) == 0) ? v : dflt;
+}
+
+static bool is_char_type(Dwarf_Die *t)
+{
+    Dwarf_Die s;
+    if (!strip_type(t, &s) || dwarf_tag(&s) != DW_TAG_base_type)
+        return false;
+    uint64_t enc = udata(&s, DW_AT_encoding, 0);
+    return udata(&s, DW_AT_byte_size, 0) == 1 &&
+           (enc == DW_ATE_signed_char || enc == DW_ATE_unsigned_char ||
+            enc == DW_ATE_UTF);
+}
+
+static void format_typed(struct locals_ctx *lc, Dwarf_Die *type, const uint8_t *bytes,
+                         size_t len, uint64_t addr, int depth, struct sbuf *out);
+
+static uint64_t load_int(const uint8_t *b, size_t size, bool sign)
+{
+    uint64_t v = 0;
+
+    if (size > 8)
+        size = 8;
+    memcpy(&v, b, size);
+    if (sign && size < 8 && (v >> (size * 8 - 1)) & 1)
+        v |= ~0ull << (size * 8);
+    return v;
+}
+
+static void format_base(Dwarf_Die *t, const uint8_t *b, size_t len, struct sbuf *out)
+{
+    uint64_t size = udata(t, DW_AT_byte_size, 0), enc = udata(t, DW_AT_encoding, 0);
+
+    if (size == 0 || size > len) {
+        sb_printf(out, "<unreadable>");
+        return;
+    }
+    switch (enc) {
+    case DW_ATE_boolean: {
+        uint64_t v = load_int(b, size, false);
+        if (v <= 1)
+            sb_printf(out, "%s", v ? "true" : "false");
+        else
+            sb_printf(out, "%" PRIu64, v);
+        break;
+    }
+    case DW_ATE_float:
+        if (size == 4) {
+            float f;
+            memcpy(&f, b, 4);
+            sb_printf(out, "%.9g", (double)f);
+        } else if (size == 8) {
+            double f;
+            memcpy(&f, b, 8);
+            sb_printf(out, "%.17g", f);
+        } else if (size == 16 || size == 10) {
+            long double f = 0;
+            memcpy(&f, b, size < sizeof(f) ? size : sizeof(f));
+            sb_printf(out, "%.21Lg", f);
+        } else {
+            sb_printf(out, "<float of %" PRIu64 " bytes>", size);
+        }
+        break;
+    case DW_ATE_signed_char:
+    case DW_ATE_unsigned_char: {
+        uint64_t v = load_int(b, size, enc == DW_ATE_signed_char);
+        unsigned char c = (unsigned char)v;
+        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
+            sb_printf(out, "%" PRId64 " '%c'", (int64_t)v, c);
+        else
+            sb_printf(out, "%" PRId64 " '\\%03o'", (int64_t)v, c);
+        break;
+    }
+    case DW_ATE_signed:
+        if (size == 16) {
+            sb_printf(out, "0x%016" PRIx64 "%016" PRIx64, load_int(b + 8, 8, false),
+                      load_int(b, 8, false));
+            break;
+        }
+        sb_printf(out, "%" PRId64, (int64_t)load_int(b, size, true));
+        break;
+    default:
+        if (size == 16) {
+            sb_printf(out, "0x%016" PRIx64 "%016" PRIx64, load_int(b + 8, 8, false),
+                      load_int(b, 8, false));
+            break;
+        }
+        sb_printf(out, "%" PRIu64, load_int(b, size, false));
+        break;
+    }
+}
+
+static void format_cstring(struct locals_ctx *lc, uint64_t p, struct sbuf *out)
+{
+    char buf[4097];
+    size_t max = lc->value_max < sizeof(buf) - 1 ? lc->value_max : sizeof(buf) - 1;
+    int n = remote_read_cstr(&lc->mem, p, buf, max + 1);
+
+    if (n < 0) {
+        sb_printf(out, " <unreadable>");
+        return;
+    }
+    sb_printf(out, " ");
+    sb_quoted(out, buf, (size_t)n, (size_t)n >= max);
+}
+
+static void format_pointer(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b, size_t len,
+                           struct sbuf *out)
+{
+    uint64_t p;
+    Dwarf_Die target, st;
+
+    if (len < 8) {
+        sb_printf(out, "<unreadable>");
+        return;
+    }
+    memcpy(&p, b, 8);
+    sb_printf(out, "0x%" PRIx64, p);
+    if (p == 0 || !die_type(t, &target))
+        return;
+    if (is_char_type(&target)) {
+        format_cstring(lc, p, out);
+        return;
+    }
+    if (strip_type(&target, &st) && dwarf_tag(&st) == DW_TAG_subroutine_type && lc->w->dwfl) {
+        Dwfl_Module *m = dwfl_addrmodule(lc->w->dwfl, p);
+        const char *name = m ? dwfl_module_addrname(m, p) : NULL;
+        if (name)
+            sb_printf(out, " <%s>", name);
+    }
+}
+
+static void format_enum(Dwarf_Die *t, const uint8_t *b, size_t len, struct sbuf *out)
+{
+    uint64_t size = udata(t, DW_AT_byte_size, 4);
+    Dwarf_Die child;
+    int64_t v;
+    int guard = 0;
+
+    if (size == 0 || size > 8 || size > len) {
+        sb_printf(out, "<unreadable>");
+        return;
+    }
+    v = (int64_t)load_int(b, size, true);
+    if (dwarf_child(t, &child) == 0) {
+        do {
+            Dwarf_Attribute attr;
+            Dwarf_Sword sv;
+            Dwarf_Word uv;
+            if (dwarf_tag(&child) != DW_TAG_enumerator ||
+                !dwarf_attr(&child, DW_AT_const_value, &attr))
+                continue;
+            bool match = (dwarf_formsdata(&attr, &sv) == 0 && sv == v) ||
+                         (dwarf_formudata(&attr, &uv) == 0 &&
+                          uv == load_int(b, size, false));
+            if (match && dwarf_diename(&child)) {
+                sb_printf(out, "%s", dwarf_diename(&child));
+                return;
+            }
+        } while (++guard < 4096 && dwarf_siblingof(&child, &child) == 0);
+    }
+    sb_printf(out, "%" PRId64, v);
+}
+
+static void format_struct(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b, size_t len,
+                          uint64_t addr, int depth, struct sbuf *out)
+{
+    Dwarf_Die child;
+    unsigned shown = 0;
+    int guard = 0;
+
+    if (depth > 0) {
+        sb_printf(out, "{...}");
+        return;
+    }
+    sb_printf(out, "{");
+    if (dwarf_child(t, &child) == 0) {
+        do {
+            Dwarf_Die mt;
+            const char *name;
+            uint64_t off;
+
+            if (dwarf_tag(&child) != DW_TAG_member)
+                continue;
+            if (shown == LOCALS_STRUCT_MEMBERS) {
+                sb_printf(out, ", ...");
+                break;
+            }
+            name = dwarf_diename(&child);
+            sb_printf(out, "%s%s = ", shown ? ", " : "", name ? name : "<anon>");
+            shown++;
+            if (dwarf_hasattr(&child, DW_AT_bit_size)) {
+                sb_printf(out, "<bitfield>");
+                continue;
+            }
+            off = udata(&child, DW_AT_data_member_location, 0);
+            if (name && redact_name(lc->cfg, name)) {
+                sb_printf(out, "[redacted]");
+                continue;
+            }
+            if (!die_type(&child, &mt) || off >= len) {
+                sb_printf(out, "<unreadable>");
+                continue;
+            }
+            format_typed(lc, &mt, b + off, len - off, addr ? addr + off : 0, depth + 1, out);
+        } while (!out->full && ++guard < 4096 && dwarf_siblingof(&child, &child) == 0);
+    }
+    sb_printf(out, "}");
+}
+
+static void format_array(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b, size_t len,
+                         uint64_t addr, int depth, struct sbuf *out)
+{
+    Dwarf_Die elem, sub;
+    Dwarf_Word esize = 0;
+    uint64_t count = 0;
+    bool have_count = false;
+
+    if (!die_type(t, &elem) || dwarf_aggregate_size(&elem, &esize) != 0 || esize == 0) {
+        sb_printf(out, "<array>");
+        return;
+    }
+    if (dwarf_child(t, &sub) == 0 && dwarf_tag(&sub) == DW_TAG_subrange_type) {
+        if (dwarf_hasattr(&sub, DW_AT_count)) {
+            count = udata(&sub, DW_AT_count, 0);
+            have_count = true;
+        } else if (dwarf_hasattr(&sub, DW_AT_upper_bound)) {
+            count = udata(&sub, DW_AT_upper_bound, 0) + 1;
+            have_count = true;
+        }
+    }
+    if (is_char_type(&elem)) {
+        size_t n = have_count ? (size_t)(count < len ? count : len) : len;
+        size_t shown = n < lc->value_max ? n : lc->value_max;
+        const char *nul = memchr(b, '\0', shown);
+        if (nul)
+            shown = (size_t)(nul - (const char *)b);
+        sb_quoted(out, (const char *)b, shown, !nul && n > shown);
+        return;
+    }
+    if (depth > 0) {
+        sb_printf(out, "{...}");
+        return;
+    }
+    sb_printf(out, "{");
+    uint64_t n = have_count ? count : 0;
+    for (uint64_t i = 0; i < n && i < LOCALS_ARRAY_ITEMS && !out->full; i++) {
+        if ((i + 1) * esize > len) {
+            sb_printf(out, "%s<unreadable>", i ? ", " : "");
+            break;
+        }
+        if (i)
+            sb_printf(out, ", ");
+        format_typed(lc, &elem, b + i * esize, esize, addr ? addr + i * esize : 0, depth + 1,
+                     out);
+    }
+    if (n > LOCALS_ARRAY_ITEMS)
+        sb_printf(out, ", ... (%" PRIu64 " elements)", n);
+    sb_printf(out, "}");
+}
+
+static void format_typed(struct locals_ctx *lc, Dwarf_Die *type, const uint8_t *bytes,
+                         size_t len, uint64_t addr, int depth, struct sbuf *out)
+{
+    Dwarf_Die t;
+
+    if (!strip_type(type, &t)) {
+        sb_printf(out, "<void>");
+        return;
+    }
+    switch (dwarf_tag(&t)) {
+    case DW_TAG_base_type:
+        format_base(&t, bytes, len, out);
+        break;
+    case DW_TAG_pointer_type:
+    case DW_TAG_reference_type:
+    case DW_TAG_rvalue_reference_type:
+    case DW_TAG_ptr_to_member_type:
+        format_pointer(lc, &t, bytes, len, out);
+        break;
+    case DW_TAG_enumeration_type:
+        format_enum(&t, bytes, len, out);
+        break;
+    case DW_TAG_structure_type:
+    case DW_TAG_class_type:
+    case DW_TAG_union_type:
+        format_struct(lc, &t, bytes, len, addr, depth, out);
+        break;
+    case DW_TAG_array_type:
+        format_array(lc, &t, bytes, len, addr, depth, out);
+        break;
+    default:
+        sb_printf(out, "<not shown>");
+        break;
+    }
+}
+
+/* Bytes of the object: how many to read for a type (bounded). */
+static size_t value_size(Dwarf_Die *type)
+{
+    Dwarf_Die t;
+    Dwarf_Word size = 0;
+
+    if (!strip_type(type, &t) || dwarf_aggregate_size(&t, &size) != 0)
+        return 0;
+    return size > 4096 ? 4096 : (size_t)size;
+}
+
+static char *format_var(struct locals_ctx *lc, struct eval_env *env, Dwarf_Die *var)
+{
+    char text[4200];
+    struct sbuf out = {.p = text, .cap = lc->value_max + 64 < sizeof(text) ? lc->value_max + 64
+                                                                           : sizeof(text)};
+    Dwarf_Attribute attr;
+    Dwarf_Die type;
+    Dwarf_Op *ops;
+    size_t nops;
+    struct loc l;
+    uint8_t buf[4096];
+    size_t size;
+
+    text[0] = '\0';
+    if (!die_type(var, &type)) {
+        sb_printf(&out, "<no type>");
+        goto done;
+    }
+    size = value_size(&type);
+    if (!dwarf_attr_integrate(var, DW_AT_location, &attr)) {
+        Dwarf_Sword sv;
+        if (dwarf_attr_integrate(var, DW_AT_const_value, &attr) &&
+            dwarf_formsdata(&attr, &sv) == 0) {
+            uint64_t v = (uint64_t)sv;
+            memcpy(buf, &v, 8);
+            format_typed(lc, &type, buf, size < 8 ? size : 8, 0, 0, &out);
+        } else {
+            sb_printf(&out, "<optimized out>");
+        }
+        goto done;
+    }
+    int nl = dwarf_getlocation_addr(&attr, env->pc, &ops, &nops, 1);
+    if (nl <= 0) {
+        sb_printf(&out, "<optimized out>");
+        goto done;
+    }
+    eval_expr(env, &attr, ops, nops, &l);
+    switch (l.kind) {
+    case LOC_MEM:
+        if (size == 0) {
+            sb_printf(&out, "<incomplete type>");
+            break;
+        }
+        /* Read what we can: a large object partly, from its start. */
+        while (size > 0 && remote_read(&lc->mem, l.addr, buf, size) < 0) {
+            if (size <= 8) {
+                size = 0;
+                break;
+            }
+            size /= 2;
+        }
+        if (size == 0) {
+            sb_printf(&out, "<unreadable at 0x%" PRIx64 ">", l.addr);
+            break;
+        }
+        format_typed(lc, &type, buf, size, l.addr, 0, &out);
+        break;
+    case LOC_VALUE:
+        memset(buf, 0, 32);
+        memcpy(buf, l.bytes, l.len);
+        format_typed(lc, &type, buf, size && size < 32 ? size : 32, 0, 0, &out);
+        break;
+    case LOC_SYNTHETIC:
+        sb_printf(&out, "<synthetic pointer>");
+        break;
+    case LOC_UNAVAILABLE:
+        sb_printf(&out, "<%s>", l.why ? l.why : "unavailable");
+        break;
+    default:
+        sb_printf(&out, "<optimized out>");
+        break;
+    }
+done:
+    if (out.full || out.len > lc->value_max) {
+        /* Cut long values, and say so. */
+        size_t keep = out.len > lc->value_max ? lc->value_max : out.len;
+        char *r = malloc(keep + 4);
+        if (r) {
+            memcpy(r, text, keep);
+            memcpy(r + keep, "...", 4);
+        }
+        return r;
+    }
+    return strdup(text);
+}
+
+static void add_var(struct symframe *out, const char *name, char *value)
+{
+    struct var *v;
+
+    if (!value)
+        return;
+    v = realloc(out->vars, (out->nvars + 1) * sizeof(*v));
+    if (!v) {
+        free(value);
+        return;
+    }
+    out->vars = v;
+    v[out->nvars].name = strdup(name);
+    v[out->nvars].value = value;
+    if (!v[out->nvars].name) {
+        free(value);
+        return;
+    }
+    out->nvars++;
+}
+
+static void collect_scope(struct locals_ctx *lc, struct eval_env *env, Dwarf_Die *scope,
+                          struct symframe *out)
+{
+    Dwarf_Die child;
+    int guard = 0;
+
+    if (dwarf_child(scope, &child) != 0)
+        return;
+    do {
+        int tag = dwarf_tag(&child);
+        const char *name;
+
+        if (tag != DW_TAG_variable && tag != DW_TAG_formal_parameter)
+            continue;
+        if (dwarf_hasattr(&child, DW_AT_declaration))
+            continue; /* an extern declaration, not a variable here */
+        name = dwarf_diename(&child);
+        if (!name)
+            continue;
+        if (out->nvars >= LOCALS_VARS_PER_FRAME || lc->vars_total >= LOCALS_VARS_PER_REPORT) {
+            out->vars_note = "more locals not shown";
+            return;
+        }
+        lc->vars_total++;
+        if (redact_name(lc->cfg, name)) {
+            add_var(out, name, strdup("[redacted]"));
+            continue;
+        }
+        char *value = format_var(lc, env, &child);
+        if (value && redact_card_number(value)) {
+            free(value);
+            value = strdup("[redacted]");
+        }
+        add_var(out, name, value);
+    } while (++guard < 65536 && dwarf_siblingof(&child, &child) == 0);
+}
+
+void locals_collect(struct locals_ctx *lc, Dwarf_Die *cu, Dwarf_Die *scopes, int from, int to,
+                    Dwarf_Die *subprogram, Dwarf_Addr pc, Dwarf_Addr bias,
+                    const struct frame *fr, const struct frame *caller, struct symframe *out)
+{
+    struct eval_env env = {
+        .lc = lc,
+        .fr = fr,
+        .caller = caller,
+        .subprogram = subprogram,
+        .pc = pc,
+        .bias = bias,
+    };
+
+    (void)cu;
+    /* The function's own parameters and variables first, then those of the
+     * blocks nested inside it, outermost block first. */
+    for (int i = to; i >= from; i--)
+        collect_scope(lc, &env, &scopes[i], out);
+}
+
+/* ---- fuzzing entry ------------------------------------------------------ */
+
+struct blob {
+    const uint8_t *p;
+    size_t len;
+    uint64_t base;
+};
+
+static int blob_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+    const struct blob *b = ctx;
+
+    if (addr < b->base || addr - b->base > b->len || len > b->len - (addr - b->base))
+        return -EFAULT;
+    memcpy(buf, b->p + (addr - b->base), len);
+    return 0;
+}
+
+int locals_fuzz_eval(const uint8_t *data, size_t size)
+{
+    struct frame fr = {0}, caller = {0};
+    struct locals_ctx lc = {0};
+    struct eval_env env = {.lc = &lc, .fr = &fr, .caller = &caller};
+    struct blob mem;
+    Dwarf_Op ops[EVAL_OPS + 1];
+    struct loc out;
+    size_t n = 0, off = 0;
+
+    /* Registers and which of them are known, for this frame and the
+     * caller; then a memory image at 0x1000; then the operations. */
+    if (size < 2 * (sizeof(fr.regs) + 4) + 2)
+        return 0;
+    memcpy(fr.regs, data, sizeof(fr.regs));
+    off += sizeof(fr.regs);
+    memcpy(&fr.regs_known, data + off, 4);
+    off += 4;
+    memcpy(caller.regs, data + off, sizeof(caller.regs));
+    off += sizeof(caller.regs);
+    memcpy(&caller.regs_known, data + off, 4);
+    off += 4;
+    size_t memlen = data[off] | (size_t)data[off + 1] << 8;
+    off += 2;
+    if (memlen > size - off)
+        memlen = size - off;
+    mem = (struct blob){.p = data + off, .len = memlen, .base = 0x1000};
+    off += memlen;
+    lc.mem.read = blob_read;
+    lc.mem.ctx = &mem;
+    lc.mem.budget = LOCALS_READ_BUDGET;
+    lc.value_max = 256;
+    while (n < ARRAY_SIZE(ops) && size - off >= 17) {
+        ops[n].atom = data[off];
+        memcpy(&ops[n].number, data + off + 1, 8);
+        memcpy(&ops[n].number2, data + off + 9, 8);
+        ops[n].offset = off;
+        off += 17;
+        n++;
+    }
+    eval_expr(&env, NULL, ops, n, &out);
+    /* Strings through the same memory: bounded, terminated. */
+    if (out.kind == LOC_MEM) {
+        char buf[300];
+        int r = remote_read_cstr(&lc.mem, out.addr, buf, sizeof(buf));
+        if (r >= 0 && (size_t)r >= sizeof(buf))
+            abort();
+    }
+    return 0;
+}

@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reports: render an undead request in dogslow's text format and write it
+ * to the report directory, atomically (temporary file, fsync, rename that
+ * never replaces) and with mode 0640.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "output.h"
+#include "util.h"
+
+#define REPORT_MAX     (1024 * 1024) /* bytes per report */
+#define SOURCE_MAX     (16 * 1024 * 1024) /* bytes of a source file scanned */
+#define SOURCE_LINE_MAX 200           /* bytes of a source line shown */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    bool truncated;
+};
+
+static void __attribute__((format(printf, 2, 3))) bprintf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->truncated)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (b->p && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t want = b->len + (size_t)n + 1;
+        if (want > REPORT_MAX) {
+            b->truncated = true;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < want)
+            cap *= 2;
+        if (cap > REPORT_MAX)
+            cap = REPORT_MAX;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->truncated = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void fmt_time(uint64_t real_ns, char *out, size_t size)
+{
+    time_t t = (time_t)(real_ns / NSEC_PER_SEC);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%d-%m-%Y %H:%M:%S UTC", &tm);
+}
+
+/* From /proc/PID/status, not /proc/PID/stat: the latter sums the CPU time
+ * of every thread, which costs milliseconds in a process with thousands. */
+static pid_t parent_pid(pid_t pid)
+{
+    long v;
+    return dsl_proc_status_field(pid, 0, "PPid", &v) == 0 ? (pid_t)v : 0;
+}
+
+/*
+ * The source line for file:line, when the worker's user could read it too:
+ * the file name comes from the worker's DWARF, and the daemon must not be
+ * tricked into quoting files the worker has no right to (see
+ * docs/reliability.md, threat model).
+ */
+static bool source_line(const struct worker *w, const char *file, int line, char *out,
+                        size_t size)
+{
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    char buf[8192];
+    size_t col = 0, scanned = 0;
+    int cur = 1;
+    ssize_t n;
+
+    /* Opened as the worker would: every directory on the way searchable,
+     * the file readable, by its fs uid, gid and groups (the daemon's
+     * CAP_DAC_READ_SEARCH must not quote /root/... into a report). */
+    fd = ident_open_as(&w->ident, file);
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return false;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n') {
+                if (cur == line) {
+                    out[col] = '\0';
+                    return true;
+                }
+                cur++;
+                continue;
+            }
+            if (cur == line && col < size - 1 && col < SOURCE_LINE_MAX) {
+                unsigned char c = (unsigned char)buf[i];
+                out[col++] = (c == '\t') ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+            }
+        }
+        scanned += (size_t)n;
+        if (scanned > SOURCE_MAX)
+            return false;
+    }
+    if (cur == line && col) {
+        out[col] = '\0';
+        return true;
+    }
+    return false;
+}
+
+static void trim(char *s)
+{
+    size_t n = strlen(s), i = 0;
+
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    while (s[i] == ' ')
+        i++;
+    memmove(s, s + i, n - i + 1);
+}
+
+static void render_frame(struct buf *b, const struct worker *w, const struct symframe *f,
+                         bool with_locals)
+{
+    char src[SOURCE_LINE_MAX + 1];
+    const char *inl = f->inlined ? " (inlined)" : "";
+
+    if (f->file[0] && f->line > 0) {
+        bprintf(b, "  File \"%s\", line %d, in %s%s\n", f->file, f->line,
+                f->function[0] ? f->function : "??", inl);
+        if (source_line(w, f->file, f->line, src, sizeof(src))) {
+            trim(src);
+            if (src[0])
+                bprintf(b, "    %s\n", src);
+        }
+    } else if (f->function[0]) {
+        bprintf(b, "  File \"%s\", in %s+0x%llx%s\n", f->module, f->function,
+                (unsigned long long)f->offset, inl);
+    } else {
+        bprintf(b, "  File \"%s\", at 0x%llx\n", f->module, (unsigned long long)f->ip);
+    }
+    if (!with_locals)
+        return;
+    for (unsigned i = 0; i < f->nvars; i++)
+        bprintf(b, "      %s = %s\n", f->vars[i].name, f->vars[i].value);
+    if (f->vars_note && f->nvars)
+        bprintf(b, "      [%s]\n", f->vars_note);
+}
+
+/*
+ * One line of the stack as printed: a native frame, or a Python frame in
+ * place of the interpreter's eval-loop frame that runs it (py-spy dump
+ * --native style; see pyframes.h for the rule).
+ */
+
+static bool is_eval_frame(const struct symframe *f)
+{
+    return !strcmp(f->function, "_PyEval_EvalFrameDefault") ||
+           !strcmp(f->function, "_PyEval_EvalFrame");
+}
+
+/* Innermost first, like the frames; returns the count and how many Python
+ * frames could not be placed (no eval frame left for them). */
+unsigned report_merge(const struct snapshot *snap, const struct symframe *frames,
+                      unsigned nframes, struct report_item *out, unsigned *ret_unplaced)
+{
+    const struct py_stack *py = snap && snap->have_py ? &snap->py : NULL;
+    unsigned n = 0, pi = 0;
+
+    for (unsigned i = 0; i < nframes && n < REPORT_ITEMS_MAX; i++) {
+        const struct symframe *f = &frames[i];
+        if (py && pi < py->nframes && is_eval_frame(f) && !f->inlined) {
+            do {
+                out[n++] = (struct report_item){.py = &py->frames[pi]};
+            } while (!py->frames[pi++].entry && pi < py->nframes && n < REPORT_ITEMS_MAX);
+            continue;
+        }
+        out[n++] = (struct report_item){.native = f};
+    }
+    *ret_unplaced = py && pi < py->nframes ? py->nframes - pi : 0;
+    for (; py && pi < py->nframes && n < REPORT_ITEMS_MAX; pi++)
+        out[n++] = (struct report_item){.py = &py->frames[pi]};
+    return n;
+}
+
+static void render_py_frame(struct buf *b, const struct config *cfg, const struct worker *w,
+                            const struct py_frame *f, bool with_locals)
+{
+    char src[SOURCE_LINE_MAX + 1];
+
+    if (f->line > 0)
+        bprintf(b, "  File \"%s\", line %d, in %s\n", f->filename ? f->filename : "??",
+                f->line, f->function ? f->function : "??");
+    else
+        bprintf(b, "  File \"%s\", in %s\n", f->filename ? f->filename : "??",
+                f->function ? f->function : "??");
+    if (f->filename && f->filename[0] == '/' && f->line > 0 &&
+        source_line(w, f->filename, f->line, src, sizeof(src))) {
+        trim(src);
+        if (src[0])
+            bprintf(b, "    %s\n", src);
+    }
+    if (!with_locals)
+        return;
+    for (unsigned i = 0; i < f->nlocals; i++) {
+        const char *name = f->locals[i].name ? f->locals[i].name : "?";
+        const char *value = f->locals[i].value ? f->locals[i].value : "?";
+        if (redact_name(cfg, name) || redact_card_number(value))
+            value = "[redacted]";
+        bprintf(b, "      %s = %s\n", name, value);
+    }
+    if (f->locals_truncated)
+        bprintf(b, "      [more locals not shown]\n");
+}
+
+/* The whole stack, oldest call first. */
+static void render_stack(struct buf *b, const struct config *cfg, const struct report_info *ri,
+                         bool with_locals)
+{
+    static struct report_item items[REPORT_ITEMS_MAX];
+    unsigned unplaced = 0, n = report_merge(ri->snap, ri->frames, ri->nframes, items, &unplaced);
+
+    if (unplaced)
+        bprintf(b, "  [%u Python frames below could not be placed among the native ones]\n",
+                unplaced);
+    for (unsigned i = n; i-- > 0;) {
+        if (items[i].py)
+            render_py_frame(b, cfg, ri->w, items[i].py, with_locals);
+        else
+            render_frame(b, ri->w, items[i].native, with_locals);
+    }
+}
+
+static int render(const struct config *cfg, const char *hostname, const struct report_info *ri,
+                  struct buf *b)
+{
+    char now[64], started[64];
+    const struct snapshot *s = ri->snap;
+
+    fmt_time(ri->now_real_ns, now, sizeof(now));
+    fmt_time(ri->start_real_ns, started, sizeof(started));
+    bprintf(b, "%s: %s\n\n", ri->heading ? ri->heading : "Undead request intercepted at", now);
+    bprintf(b, "%s %s\n", ri->req->method, ri->req->url);
+    bprintf(b, "Hostname:   %s\n", hostname);
+    bprintf(b, "Program:    %s\n", ri->w->program);
+    bprintf(b, "Thread ID:  %d\n", (int)ri->req->tid);
+    bprintf(b, "Process ID: %d\n", (int)ri->w->pid);
+    bprintf(b, "Parent PID: %d\n", (int)parent_pid(ri->w->pid));
+    bprintf(b, "Started:    %s\n", started);
+    bprintf(b, "Running:    %.3f s\n",
+            (double)(ri->now_real_ns - ri->start_real_ns) / (double)NSEC_PER_SEC);
+    if (s->pause_ns)
+        bprintf(b, "Paused:     %llu us (the thread was held this long for the snapshot)\n",
+                (unsigned long long)(s->pause_ns / 1000));
+    bprintf(b, "\n");
+    if (s->err)
+        bprintf(b, "  [%s]\n", s->note);
+    else if (s->note[0])
+        bprintf(b, "  [%s]\n", s->note);
+    if (ri->w->py_state == -2 && ri->w->py_why[0])
+        bprintf(b, "  [%s: Python frames not shown]\n", ri->w->py_why);
+    if (ri->snap && ri->snap->have_py && ri->snap->py.note[0])
+        bprintf(b, "  [Python: %s]\n", ri->snap->py.note);
+    /* Oldest call first, as in a Python traceback. */
+    render_stack(b, cfg, ri, false);
+    bprintf(b, "\n");
+    if (cfg->stack_vars && ri->nframes) {
+        bprintf(b, "\nFull backtrace with local variables:\n\n");
+        render_stack(b, cfg, ri, true);
+        bprintf(b, "\n");
+    }
+    if (b->truncated)
+        return -EFBIG;
+    return b->p ? 0 : -ENOMEM;
+}
+
+int report_render_cfg(const struct config *cfg, const char *hostname,
+                      const struct report_info *ri, char **ret_text, size_t *ret_len)
+{
+    struct buf b = {0};
+    int r = render(cfg, hostname, ri, &b);
+    /* report_max_bytes (config.c) caps it below REPORT_MAX. */
+    size_t cap = cfg->report_max_bytes && cfg->report_max_bytes < REPORT_MAX
+                     ? cfg->report_max_bytes
+                     : REPORT_MAX;
+
+    if (r == -EFBIG || (r == 0 && b.len > cap)) {
+        /* Keep what fits, and say so. */
+        b.truncated = false;
+        if (b.len > cap - 64)
+            b.len = cap - 64;
+        bprintf(&b, "\n[report truncated at %zu bytes]\n", cap - 64);
+    } else if (r < 0) {
+        free(b.p);
+        return r;
+    }
+    *ret_text = b.p;
+    *ret_len = b.len;
+    return 0;
+}
+
+int report_write_cfg(const struct config *cfg, const char *hostname, const struct report_info *ri,
+                     char *ret_path, size_t size)
+{
+    struct buf b = {0};
+    char stamp[32], name[128], tmpname[160];
+    _cleanup_close_ int dirfd = -1, fd = -1;
+    time_t t = (time_t)(ri->now_real_ns / NSEC_PER_SEC);
+    struct tm tm;
+    int r;
+
+    report_test_write_delay();
+    r = report_render_cfg(cfg, hostname, ri, &b.p, &b.len);
+    if (r < 0)
+        return r;
+
+    r = dsl_mkdir_p(cfg->output_dir, 0750, 0750);
+    if (r < 0)
+        goto out;
+    dirfd = open(cfg->output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        r = -errno;
+        goto out;
+    }
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(tmpname, sizeof(tmpname), ".slow_request_%s_%d_%d.tmp", stamp, (int)ri->w->pid,
+             (int)ri->req->tid);
+    fd = openat(dirfd, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (fchmod(fd, 0640) < 0 || (r = dsl_write_all(fd, b.p, b.len)) < 0 || fsync(fd) < 0) {
+        r = r < 0 ? r : -errno;
+        unlinkat(dirfd, tmpname, 0);
+        goto out;
+    }
+    /* Never replace an existing report: add a counter instead. */
+    for (int i = 1; i < 100; i++) {
+        if (i == 1)
+            snprintf(name, sizeof(name), "slow_request_%s_%d_%d.log", stamp, (int)ri->w->pid,
+                     (int)ri->req->tid);
+        else
+            snprintf(name, sizeof(name), "slow_request_%s_%d_%d_%d.log", stamp,
+                     (int)ri->w->pid, (int)ri->req->tid, i);
+        r = renameat2(dirfd, tmpname, dirfd, name, RENAME_NOREPLACE);
+        if (r == 0 || errno != EEXIST)
+            break;
+    }
+    if (r < 0) {
+        r = -errno;
+        unlinkat(dirfd, tmpname, 0);
+        goto out;
+    }
+    snprintf(ret_path, size, "%s/%s", cfg->output_dir, name);
+    r = 0;
+out:
+    free(b.p);
+    return r;
+}
+
+int report_render(struct daemon *d, const struct report_info *ri, char **ret_text,
+                  size_t *ret_len)
+{
+    return report_render_cfg(&d->cfg, d->hostname, ri, ret_text, ret_len);
+}
+
+int report_write(struct daemon *d, const struct report_info *ri, char *ret_path, size_t size)
+{
+    return report_write_cfg(&d->cfg, d->hostname, ri, ret_path, size);
+}
+
+bool report_source_line(const struct worker *w, const char *file, int line, char *out,
+                        size_t size)
+{
+    if (!source_line(w, file, line, out, size))
+        return false;
+    trim(out);
+    return true;
+}
