@@ -31,8 +31,19 @@ bool symbolize_covers(struct worker *w, const struct snapshot *s);
  * local variables read from the snapshot.  Returns the count. */
 int symbolize(const struct config *cfg, struct worker *w, const struct snapshot *s, bool with_locals,
               struct symframe *out, unsigned max);
-void symframes_free(struct symframe *f, unsigned n);
 void symbolize_release_worker(struct worker *w);
+/* Look up the demangler and copy the vDSO image now (the analysis process
+ * does it before its seccomp filter: it can open no file afterwards). */
+void symbolize_init(void);
+/* Where a confined analysis process gets what it cannot open itself: the
+ * maps of a process (a malloc'd text, or NULL) and a descriptor for a
+ * file (a module the process maps, or a separate debug file; -errno). */
+struct analysis_io {
+    char *(*read_maps)(pid_t pid, size_t *ret_len);
+    int (*open_file)(enum sep_open_kind kind, const char *path);
+};
+/* NULL: read and open directly (the daemon naming in-process). */
+void analysis_set_io(const struct analysis_io *io);
 /* Free this thread's cache of frame names (threads free theirs at exit). */
 void symbolize_cache_release(void);
 

@@ -96,12 +96,7 @@ int snapshot_read(const struct snapshot *s, uint64_t addr, void *buf, size_t len
     }
     if (s->gone)
         return -ESRCH;
-    struct iovec local = {.iov_base = buf, .iov_len = len};
-    struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
-    ssize_t n = process_vm_readv(s->pid, &local, 1, &remote, 1, 0);
-    if (n < 0)
-        return -errno;
-    return (size_t)n == len ? 0 : -EFAULT;
+    return remote_live_read(s->pid, addr, buf, len);
 }
 
 static int snap_read(void *ctx, uint64_t addr, void *buf, size_t len)

@@ -41,12 +41,28 @@ static char *debuginfo_path = NULL;
 
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
                     char **file_name, Elf **elfp);
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file_name, const char *debuglink_file,
+                          GElf_Word debuglink_crc, char **debuginfo_file_name);
 
 static const Dwfl_Callbacks proc_callbacks = {
     .find_elf = find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
+
+/* Set in the analysis process (child.c): files and maps come from the
+ * daemon.  NULL: read them here. */
+static const struct analysis_io *io;
+
+/* Each looked up once, on whichever thread needs it first. */
+static pthread_once_t demangler_once = PTHREAD_ONCE_INIT;
+static pthread_once_t vdso_once = PTHREAD_ONCE_INIT;
+
+void analysis_set_io(const struct analysis_io *set)
+{
+    io = set;
+}
 
 void symbolize_release_worker(struct worker *w)
 {
@@ -108,17 +124,60 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
 {
     if (name && !strcmp(name, VDSO_MODULE) && vdso_fd >= 0)
         return fcntl(vdso_fd, F_DUPFD_CLOEXEC, 0); /* libdwfl closes it */
+    if (io) {
+        /* Confined: the daemon opens the file, if the process maps it. */
+        int fd;
+
+        if (!name || name[0] != '/')
+            return -1;
+        fd = io->open_file(SEP_OPEN_MODULE, name);
+        if (fd < 0)
+            return -1;
+        *file_name = strdup(name);
+        *elfp = NULL;
+        return fd;
+    }
     return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+/* Confined, separate debug information comes by build ID, the way Debian's
+ * -dbgsym packages install it: /usr/lib/debug/.build-id/xx/rest.debug. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file_name, const char *debuglink_file,
+                          GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    char path[PATH_MAX];
+    size_t n;
+    int len, fd;
+
+    if (!io)
+        return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+                                            debuglink_file, debuglink_crc, debuginfo_file_name);
+    len = dwfl_module_build_id(mod, &bits, &vaddr);
+    if (len < 2 || len > 64)
+        return -1;
+    n = (size_t)snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%02x/", bits[0]);
+    for (int i = 1; i < len && n + 3 < sizeof(path); i++)
+        n += (size_t)snprintf(path + n, sizeof(path) - n, "%02x", bits[i]);
+    if (n + sizeof(".debug") > sizeof(path))
+        return -1;
+    memcpy(path + n, ".debug", sizeof(".debug"));
+    fd = io->open_file(SEP_OPEN_DEBUGINFO, path);
+    if (fd < 0)
+        return -1;
+    *debuginfo_file_name = strdup(path);
+    return fd;
 }
 
 /* Report the "[vdso]" line of a maps text, if the image is the daemon's. */
 static void report_vdso(Dwfl *dwfl, const char *maps)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
     const char *line = maps;
     unsigned long long start, end;
 
-    pthread_once(&once, vdso_copy);
+    pthread_once(&vdso_once, vdso_copy);
     if (vdso_fd < 0)
         return;
     while (line && *line) {
@@ -228,6 +287,16 @@ int symbolize_refresh(struct worker *w)
             return -ENOMEM;
         w->dwfl = dwfl;
     }
+    if (io) {
+        /* Confined: the daemon reads the maps (no auxv: the vDSO is
+         * reported from this process's own image, as below). */
+        size_t len;
+        char *maps = io->read_maps(w->pid, &len);
+        int r = maps ? report_maps_text(w, maps, len) : -ESRCH;
+
+        free(maps);
+        return r < 0 ? -ESRCH : 0;
+    }
     dwfl_report_begin(dwfl);
     if (dwfl_linux_proc_report(dwfl, w->pid) != 0) {
         /* It reads /proc/PID/auxv first (for the vDSO), which is 0400:
@@ -247,19 +316,6 @@ int symbolize_refresh(struct worker *w)
     return 0;
 }
 
-void symframes_free(struct symframe *f, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++) {
-        for (unsigned k = 0; k < f[i].nvars; k++) {
-            free(f[i].vars[k].name);
-            free(f[i].vars[k].value);
-        }
-        free(f[i].vars);
-        f[i].vars = NULL;
-        f[i].nvars = 0;
-    }
-}
-
 /*
  * C++ names are demangled with the C++ runtime's __cxa_demangle when it is
  * present in the process (looked up once; the daemon itself is C and does
@@ -277,16 +333,21 @@ static void find_demangler(void)
         demangler = (demangle_fn)(uintptr_t)dlsym(h, "__cxa_demangle");
 }
 
+void symbolize_init(void)
+{
+    pthread_once(&demangler_once, find_demangler);
+    pthread_once(&vdso_once, vdso_copy);
+}
+
 static void demangle_into(const char *name, char *out, size_t size)
 {
     /* Names are found on the analysis thread and, for follow samples, on
      * the loop: look the demangler up once. */
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
     demangle_fn fn;
     char *d;
     int status = -1;
 
-    pthread_once(&once, find_demangler);
+    pthread_once(&demangler_once, find_demangler);
     fn = demangler;
     if (fn && name[0] == '_' && name[1] == 'Z' && strlen(name) < 4096) {
         d = fn(name, NULL, NULL, &status);

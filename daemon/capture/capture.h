@@ -53,6 +53,13 @@ struct remote_mem {
 int remote_read(struct remote_mem *m, uint64_t addr, void *buf, size_t len);
 #define remote_read_type(m, addr, ptr) remote_read((m), (addr), (ptr), sizeof(*(ptr)))
 
+/* Read exactly len bytes of process pid: 0, -EFAULT (short), -errno.  With
+ * process_vm_readv(), unless a reader was set: the analysis process has
+ * no right to read another process and asks the daemon (child.c). */
+typedef int (*remote_live_fn)(pid_t pid, uint64_t addr, void *buf, size_t len);
+void remote_set_live(remote_live_fn fn);
+int remote_live_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+
 /* A reader over a live process with process_vm_readv().  ctx is the pid. */
 struct remote_proc {
     pid_t pid;
@@ -69,9 +76,8 @@ int remote_read_cstr(struct remote_mem *m, uint64_t addr, char *buf, size_t max)
 /* Read [addr, addr + len) of the snapshot's thread: from the stack copy,
  * else from the live process unless s->gone.  0 or -errno. */
 int snapshot_read(const struct snapshot *s, uint64_t addr, void *buf, size_t len);
-/* /proc/PID/maps, whole (at most DSL_MAPS_MAX bytes; a longer one is cut at
+/* /proc/PID/maps, whole (at most DSL_MAPS_MAX bytes, core.h; a longer one is cut at
  * a line end): a malloc'd NUL-terminated text, or NULL. */
-#define DSL_MAPS_MAX (8u << 20)
 char *snapshot_read_maps(pid_t pid, size_t *len);
 
 /* Hold the thread, copy registers and stack (and what the hooks read), let

@@ -94,3 +94,24 @@ int remote_read_cstr(struct remote_mem *m, uint64_t addr, char *buf, size_t max)
     buf[have] = '\0';
     return (int)have;
 }
+
+static remote_live_fn live_override;
+
+void remote_set_live(remote_live_fn fn)
+{
+    live_override = fn;
+}
+
+int remote_live_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+    struct iovec local = {.iov_base = buf, .iov_len = len};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
+    ssize_t n;
+
+    if (live_override)
+        return live_override(pid, addr, buf, len);
+    n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (n < 0)
+        return -errno;
+    return (size_t)n == len ? 0 : -EFAULT;
+}

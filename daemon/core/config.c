@@ -364,6 +364,12 @@ const struct opt_def config_options[] = {
      "other processes, no files opened by handle, no listening sockets, only read-only ptrace "
      "requests. A denied call fails with EPERM and is logged. false: only to run the daemon "
      "under valgrind, or to find out whether the filter is in the way."},
+    {"dogslow", "privsep", OPT_BOOL, 0, OFF(privsep), 0, 0, "true", NULL, NULL, NULL, 0, NULL,
+     NULL,
+     "Unwind and name the frames of snapshots in a separate process that holds no capability, "
+     "opens no file (the daemon hands it the worker's files after checking that the worker maps "
+     "them) and, with seccomp, runs under a filter of its own: a bug in the ELF and DWARF "
+     "parsers then cannot reach the daemon's privileges. false: name them in the daemon."},
     {"dogslow", "allowed_users", OPT_LIST, OPT_RELOAD, OFF(allowed_users), 0, 0, "", NULL, NULL,
      check_account, DSL_CFG_IDS_MAX, NULL, NULL,
      "Only processes of these users (names or uids) may register. Empty, with allowed_groups "

@@ -257,10 +257,10 @@ static int dump_thread(struct daemon *d, struct worker *w, const struct dsl_requ
 
     /* An operator's request: waits if the analysis thread is naming a
      * report of this process. */
-    pthread_mutex_lock(&w->dwfl_lock);
-    r = snapshot_thread(d, w, req->tid, &snap);
-    if (r == 0 && snap.nframes > 0) {
-        int n = symbolize(&d->cfg, w, &snap, d->cfg.stack_vars, frames, ARRAY_SIZE(frames));
+    namer_lock(w);
+    r = snapshot_take(d, w, req->tid, &snap);
+    if (r == 0) {
+        int n = snapshot_name(&d->cfg, w, &snap, d->cfg.stack_vars, frames, ARRAY_SIZE(frames));
         if (n > 0)
             nframes = (unsigned)n;
     }
@@ -269,7 +269,7 @@ static int dump_thread(struct daemon *d, struct worker *w, const struct dsl_requ
         symframes_free(frames, nframes);
         nframes = 0;
     }
-    pthread_mutex_unlock(&w->dwfl_lock);
+    namer_unlock(w);
     if (snap.changed) {
         tprintf(t, "==== pid %d tid %d ====\n%s\n", (int)w->pid, (int)req->tid, snap.note);
         registry_remove_changed(d, w, "not traced", snap.note);

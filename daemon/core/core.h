@@ -301,6 +301,7 @@ struct config {
     char group[64];            /* and this group; empty: the user's own */
     bool seccomp;              /* put the seccomp filter on itself (sandbox.c) */
     bool dac_read_search;      /* keep CAP_DAC_READ_SEARCH besides CAP_SYS_PTRACE (privs.c) */
+    bool privsep;              /* name frames in the analysis process (sep.c) */
 };
 
 void config_defaults(struct config *c);
@@ -574,16 +575,188 @@ struct symframe {
 
 #define DSL_SYMFRAMES_MAX (2 * DSL_FRAMES_MAX)
 
+/* Free the variables of n named frames (the frames are the caller's). */
+static inline void symframes_free(struct symframe *f, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        for (unsigned k = 0; k < f[i].nvars; k++) {
+            free(f[i].vars[k].name);
+            free(f[i].vars[k].value);
+        }
+        free(f[i].vars);
+        f[i].vars = NULL;
+        f[i].nvars = 0;
+    }
+}
+
+/* The longest /proc/PID/maps text kept (a longer one is cut at a line end). */
+#define DSL_MAPS_MAX (8u << 20)
+
 /* ---- a snapshot, start to end (take.c) ---------------------------------- */
 
-/* Hold the thread and copy it (capture's snapshot_take), then unwind the
- * copy (snapshot_finish: analysis, any time after the thread runs again).
- * The unwinder may read the live process beyond the copy: the caller
- * checks snapshot_still_same() once it has read all it will (naming too). */
-int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s);
+/* Unwind s's copy (if s->needs_unwind) and name its frames into out, with
+ * their locals if with_locals: in the analysis process with privsep
+ * (sep_name), else here.  With the namer locked.  The unwinder and the
+ * locals may read the live process beyond the copy: the caller checks
+ * snapshot_still_same() once it has read all it will.  Returns the number
+ * of frames named, or -errno (s->note says why). */
+int snapshot_name(const struct config *cfg, struct worker *w, struct snapshot *s,
+                  bool with_locals, struct symframe *out, unsigned max);
+/* Unwinding in-process (analysis's unwind_snapshot, timed). */
 void snapshot_finish(const struct config *cfg, struct worker *w, struct snapshot *s);
+/* One naming of w's snapshots at a time: the analysis thread, or the loop
+ * (a follow-up sample tries, dogslowctl dump waits). */
+void namer_lock(struct worker *w);
+bool namer_trylock(struct worker *w);
+void namer_unlock(struct worker *w);
 /* Puts the Python reader into capture's hold (snapshot_set_hooks). */
 void take_init(void);
+
+/* ---- the analysis process (sep.c) and its protocol (sepmsg.c) ---------- */
+
+/*
+ * With privsep on (the default), the frames of a snapshot are unwound and
+ * named -- libdwfl, the DWARF location evaluator: every parser of what a
+ * worker controls, but the CPython reader -- in a process of their own
+ * that holds no capability, sits under a seccomp filter of its own and
+ * opens no file: it asks the daemon for the worker's memory, its maps and
+ * its files, which the daemon reads or opens for it after checking them.
+ * docs/architecture.md, "The trust boundary".
+ */
+
+/* Start the spawner (before the seccomp filter and before any thread): a
+ * process without capabilities that forks analysis processes on demand.
+ * 0, or -errno (then frames are named in the daemon, with a warning). */
+int sep_start(const struct config *cfg);
+/* Is naming done in an analysis process? */
+bool sep_active(void);
+/* The analysis channel: one user at a time (the analysis thread, or the
+ * loop for a follow-up sample or dogslowctl dump).  sep_trylock: false if
+ * busy. */
+void sep_lock(void);
+bool sep_trylock(void);
+void sep_unlock(void);
+/* Unwind s (if s->needs_unwind) and name its frames into out, in the
+ * analysis process, serving its requests for w meanwhile.  With the
+ * channel locked.  Returns the number of frames named, or -errno (the
+ * analysis process died or answered nonsense: it is replaced for the next
+ * snapshot, and s->err/s->note say why). */
+int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, bool with_locals,
+             struct symframe *out, unsigned max);
+/* w is gone: the analysis process drops its session with the next job. */
+void sep_forget(const struct worker *w);
+/* Statistics for dogslowctl status and the log. */
+struct sep_stats {
+    pid_t pid;              /* the analysis process now, or 0 */
+    unsigned long jobs;     /* snapshots named there */
+    unsigned long restarts; /* analysis processes replaced */
+    unsigned long refused;  /* requests of it refused (reads, files) */
+};
+void sep_get_stats(struct sep_stats *ret);
+/* The analysis process's main loop (analysis/child.c), in the forked
+ * process: never returns. */
+void analysis_child_main(int sock, bool confine) __attribute__((noreturn));
+/* Before the spawner's filter: what the analysis process needs and cannot
+ * do once confined (the vDSO copy, the demangler). */
+void analysis_child_prepare(void);
+
+#define SEP_MAGIC    0x414c5344u /* "DSLA" */
+#define SEP_HDR_SIZE 16u
+#define SEP_MSG_MAX  (24u << 20)   /* payload bytes of one message */
+#define SEP_STACK_MAX (16u << 20)  /* a stack copy */
+#define SEP_READ_MAX (1u << 20)    /* bytes of memory asked at once */
+#define SEP_FORGET_MAX 64u         /* workers forgotten per job */
+#define SEP_VARS_PER_FRAME 64u
+#define SEP_VARS_PER_RESULT 2048u
+#define SEP_VAR_NAME_MAX 255u
+#define SEP_VAR_VALUE_MAX 8192u
+
+enum sep_type {
+    SEP_JOB = 1,   /* daemon -> analysis: a snapshot to name (struct sep_job) */
+    SEP_RESULT,    /* analysis -> daemon: its frames (struct sep_result) */
+    SEP_MEM_READ,  /* analysis -> daemon: u64 addr, u32 len */
+    SEP_MEM_DATA,  /* daemon -> analysis: an answer: errno, bytes */
+    SEP_MAPS,      /* analysis -> daemon: the process's maps, please */
+    SEP_MAPS_TEXT, /* daemon -> analysis: an answer: errno, the text */
+    SEP_OPEN,      /* analysis -> daemon: u8 kind, a path */
+    SEP_OPENED,    /* daemon -> analysis: an answer: errno; the descriptor with it */
+    SEP_TYPE_END
+};
+
+enum sep_open_kind {
+    SEP_OPEN_MODULE = 1,    /* a file the process maps (its maps say so) */
+    SEP_OPEN_DEBUGINFO = 2, /* a separate debug file under /usr/lib/debug */
+};
+
+struct sep_hdr {
+    uint32_t magic;
+    uint16_t type;
+    uint16_t flags; /* 0 */
+    uint32_t len;   /* payload bytes */
+    uint32_t reserved;
+};
+_Static_assert(sizeof(struct sep_hdr) == SEP_HDR_SIZE, "sep header size");
+
+struct sep_buf {
+    uint8_t *p;
+    size_t len, cap;
+    bool err;
+};
+
+struct sep_job {
+    uint64_t worker_id;
+    pid_t pid, tid;
+    bool with_locals, gone, needs_unwind, have_regs;
+    uint32_t regs_known;
+    uint64_t regs[DSL_NREGS];
+    uint32_t max_frames, max_value_bytes;
+    char redact[1024];
+    uint64_t stack_addr;
+    const uint8_t *stack; /* decoded: into the message */
+    uint32_t stack_len;
+    const char *maps;     /* the copy taken with the snapshot, or NULL */
+    uint32_t maps_len;
+    unsigned nforget;
+    uint64_t forget[SEP_FORGET_MAX];
+    unsigned nframes;     /* frames found while held (unwinding the live thread) */
+    struct frame frames[DSL_FRAMES_MAX];
+};
+
+struct sep_result {
+    int err;          /* the snapshot's err and note after unwinding */
+    char note[160];
+    uint64_t unwind_ns;
+    unsigned nframes;
+    struct frame frames[DSL_FRAMES_MAX];
+    unsigned nsym;
+    struct symframe *sym; /* the caller's array; decoded vars are malloc'd */
+};
+
+void sep_begin(struct sep_buf *b, enum sep_type type);
+void sep_buf_free(struct sep_buf *b);
+/* Send b (begun with sep_begin) whole, pass_fd with it if >= 0. */
+int sep_send(int fd, struct sep_buf *b, int pass_fd);
+/* Receive one message into b (payload only) and its header; a descriptor
+ * that came with it in *ret_fd (else -1; NULL: closed).  deadline:
+ * CLOCK_MONOTONIC ns, 0 for none.  -EPIPE at the end of the stream,
+ * -EBADMSG for a bad header, -ETIMEDOUT. */
+int sep_recv(int fd, struct sep_buf *b, struct sep_hdr *ret_hdr, int *ret_fd, uint64_t deadline);
+int sep_job_encode(struct sep_buf *b, const struct sep_job *j);
+int sep_job_decode(const uint8_t *p, size_t len, struct sep_job *j);
+int sep_result_encode(struct sep_buf *b, const struct sep_result *r);
+/* Decodes at most max_sym named frames into r->sym; on an error nothing is
+ * left allocated. */
+int sep_result_decode(const uint8_t *p, size_t len, struct sep_result *r, unsigned max_sym);
+void sep_mem_read_encode(struct sep_buf *b, uint64_t addr, uint32_t len);
+int sep_mem_read_decode(const uint8_t *p, size_t len, uint64_t *ret_addr, uint32_t *ret_len);
+void sep_answer_encode(struct sep_buf *b, enum sep_type type, int err, const void *p, size_t n);
+int sep_answer_decode(const uint8_t *p, size_t len, int *ret_err, const uint8_t **ret_data,
+                      size_t *ret_len);
+void sep_open_encode(struct sep_buf *b, enum sep_open_kind kind, const char *path);
+int sep_open_decode(const uint8_t *p, size_t len, enum sep_open_kind *ret_kind, char *path,
+                    size_t size);
+/* Fuzzing entry (fuzz/): every decoder on data. */
+int sep_fuzz_one(const uint8_t *data, size_t size);
 
 /* ---- the daemon --------------------------------------------------------- */
 
@@ -665,6 +838,11 @@ struct sock_fprog;
 /* Put the filter on every thread of the daemon, for good.  Called once set
  * up, before any worker's data is read.  0 or -errno. */
 int sandbox_enter(void);
+/* The filters of the spawner and of the analysis process (sep.c): a
+ * process that opens no file and traces nothing; the spawner may fork. */
+int sandbox_enter_spawner(void);
+int sandbox_enter_analysis(void);
+int sandbox_build_confined(bool spawner, struct sock_fprog *ret);
 /* The program, without installing it (tests, --print-seccomp). */
 int sandbox_build(struct sock_fprog *ret);
 /* How many calls were denied so far, and the number of the last one. */

@@ -500,10 +500,9 @@ void follow_fire(struct daemon *d, const struct deadline *e)
     /* The analysis thread is naming a report of this process: skip this
      * sample rather than wait (the loop must not). */
     snap.changed = false;
-    if (pthread_mutex_trylock(&w->dwfl_lock) == 0) {
-        if (snapshot_thread(d, w, f->tid, &snap) == 0) {
-            int n = snap.nframes ? symbolize(&d->cfg, w, &snap, false, frames, DSL_SYMFRAMES_MAX)
-                                 : 0;
+    if (namer_trylock(w)) {
+        if (snapshot_take(d, w, f->tid, &snap) == 0) {
+            int n = snapshot_name(&d->cfg, w, &snap, false, frames, DSL_SYMFRAMES_MAX);
             /* Unwinding and naming read the process too: the sample counts
              * only if it is still the one that registered. */
             if (snapshot_still_same(w, &snap) && n > 0) {
@@ -515,7 +514,7 @@ void follow_fire(struct daemon *d, const struct deadline *e)
         } else if (!snap.changed) {
             f->skipped += snap.err == EINPROGRESS || snap.err == EBUSY;
         }
-        pthread_mutex_unlock(&w->dwfl_lock);
+        namer_unlock(w);
     } else {
         f->skipped++;
     }

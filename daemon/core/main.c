@@ -742,6 +742,7 @@ static void on_removed(struct daemon *d, struct worker *w)
      * releases it (watch.c). */
     if (!w->busy)
         symbolize_release_worker(w);
+    sep_forget(w); /* and the analysis process's */
     watch_rearm(d);
 }
 
@@ -818,6 +819,13 @@ int main(int argc, char **argv)
     (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
     take_init();
     snapshot_priority_probe();
+    /* The analysis processes' spawner: forked now, while the daemon has one
+     * thread and no filter yet (its filter forbids forking). */
+    r = sep_start(&d.cfg);
+    if (r < 0)
+        log_warnx("cannot start the analysis process: %s; frames are named in the daemon "
+                  "itself (privsep = false)",
+                  strerror(-r));
     /* From here on the daemon reads what workers control: confine it first. */
     if (d.cfg.seccomp) {
         r = sandbox_enter();

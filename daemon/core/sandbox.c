@@ -197,6 +197,35 @@ static const struct sc allowed[] = {
     SC(memfd_create),
 };
 
+/*
+ * The analysis process and the spawner (sep.c, analysis/child.c): no
+ * file is opened (open and openat answer EACCES, quietly: libdw probes for
+ * files on its own, and the daemon hands over the ones that are allowed),
+ * no socket made or connected, no ptrace, no process_vm_readv, no
+ * pidfd, no exec.  What is left: computing on memory, and talking over the
+ * descriptors it holds.  The spawner's filter adds fork (a clone without
+ * CLONE_THREAD, CLONE_VM or a namespace), AF_UNIX socketpairs and
+ * installing the analysis process's filter (seccomp, prctl).
+ */
+static const struct sc confined[] = {
+    SC(read), SC(write), SC(readv), SC(writev), SC(pread64), SC(close), SC(lseek), SC(fstat),
+    SC(fcntl), SC(dup), SC(munmap), SC(mremap), SC(madvise), SC(brk),
+#ifdef __NR_rseq
+    SC(rseq),
+#endif
+#ifdef __NR_poll
+    SC(poll),
+#endif
+#ifdef __NR_alarm
+    SC(alarm),
+#endif
+    SC(set_robust_list), SC(set_tid_address), SC(futex), SC(sched_yield), SC(getrandom),
+    SC(clock_gettime), SC(clock_nanosleep), SC(nanosleep), SC(getpid), SC(gettid), SC(getppid),
+    SC(exit), SC(exit_group), SC(rt_sigaction), SC(rt_sigprocmask), SC(rt_sigreturn),
+    SC(sigaltstack), SC(restart_syscall), SC(ppoll), SC(setitimer), SC(sendto), SC(sendmsg),
+    SC(recvfrom), SC(recvmsg), SC(sysinfo), /* qsort() asks for the memory size */
+};
+
 /* Names for the log line of a denied call: the allowed ones above, and the
  * ones worth recognising at a glance. */
 static const struct sc named[] = {
@@ -225,6 +254,9 @@ const char *sandbox_syscall_name(int nr)
     for (size_t i = 0; i < ARRAY_SIZE(named); i++)
         if (named[i].nr == nr)
             return named[i].name;
+    for (size_t i = 0; i < ARRAY_SIZE(confined); i++)
+        if (confined[i].nr == nr)
+            return confined[i].name;
     return "?";
 }
 
@@ -268,6 +300,29 @@ static void block_mask(struct prog *b, unsigned arg, uint32_t mask, uint32_t bad
     emit(b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, bad, 0, 1));
     emit(b, STMT(BPF_RET | BPF_K, RET_DENY));
     emit(b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+}
+
+/* Block: deny when the low 32 bits of argument arg are val, else allow. */
+static void block_arg_not(struct prog *b, unsigned arg, uint32_t val)
+{
+    b->n = 0;
+    b->overflow = false;
+    emit(b, STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)));
+    emit(b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, val, 0, 1));
+    emit(b, STMT(BPF_RET | BPF_K, RET_DENY));
+    emit(b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+}
+
+/* Block: allow when argument arg has none of mask's bits, else deny. */
+static void block_none_of(struct prog *b, unsigned arg, uint32_t mask)
+{
+    b->n = 0;
+    b->overflow = false;
+    emit(b, STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)));
+    emit(b, STMT(BPF_ALU | BPF_AND | BPF_K, mask));
+    emit(b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1));
+    emit(b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+    emit(b, STMT(BPF_RET | BPF_K, RET_DENY));
 }
 
 /* Block: allow when argument arg is 0 (both halves: a pointer). */
@@ -375,8 +430,76 @@ static void build(struct prog *p, pid_t self)
     emit(p, STMT(BPF_RET | BPF_K, RET_DENY));
 }
 
+static void build_confined(struct prog *p, pid_t self, bool spawner)
+{
+    static struct prog b;
+    uint32_t me = (uint32_t)self;
+    static const uint32_t prctl_ok[] = {PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG,
+                                        PR_SET_NO_NEW_PRIVS, PR_GET_DUMPABLE};
+
+    p->n = 0;
+    p->overflow = false;
+    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
+#ifdef DS_AUDIT_ARCH
+    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, DS_AUDIT_ARCH, 1, 0));
+    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+#endif
+    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+#ifdef __x86_64__
+    emit(p, JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u /* __X32_SYSCALL_BIT */, 0, 1));
+    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+#endif
+    for (size_t i = 0; i < ARRAY_SIZE(confined); i++) {
+        emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)confined[i].nr, 0, 1));
+        emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+    }
+    /* Quietly refused: libdw looks for files by itself, and resolves paths
+     * (realpath: "not a link" leaves a path as it is). */
+#ifdef __NR_readlink
+    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_readlink, 0, 1));
+    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL));
+#endif
+    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_readlinkat, 0, 1));
+    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL));
+    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 0, 1));
+    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES));
+#ifdef __NR_open
+    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 0, 1));
+    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES));
+#endif
+    /* fstat() of a descriptor it holds, not stat() of a path. */
+    block_arg_not(&b, 0, (uint32_t)AT_FDCWD);
+    emit_block(p, __NR_newfstatat, &b);
+    block_mask(&b, 2, PROT_EXEC, PROT_EXEC);
+    emit_block(p, __NR_mmap, &b);
+    emit_block(p, __NR_mprotect, &b);
+    block_arg_in(&b, 0, &me, 1, RET_DENY);
+    emit_block(p, __NR_kill, &b);
+    emit_block(p, __NR_tgkill, &b);
+    block_arg_in(&b, 0, prctl_ok, spawner ? ARRAY_SIZE(prctl_ok) : 2, RET_DENY);
+    emit_block(p, __NR_prctl, &b);
+    if (spawner) {
+        static const uint32_t unix_only = AF_UNIX;
+        /* fork: a new process sharing nothing, in the same namespaces */
+        block_none_of(&b, 0,
+                      CLONE_THREAD | CLONE_VM | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID |
+                          CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP);
+        emit_block(p, __NR_clone, &b);
+        block_arg_in(&b, 0, &unix_only, 1, RET_DENY);
+        emit_block(p, __NR_socketpair, &b);
+        emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_seccomp, 0, 1));
+        emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+    }
+#ifdef __NR_clone3
+    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1));
+    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
+#endif
+    emit(p, STMT(BPF_RET | BPF_K, RET_DENY));
+}
+
 /* ---- what a denied call turns into --------------------------------------- */
 
+static const char *denied_who = "dogslowd"; /* the process, in the line */
 static volatile sig_atomic_t denied_count;
 static volatile sig_atomic_t denied_last = -1;
 static uint64_t denied_logged;
@@ -420,7 +543,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
     if (denied_count < 1000000)
         denied_count = denied_count + 1;
     if (denied_count <= 20) {
-        put_str(line, &n, sizeof(line), "dogslowd: seccomp: denied system call ");
+        put_str(line, &n, sizeof(line), denied_who);
+        put_str(line, &n, sizeof(line), ": seccomp: denied system call ");
         put_str(line, &n, sizeof(line), sandbox_syscall_name(si->si_syscall));
         put_str(line, &n, sizeof(line), " (");
         put_uint(line, &n, sizeof(line), (unsigned long)si->si_syscall);
@@ -471,6 +595,58 @@ int sandbox_enter(void)
     if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog) != 0)
         return errno ? -errno : -ESRCH;
     return 0;
+}
+
+int sandbox_build_confined(bool spawner, struct sock_fprog *ret)
+{
+    static struct prog p;
+
+    build_confined(&p, getpid(), spawner);
+    if (p.overflow)
+        return -E2BIG;
+    ret->len = (unsigned short)p.n;
+    ret->filter = p.ins;
+    return 0;
+}
+
+/* The SIGSYS handler stays what the daemon set (the line says which
+ * process: the analysis one has the same stderr). */
+static int enter_confined(bool spawner)
+{
+    struct sock_fprog fprog;
+    int r = sandbox_build_confined(spawner, &fprog);
+
+    denied_who = spawner ? "dogslowd (spawner)" : "dogslowd (analysis)";
+    denied_count = 0;
+    if (r < 0)
+        return r;
+#ifdef DS_TRAP
+    {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_sigaction = on_sigsys;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGSYS, &sa, NULL) < 0)
+            return -errno;
+    }
+#endif
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0)
+        return -errno;
+    return 0;
+}
+
+int sandbox_enter_spawner(void)
+{
+    return enter_confined(true);
+}
+
+int sandbox_enter_analysis(void)
+{
+    return enter_confined(false);
 }
 
 unsigned long sandbox_denied(int *last)

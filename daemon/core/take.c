@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +36,43 @@ void snapshot_finish(const struct config *cfg, struct worker *w, struct snapshot
     }
 }
 
-int snapshot_thread(struct daemon *d, struct worker *w, pid_t tid, struct snapshot *s)
+/* The naming of one worker's snapshots is one at a time: its Dwfl session
+ * (in-process), and the analysis process's channel (privsep), in that
+ * order. */
+void namer_lock(struct worker *w)
 {
-    int r = snapshot_take(d, w, tid, s);
+    pthread_mutex_lock(&w->dwfl_lock);
+    if (sep_active())
+        sep_lock();
+}
 
-    if (r == 0)
-        snapshot_finish(&d->cfg, w, s);
-    return r;
+bool namer_trylock(struct worker *w)
+{
+    if (pthread_mutex_trylock(&w->dwfl_lock) != 0)
+        return false;
+    if (sep_active() && !sep_trylock()) {
+        pthread_mutex_unlock(&w->dwfl_lock);
+        return false;
+    }
+    return true;
+}
+
+void namer_unlock(struct worker *w)
+{
+    if (sep_active())
+        sep_unlock();
+    pthread_mutex_unlock(&w->dwfl_lock);
+}
+
+int snapshot_name(const struct config *cfg, struct worker *w, struct snapshot *s,
+                  bool with_locals, struct symframe *out, unsigned max)
+{
+    if (!s->needs_unwind && s->nframes == 0)
+        return 0;
+    if (sep_active())
+        return sep_name(cfg, w, s, with_locals, out, max);
+    snapshot_finish(cfg, w, s);
+    return s->nframes ? symbolize(cfg, w, s, with_locals, out, max) : 0;
 }
 
 static pid_t parent_of(pid_t pid)

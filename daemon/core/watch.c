@@ -452,32 +452,29 @@ static void name(struct job *j, struct snapshot *s, const struct config *cfg)
 {
     static struct symframe scratch[DSL_SYMFRAMES_MAX]; /* this thread's */
     struct worker *w = j->w;
+    int n;
 
     s->nframes = 0;
     if (j->needs_unwind && s->stack) {
         s->needs_unwind = true;
-        snapshot_finish(cfg, w, s);
     } else if (j->nframes) {
         memcpy(s->frames, j->frames, j->nframes * sizeof(*j->frames));
         s->nframes = j->nframes;
     }
+    n = snapshot_name(cfg, w, s, cfg->stack_vars, scratch, ARRAY_SIZE(scratch));
     if (s->nframes == 0 && s->gone && !s->err) {
         s->err = ESRCH;
         snprintf(s->note, sizeof(s->note),
                  "the process exited before its stack could be unwound");
     }
-    if (s->nframes > 0) {
-        int n = symbolize(cfg, w, s, cfg->stack_vars, scratch, ARRAY_SIZE(scratch));
-
-        if (n > 0) {
-            j->sym = malloc((size_t)n * sizeof(*j->sym));
-            if (j->sym) {
-                /* The locals move with the frames. */
-                memcpy(j->sym, scratch, (size_t)n * sizeof(*j->sym));
-                j->nsym = (unsigned)n;
-            } else {
-                symframes_free(scratch, (unsigned)n);
-            }
+    if (n > 0) {
+        j->sym = malloc((size_t)n * sizeof(*j->sym));
+        if (j->sym) {
+            /* The locals move with the frames. */
+            memcpy(j->sym, scratch, (size_t)n * sizeof(*j->sym));
+            j->nsym = (unsigned)n;
+        } else {
+            symframes_free(scratch, (unsigned)n);
         }
     }
 }
@@ -519,7 +516,7 @@ static void analyse(struct job *j)
         (void)same_process(j, s);
     s->maps = j->maps;
     s->maps_len = j->maps_len;
-    pthread_mutex_lock(&w->dwfl_lock);
+    namer_lock(w);
     if (j->needs_unwind && j->stack) {
         /* The copy moves to the snapshot; job_bytes still counts it. */
         s->stack = j->stack;
@@ -535,7 +532,7 @@ static void analyse(struct job *j)
         drop_names(j); /* gone or changed meanwhile: again, from the copies */
         name(j, s, cfg);
     }
-    pthread_mutex_unlock(&w->dwfl_lock);
+    namer_unlock(w);
     /* The locals are read: the stack copy is not needed any more. */
     free(s->stack);
     s->stack = NULL;

@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Privilege separation, the daemon's side (docs/architecture.md, "The trust
+ * boundary").
+ *
+ * At start-up, before its own seccomp filter and before any thread, the
+ * daemon forks the *spawner*: a process that drops every capability, sets
+ * no_new_privs, keeps nothing but its socket to the daemon (and stderr),
+ * and puts a seccomp filter on itself that allows little more than fork.
+ * Whenever the daemon needs an analysis process -- the first snapshot to
+ * name, or after one died -- it writes a byte to the spawner, which forks
+ * one (analysis/child.c) and passes the daemon its end of a fresh
+ * socketpair.  The daemon itself can fork nothing (its filter), so this is
+ * how a crashed analysis process is replaced.
+ *
+ * sep_name() hands the analysis process a snapshot -- registers, the stack
+ * copy, the maps copy of a first report, the frames found while held --
+ * and serves its requests until the named frames come back:
+ *
+ *   MEM_READ  bytes of *the snapshot's* process (whatever pid it names),
+ *             through snapshot_read(): the copy first, the live process
+ *             only while it is still the registered one (s->gone);
+ *             at most SEP_READ_MAX at once and JOB_READ_BUDGET a job
+ *   MAPS      that process's /proc/PID/maps, or the snapshot's copy
+ *   OPEN      a module: only a path that process maps (its maps say so);
+ *             a debug file: only under /usr/lib/debug, no "..", ".debug";
+ *             opened read-only here, a regular file, the descriptor passed
+ *
+ * Everything it answers is decoded by sep_result_decode() as hostile.  A
+ * process that breaks the protocol, stays silent past JOB_TIMEOUT_NS or
+ * dies is dropped (its socket closed), the snapshot is reported without
+ * names, saying why, and the next snapshot gets a new process.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis.h"
+#include "capture.h"
+#include "core.h"
+#include "util.h"
+
+#define JOB_TIMEOUT_NS    (150 * NSEC_PER_SEC) /* longer than the child's own alarm */
+#define SPAWN_TIMEOUT_NS  (5 * NSEC_PER_SEC)
+#define JOB_READ_BUDGET   (64u << 20)          /* bytes of memory served per job */
+
+static int spawner = -1; /* socket to the spawner; -1: privsep off */
+static pid_t spawner_pid;
+static int chan = -1;    /* socket to the analysis process, or -1 */
+static pid_t child_pid;
+static pthread_mutex_t chan_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sep_buf in, out;
+
+static pthread_mutex_t forget_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t forget_ids[SEP_FORGET_MAX];
+static unsigned nforget;
+
+static bool confine; /* seccomp filters on the spawner and analysis processes */
+static unsigned long stat_jobs, stat_restarts, stat_refused;
+
+static struct ratelimit rl_sep = RATELIMIT_INIT("analysis process", 1000, 5);
+
+/* ---- the spawner --------------------------------------------------------- */
+
+static int drop_all_caps(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[2];
+
+    memset(d, 0, sizeof(d));
+    if (syscall(SYS_capset, &h, d) < 0)
+        return -errno;
+    (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+/* Close every descriptor but 0-2 and keep. */
+static void close_others(int keep)
+{
+    for (int fd = 3; fd < 65536; fd++) {
+        if (fd == keep)
+            continue;
+        if (fcntl(fd, F_GETFD) >= 0)
+            close(fd);
+    }
+}
+
+static void __attribute__((noreturn)) spawner_main(int ctl, pid_t daemon_pid)
+{
+    (void)prctl(PR_SET_NAME, "dogslowd-spawn", 0, 0, 0);
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != daemon_pid)
+        _exit(0);
+    close_others(ctl);
+    signal(SIGCHLD, SIG_IGN); /* analysis processes are reaped by the kernel */
+    signal(SIGPIPE, SIG_IGN);
+    if (drop_all_caps() < 0) {
+        fprintf(stderr, "dogslowd (spawner): cannot drop its capabilities\n");
+        _exit(1);
+    }
+    analysis_child_prepare(); /* inherited by every analysis process */
+    if (confine && sandbox_enter_spawner() < 0) {
+        fprintf(stderr, "dogslowd (spawner): cannot install its seccomp filter\n");
+        _exit(1);
+    }
+    for (;;) {
+        char c;
+        int sv[2];
+        ssize_t n = read(ctl, &c, 1);
+
+        if (n == 0)
+            _exit(0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(1);
+        }
+        pid_t pid = -1;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+            int32_t none = -1;
+            (void)dsl_send_fd(ctl, &none, sizeof(none), -1, MSG_NOSIGNAL);
+            continue;
+        }
+        pid = fork();
+        if (pid == 0) {
+            close(ctl);
+            close(sv[0]);
+            (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+            analysis_child_main(sv[1], confine);
+        }
+        close(sv[1]);
+        int32_t p = pid > 0 ? (int32_t)pid : -1;
+        (void)dsl_send_fd(ctl, &p, sizeof(p), pid > 0 ? sv[0] : -1, MSG_NOSIGNAL);
+        close(sv[0]);
+    }
+}
+
+int sep_start(const struct config *cfg)
+{
+    int sv[2];
+    pid_t self = getpid(), pid;
+
+    if (!cfg->privsep)
+        return 0;
+    confine = cfg->seccomp;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return -e;
+    }
+    if (pid == 0)
+        spawner_main(sv[1], self);
+    close(sv[1]);
+    spawner = sv[0];
+    spawner_pid = pid;
+    log_info("privilege separation: frames are named in a process without capabilities "
+             "(spawner pid %d)",
+             (int)pid);
+    return 0;
+}
+
+bool sep_active(void)
+{
+    return spawner >= 0;
+}
+
+/* A new analysis process from the spawner; 0 or -errno. */
+static int spawn(void)
+{
+    int32_t pid = -1;
+    int fd = -1, nfds = 0;
+    bool ctrunc = false;
+    ssize_t n;
+    struct pollfd p = {.fd = spawner, .events = POLLIN};
+
+    if (send(spawner, "s", 1, MSG_NOSIGNAL) != 1)
+        return -EPIPE;
+    if (poll(&p, 1, (int)(SPAWN_TIMEOUT_NS / NSEC_PER_MSEC)) != 1)
+        return -ETIMEDOUT;
+    n = dsl_recv_fd(spawner, &pid, sizeof(pid), &fd, &nfds, &ctrunc);
+    if (n != sizeof(pid) || fd < 0 || pid <= 0) {
+        if (fd >= 0)
+            close(fd);
+        return n == 0 ? -EPIPE : -EAGAIN;
+    }
+    chan = fd;
+    child_pid = pid;
+    return 0;
+}
+
+static void drop_child(const char *why)
+{
+    if (chan >= 0) {
+        close(chan); /* it sees the end of its stream, or its alarm ends it */
+        chan = -1;
+        stat_restarts++;
+        log_ratelimited(&rl_sep, LOG_LVL_WARN,
+                        "analysis process %d dropped: %s; the next snapshot gets a new one",
+                        (int)child_pid, why);
+    }
+    child_pid = 0;
+}
+
+void sep_lock(void)
+{
+    pthread_mutex_lock(&chan_lock);
+}
+
+bool sep_trylock(void)
+{
+    return pthread_mutex_trylock(&chan_lock) == 0;
+}
+
+void sep_unlock(void)
+{
+    pthread_mutex_unlock(&chan_lock);
+}
+
+void sep_forget(const struct worker *w)
+{
+    if (!sep_active())
+        return;
+    pthread_mutex_lock(&forget_lock);
+    if (nforget < SEP_FORGET_MAX)
+        forget_ids[nforget++] = w->id;
+    /* More than that between two jobs: the oldest sessions stay until the
+     * process is replaced; harmless. */
+    pthread_mutex_unlock(&forget_lock);
+}
+
+void sep_get_stats(struct sep_stats *ret)
+{
+    ret->pid = child_pid;
+    ret->jobs = stat_jobs;
+    ret->restarts = stat_restarts;
+    ret->refused = stat_refused;
+}
+
+/* ---- serving one job's requests ----------------------------------------- */
+
+struct serving {
+    const struct snapshot *s;
+    char *maps; /* the maps text answered or read for checks (malloc'd), or NULL */
+    size_t maps_len;
+    bool maps_owned;
+    size_t read_bytes;
+};
+
+static const char *maps_of(struct serving *v)
+{
+    if (!v->maps) {
+        if (!v->s->gone) {
+            v->maps = snapshot_read_maps(v->s->pid, &v->maps_len);
+            v->maps_owned = v->maps != NULL;
+        }
+        if (!v->maps && v->s->maps) {
+            v->maps = (char *)(uintptr_t)v->s->maps;
+            v->maps_len = v->s->maps_len;
+        }
+    }
+    return v->maps;
+}
+
+/* Does a line of the maps text name path as its file exactly? */
+static bool maps_names(const char *maps, size_t len, const char *path)
+{
+    size_t plen = strlen(path);
+    const char *end = maps + len;
+
+    for (const char *line = maps; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = eol ? eol : end;
+        /* The path field is the last, and starts with the line's first '/'
+         * (the fields before it are numbers and flags). */
+        const char *slash = memchr(line, '/', (size_t)(stop - line));
+
+        if (slash && (size_t)(stop - slash) == plen && !memcmp(slash, path, plen))
+            return true;
+        line = stop + 1;
+    }
+    return false;
+}
+
+static bool debuginfo_path_ok(const char *p)
+{
+    static const char prefix[] = "/usr/lib/debug/";
+    size_t n = strlen(p);
+
+    return !strncmp(p, prefix, sizeof(prefix) - 1) && n > 6 && !strcmp(p + n - 6, ".debug") &&
+           !strstr(p, "/../") && !strstr(p, "/./") && !strstr(p, "//");
+}
+
+static int open_checked(struct serving *v, enum sep_open_kind kind, const char *path, int *ret_fd)
+{
+    struct stat st;
+    int fd;
+
+    if (kind == SEP_OPEN_MODULE) {
+        const char *maps = maps_of(v);
+        if (!maps || !maps_names(maps, v->maps_len, path))
+            return -EACCES;
+    } else if (!debuginfo_path_ok(path)) {
+        return -EACCES;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EACCES;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+/* Answer the request in `in` (header h).  0, or -errno: the process
+ * broke the protocol. */
+static int serve(struct serving *v, const struct sep_hdr *h)
+{
+    static uint8_t buf[SEP_READ_MAX];
+    int r;
+
+    switch (h->type) {
+    case SEP_MEM_READ: {
+        uint64_t addr;
+        uint32_t len;
+
+        if (sep_mem_read_decode(in.p, in.len, &addr, &len) < 0)
+            return -EBADMSG;
+        if (v->read_bytes + len > JOB_READ_BUDGET) {
+            stat_refused++;
+            r = -E2BIG;
+        } else {
+            v->read_bytes += len;
+            r = snapshot_read(v->s, addr, buf, len);
+        }
+        sep_answer_encode(&out, SEP_MEM_DATA, -r, buf, len);
+        return sep_send(chan, &out, -1);
+    }
+    case SEP_MAPS: {
+        const char *maps;
+
+        if (in.len != 0)
+            return -EBADMSG;
+        maps = maps_of(v);
+        sep_answer_encode(&out, SEP_MAPS_TEXT, maps ? 0 : ESRCH, maps, maps ? v->maps_len : 0);
+        return sep_send(chan, &out, -1);
+    }
+    case SEP_OPEN: {
+        static char path[PATH_MAX];
+        enum sep_open_kind kind;
+        int fd = -1;
+
+        if (sep_open_decode(in.p, in.len, &kind, path, sizeof(path)) < 0)
+            return -EBADMSG;
+        r = open_checked(v, kind, path, &fd);
+        if (r == -EACCES) {
+            stat_refused++;
+            log_ratelimited(&rl_sep, LOG_LVL_WARN,
+                            "analysis process %d asked for %s, which pid %d does not map: refused",
+                            (int)child_pid, path, (int)v->s->pid);
+        }
+        sep_answer_encode(&out, SEP_OPENED, -r, NULL, 0);
+        r = sep_send(chan, &out, fd);
+        if (fd >= 0)
+            close(fd);
+        return r;
+    }
+    default:
+        return -EBADMSG;
+    }
+}
+
+/* ---- naming a snapshot there --------------------------------------------- */
+
+static void fill_job(struct sep_job *j, const struct config *cfg, const struct worker *w,
+                     const struct snapshot *s, bool with_locals)
+{
+    memset(j, 0, offsetof(struct sep_job, frames));
+    j->worker_id = w->id;
+    j->pid = s->pid;
+    j->tid = s->tid;
+    j->with_locals = with_locals;
+    j->gone = s->gone;
+    j->needs_unwind = s->needs_unwind && s->stack && s->stack_len;
+    j->have_regs = s->have_regs;
+    j->regs_known = s->regs_known;
+    memcpy(j->regs, s->regs, sizeof(j->regs));
+    j->max_frames = cfg->max_frames < DSL_FRAMES_MAX ? cfg->max_frames : DSL_FRAMES_MAX;
+    if (!j->max_frames)
+        j->max_frames = 1;
+    j->max_value_bytes = cfg->max_value_bytes;
+    dsl_strlcpy(j->redact, cfg->redact, sizeof(j->redact));
+    j->stack_addr = s->stack_addr;
+    j->stack = j->needs_unwind ? s->stack : NULL;
+    j->stack_len = j->needs_unwind ? (uint32_t)s->stack_len : 0;
+    j->maps = s->maps;
+    j->maps_len = s->maps ? (uint32_t)s->maps_len : 0;
+    if (!j->needs_unwind) {
+        j->nframes = s->nframes;
+        memcpy(j->frames, s->frames, s->nframes * sizeof(*s->frames));
+    }
+    pthread_mutex_lock(&forget_lock);
+    j->nforget = nforget;
+    memcpy(j->forget, forget_ids, nforget * sizeof(*forget_ids));
+    nforget = 0;
+    pthread_mutex_unlock(&forget_lock);
+}
+
+static int fail(struct snapshot *s, int err, const char *why)
+{
+    drop_child(why);
+    s->nframes = 0;
+    s->err = -err;
+    snprintf(s->note, sizeof(s->note), "frames not named: the analysis process %s", why);
+    return err;
+}
+
+int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, bool with_locals,
+             struct symframe *out_sym, unsigned max)
+{
+    static struct sep_job job;
+    static struct sep_result res;
+    struct serving v = {.s = s};
+    uint64_t deadline;
+    int r;
+
+    if (chan < 0) {
+        r = spawn();
+        if (r < 0)
+            return fail(s, r, "could not be started");
+    }
+    fill_job(&job, cfg, w, s, with_locals);
+    r = sep_job_encode(&out, &job);
+    if (r == 0)
+        r = sep_send(chan, &out, -1);
+    if (r < 0)
+        return fail(s, r, "could not be given the snapshot");
+    stat_jobs++;
+    deadline = dsl_now_ns(CLOCK_MONOTONIC) + JOB_TIMEOUT_NS;
+    for (;;) {
+        struct sep_hdr h;
+
+        r = sep_recv(chan, &in, &h, NULL, deadline);
+        if (r < 0)
+            break;
+        if (h.type == SEP_RESULT)
+            break;
+        r = serve(&v, &h);
+        if (r < 0)
+            break;
+    }
+    if (v.maps_owned)
+        free(v.maps);
+    if (r < 0)
+        return fail(s, r,
+                    r == -EPIPE       ? "exited"
+                    : r == -ETIMEDOUT ? "took too long"
+                                      : "broke the protocol");
+    res.sym = out_sym;
+    if (sep_result_decode(in.p, in.len, &res, max) < 0)
+        return fail(s, -EBADMSG, "sent a malformed result");
+    s->needs_unwind = false;
+    s->err = res.err;
+    memcpy(s->note, res.note, sizeof(s->note));
+    s->unwind_ns = res.unwind_ns;
+    s->nframes = res.nframes;
+    memcpy(s->frames, res.frames, res.nframes * sizeof(*res.frames));
+    return (int)res.nsym;
+}

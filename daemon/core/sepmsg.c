@@ -1,0 +1,579 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The privilege-separation protocol: messages between the daemon (which
+ * holds CAP_SYS_PTRACE) and its analysis process (which holds nothing and
+ * parses the workers' ELF and DWARF).  See sep.c for who sends what, and
+ * docs/architecture.md, "The trust boundary".
+ *
+ * A message is a 16-byte header {magic, type, flags 0, len, 0} and len
+ * bytes of payload, over a SOCK_STREAM socketpair (a stack copy is up to
+ * 1 MiB, a maps text up to 8 MiB: more than one datagram may carry).  The
+ * payloads are decoded with common/proto.c's bounds-checked cursor, which
+ * must consume exactly everything.  Each side treats what the other sends
+ * as hostile: the daemon because the analysis process may have been taken
+ * over by a worker's crafted file, the analysis process because it checks
+ * cheaply.  fuzz/ runs every decoder (check_fuzz replays the corpus).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "util.h"
+
+/* ---- a growable message under construction ------------------------------- */
+
+static void put(struct sep_buf *b, const void *p, size_t n)
+{
+    if (b->err)
+        return;
+    if (n > SEP_MSG_MAX + SEP_HDR_SIZE - b->len) {
+        b->err = true;
+        return;
+    }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q) {
+            b->err = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static void put_u8(struct sep_buf *b, uint8_t v)
+{
+    put(b, &v, 1);
+}
+
+static void put_u16(struct sep_buf *b, uint16_t v)
+{
+    put(b, &v, 2);
+}
+
+static void put_u32(struct sep_buf *b, uint32_t v)
+{
+    put(b, &v, 4);
+}
+
+static void put_u64(struct sep_buf *b, uint64_t v)
+{
+    put(b, &v, 8);
+}
+
+/* A u16 length and the bytes, cut at max (never inside the buffer's NUL). */
+static void put_str(struct sep_buf *b, const char *s, size_t max)
+{
+    size_t n = s ? strnlen(s, max) : 0;
+
+    put_u16(b, (uint16_t)n);
+    put(b, s, n);
+}
+
+static void put_blob(struct sep_buf *b, const void *p, uint32_t n)
+{
+    put_u32(b, n);
+    put(b, p, n);
+}
+
+void sep_begin(struct sep_buf *b, enum sep_type type)
+{
+    struct sep_hdr h = {.magic = SEP_MAGIC, .type = (uint16_t)type};
+
+    b->len = 0;
+    b->err = false;
+    put(b, &h, sizeof(h));
+}
+
+void sep_buf_free(struct sep_buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- sending and receiving ----------------------------------------------- */
+
+int sep_send(int fd, struct sep_buf *b, int pass_fd)
+{
+    struct sep_hdr h;
+    size_t off = 0;
+
+    if (b->err || b->len < SEP_HDR_SIZE)
+        return -EMSGSIZE;
+    memcpy(&h, b->p, sizeof(h));
+    h.len = (uint32_t)(b->len - SEP_HDR_SIZE);
+    memcpy(b->p, &h, sizeof(h));
+    if (pass_fd >= 0) {
+        /* The descriptor rides on the header's bytes. */
+        ssize_t n;
+        do
+            n = dsl_send_fd(fd, b->p, SEP_HDR_SIZE, pass_fd, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return -errno;
+        off = (size_t)n;
+    }
+    while (off < b->len) {
+        ssize_t n = send(fd, b->p + off, b->len - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+/* Wait until fd is readable, at most until deadline (CLOCK_MONOTONIC ns; 0:
+ * no limit). */
+static int wait_readable(int fd, uint64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int ms = -1;
+
+        if (deadline) {
+            uint64_t now = dsl_now_ns(CLOCK_MONOTONIC);
+            if (now >= deadline)
+                return -ETIMEDOUT;
+            ms = (int)((deadline - now + 999999) / 1000000);
+        }
+        int r = poll(&p, 1, ms);
+        if (r > 0)
+            return 0;
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static int read_full(int fd, void *buf, size_t len, uint64_t deadline, int *ret_fd)
+{
+    uint8_t *p = buf;
+    size_t off = 0;
+
+    while (off < len) {
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(sizeof(int) * 4)];
+        } cbuf;
+        struct iovec iov = {.iov_base = p + off, .iov_len = len - off};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        int r = wait_readable(fd, deadline);
+        ssize_t n;
+
+        if (r < 0)
+            return r;
+        if (ret_fd) {
+            mh.msg_control = cbuf.buf;
+            mh.msg_controllen = sizeof(cbuf.buf);
+        }
+        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EPIPE;
+        for (struct cmsghdr *cm = ret_fd ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+             cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                continue;
+            for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                int x;
+                memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                if (*ret_fd < 0)
+                    *ret_fd = x;
+                else
+                    close(x); /* one descriptor per message, at most */
+            }
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+int sep_recv(int fd, struct sep_buf *b, struct sep_hdr *ret_hdr, int *ret_fd, uint64_t deadline)
+{
+    int passed = -1;
+    int r = read_full(fd, ret_hdr, sizeof(*ret_hdr), deadline, &passed);
+
+    if (ret_fd)
+        *ret_fd = -1;
+    if (r == 0 && (ret_hdr->magic != SEP_MAGIC || ret_hdr->flags || ret_hdr->reserved ||
+                   ret_hdr->type == 0 || ret_hdr->type >= SEP_TYPE_END ||
+                   ret_hdr->len > SEP_MSG_MAX))
+        r = -EBADMSG;
+    if (r == 0 && ret_hdr->len > b->cap) {
+        uint8_t *q = realloc(b->p, ret_hdr->len);
+        if (!q)
+            r = -ENOMEM;
+        else {
+            b->p = q;
+            b->cap = ret_hdr->len;
+        }
+    }
+    if (r == 0)
+        r = read_full(fd, b->p, ret_hdr->len, deadline, NULL);
+    b->len = r == 0 ? ret_hdr->len : 0;
+    b->err = false;
+    if (passed >= 0) {
+        if (r == 0 && ret_fd)
+            *ret_fd = passed;
+        else
+            close(passed);
+    }
+    return r;
+}
+
+/* ---- frames (both directions) -------------------------------------------- */
+
+static void put_frame(struct sep_buf *b, const struct frame *f)
+{
+    put_u64(b, f->ip);
+    put_u8(b, f->activation);
+    put_u32(b, f->regs_known);
+    for (unsigned i = 0; i < DSL_NREGS; i++)
+        put_u64(b, f->regs[i]);
+}
+
+static void get_frame(struct dsl_cursor *c, struct frame *f)
+{
+    uint8_t act;
+
+    f->ip = dsl_get_u64(c);
+    act = dsl_get_u8(c);
+    f->regs_known = dsl_get_u32(c);
+    for (unsigned i = 0; i < DSL_NREGS; i++)
+        f->regs[i] = dsl_get_u64(c);
+    if (act > 1 || f->regs_known >> DSL_NREGS)
+        c->err = true;
+    f->activation = act == 1;
+}
+
+/* A u32 length and that many bytes, left where they are (*ret points into
+ * the message). */
+static uint32_t get_blob(struct dsl_cursor *c, const uint8_t **ret, uint32_t max)
+{
+    uint32_t n = dsl_get_u32(c);
+
+    *ret = NULL;
+    if (c->err)
+        return 0;
+    if (n > max || c->len - c->off < n) {
+        c->err = true;
+        return 0;
+    }
+    *ret = c->p + c->off;
+    c->off += n;
+    return n;
+}
+
+/* ---- the job: parent -> analysis ----------------------------------------- */
+
+#define JOB_LOCALS  0x1u
+#define JOB_GONE    0x2u
+#define JOB_UNWIND  0x4u
+#define JOB_REGS    0x8u
+#define JOB_KNOWN   0xfu
+
+int sep_job_encode(struct sep_buf *b, const struct sep_job *j)
+{
+    uint32_t flags = (j->with_locals ? JOB_LOCALS : 0) | (j->gone ? JOB_GONE : 0) |
+                     (j->needs_unwind ? JOB_UNWIND : 0) | (j->have_regs ? JOB_REGS : 0);
+
+    if (j->nframes > DSL_FRAMES_MAX || j->nforget > SEP_FORGET_MAX ||
+        j->stack_len > SEP_STACK_MAX || j->maps_len > DSL_MAPS_MAX)
+        return -EINVAL;
+    sep_begin(b, SEP_JOB);
+    put_u64(b, j->worker_id);
+    put_u32(b, (uint32_t)j->pid);
+    put_u32(b, (uint32_t)j->tid);
+    put_u32(b, flags);
+    put_u32(b, j->regs_known);
+    for (unsigned i = 0; i < DSL_NREGS; i++)
+        put_u64(b, j->regs[i]);
+    put_u32(b, j->max_frames);
+    put_u32(b, j->max_value_bytes);
+    put_str(b, j->redact, sizeof(j->redact) - 1);
+    put_u32(b, j->nframes);
+    for (unsigned i = 0; i < j->nframes; i++)
+        put_frame(b, &j->frames[i]);
+    put_u64(b, j->stack_addr);
+    put_blob(b, j->stack, j->stack_len);
+    put_blob(b, j->maps, j->maps_len);
+    put_u32(b, j->nforget);
+    for (unsigned i = 0; i < j->nforget; i++)
+        put_u64(b, j->forget[i]);
+    return b->err ? -EMSGSIZE : 0;
+}
+
+int sep_job_decode(const uint8_t *p, size_t len, struct sep_job *j)
+{
+    struct dsl_cursor c;
+    uint32_t flags;
+    const uint8_t *maps;
+
+    memset(j, 0, offsetof(struct sep_job, frames));
+    dsl_cursor_init(&c, p, len);
+    j->worker_id = dsl_get_u64(&c);
+    j->pid = (pid_t)dsl_get_u32(&c);
+    j->tid = (pid_t)dsl_get_u32(&c);
+    flags = dsl_get_u32(&c);
+    j->regs_known = dsl_get_u32(&c);
+    for (unsigned i = 0; i < DSL_NREGS; i++)
+        j->regs[i] = dsl_get_u64(&c);
+    j->max_frames = dsl_get_u32(&c);
+    j->max_value_bytes = dsl_get_u32(&c);
+    dsl_get_str_max(&c, j->redact, sizeof(j->redact) - 1);
+    j->nframes = dsl_get_u32(&c);
+    if (j->nframes > DSL_FRAMES_MAX)
+        return -EBADMSG;
+    for (unsigned i = 0; i < j->nframes && !c.err; i++)
+        get_frame(&c, &j->frames[i]);
+    j->stack_addr = dsl_get_u64(&c);
+    j->stack_len = get_blob(&c, &j->stack, SEP_STACK_MAX);
+    j->maps_len = get_blob(&c, &maps, DSL_MAPS_MAX);
+    j->maps = (const char *)maps;
+    j->nforget = dsl_get_u32(&c);
+    if (j->nforget > SEP_FORGET_MAX)
+        return -EBADMSG;
+    for (unsigned i = 0; i < j->nforget; i++)
+        j->forget[i] = dsl_get_u64(&c);
+    if (dsl_cursor_finish(&c) < 0 || (flags & ~JOB_KNOWN) || j->pid <= 0 || j->tid <= 0 ||
+        j->regs_known >> DSL_NREGS || j->max_frames == 0 || j->max_frames > DSL_FRAMES_MAX ||
+        j->stack_addr + j->stack_len < j->stack_addr)
+        return -EBADMSG;
+    j->with_locals = flags & JOB_LOCALS;
+    j->gone = flags & JOB_GONE;
+    j->needs_unwind = flags & JOB_UNWIND;
+    j->have_regs = flags & JOB_REGS;
+    return 0;
+}
+
+/* ---- the result: analysis -> parent -------------------------------------- */
+
+/* The notes a frame's locals may carry (struct symframe.vars_note: static
+ * text), by number; an unknown one travels as the first. */
+static const char *const vars_notes[] = {
+    "locals not shown",
+    "more locals not shown",
+    "no module at this address",
+    "no debug info",
+};
+
+static uint8_t note_code(const char *note)
+{
+    if (!note)
+        return 0;
+    for (size_t i = 0; i < ARRAY_SIZE(vars_notes); i++)
+        if (!strcmp(note, vars_notes[i]))
+            return (uint8_t)(i + 1);
+    return 1;
+}
+
+int sep_result_encode(struct sep_buf *b, const struct sep_result *r)
+{
+    if (r->nframes > DSL_FRAMES_MAX || r->nsym > DSL_SYMFRAMES_MAX)
+        return -EINVAL;
+    sep_begin(b, SEP_RESULT);
+    put_u32(b, (uint32_t)r->err);
+    put_str(b, r->note, sizeof(r->note) - 1);
+    put_u64(b, r->unwind_ns);
+    put_u32(b, r->nframes);
+    for (unsigned i = 0; i < r->nframes; i++)
+        put_frame(b, &r->frames[i]);
+    put_u32(b, r->nsym);
+    for (unsigned i = 0; i < r->nsym; i++) {
+        const struct symframe *f = &r->sym[i];
+        unsigned nvars = f->nvars < SEP_VARS_PER_FRAME ? f->nvars : SEP_VARS_PER_FRAME;
+
+        put_u64(b, f->ip);
+        put_u64(b, f->offset);
+        put_u32(b, (uint32_t)f->line);
+        put_u8(b, f->inlined);
+        put_str(b, f->module, sizeof(f->module) - 1);
+        put_str(b, f->function, sizeof(f->function) - 1);
+        put_str(b, f->file, sizeof(f->file) - 1);
+        put_u8(b, note_code(f->vars_note));
+        put_u16(b, (uint16_t)nvars);
+        for (unsigned k = 0; k < nvars; k++) {
+            put_str(b, f->vars[k].name, SEP_VAR_NAME_MAX);
+            put_str(b, f->vars[k].value, SEP_VAR_VALUE_MAX);
+        }
+    }
+    return b->err ? -EMSGSIZE : 0;
+}
+
+static char *get_dup(struct dsl_cursor *c, size_t max)
+{
+    uint16_t n = dsl_get_u16(c);
+    char *s;
+
+    if (c->err)
+        return NULL;
+    if (n > max || c->len - c->off < n || memchr(c->p + c->off, '\0', n)) {
+        c->err = true;
+        return NULL;
+    }
+    s = malloc((size_t)n + 1);
+    if (!s) {
+        c->err = true;
+        return NULL;
+    }
+    memcpy(s, c->p + c->off, n);
+    s[n] = '\0';
+    c->off += n;
+    return s;
+}
+
+int sep_result_decode(const uint8_t *p, size_t len, struct sep_result *r, unsigned max_sym)
+{
+    struct dsl_cursor c;
+    unsigned total_vars = 0;
+    uint32_t nsym;
+
+    r->nsym = 0;
+    dsl_cursor_init(&c, p, len);
+    r->err = (int)dsl_get_u32(&c);
+    dsl_get_str_max(&c, r->note, sizeof(r->note) - 1);
+    r->unwind_ns = dsl_get_u64(&c);
+    r->nframes = dsl_get_u32(&c);
+    if (c.err || r->nframes > DSL_FRAMES_MAX || r->err < 0 || r->err > 4095)
+        return -EBADMSG;
+    for (unsigned i = 0; i < r->nframes && !c.err; i++)
+        get_frame(&c, &r->frames[i]);
+    nsym = dsl_get_u32(&c);
+    if (c.err || nsym > max_sym || nsym > DSL_SYMFRAMES_MAX)
+        return -EBADMSG;
+    for (unsigned i = 0; i < nsym && !c.err; i++) {
+        struct symframe *f = &r->sym[i];
+        uint32_t line;
+        uint8_t inl, note;
+        uint16_t nvars;
+
+        memset(f, 0, sizeof(*f));
+        r->nsym = i + 1; /* what symframes_free() must see on an error */
+        f->ip = dsl_get_u64(&c);
+        f->offset = dsl_get_u64(&c);
+        line = dsl_get_u32(&c);
+        inl = dsl_get_u8(&c);
+        dsl_get_str_max(&c, f->module, sizeof(f->module) - 1);
+        dsl_get_str_max(&c, f->function, sizeof(f->function) - 1);
+        dsl_get_str_max(&c, f->file, sizeof(f->file) - 1);
+        note = dsl_get_u8(&c);
+        nvars = dsl_get_u16(&c);
+        if (c.err || line > INT32_MAX || inl > 1 || note > ARRAY_SIZE(vars_notes) ||
+            nvars > SEP_VARS_PER_FRAME || total_vars + nvars > SEP_VARS_PER_RESULT) {
+            c.err = true;
+            break;
+        }
+        f->line = (int)line;
+        f->inlined = inl == 1;
+        f->vars_note = note ? vars_notes[note - 1] : NULL;
+        if (nvars) {
+            f->vars = calloc(nvars, sizeof(*f->vars));
+            if (!f->vars) {
+                c.err = true;
+                break;
+            }
+        }
+        for (unsigned k = 0; k < nvars && !c.err; k++) {
+            f->vars[k].name = get_dup(&c, SEP_VAR_NAME_MAX);
+            f->vars[k].value = c.err ? NULL : get_dup(&c, SEP_VAR_VALUE_MAX);
+            f->nvars = k + 1;
+        }
+        total_vars += nvars;
+    }
+    if (dsl_cursor_finish(&c) < 0) {
+        symframes_free(r->sym, r->nsym);
+        r->nsym = 0;
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+/* ---- the requests: analysis -> parent, and their answers ----------------- */
+
+int sep_mem_read_decode(const uint8_t *p, size_t len, uint64_t *ret_addr, uint32_t *ret_len)
+{
+    struct dsl_cursor c;
+
+    dsl_cursor_init(&c, p, len);
+    *ret_addr = dsl_get_u64(&c);
+    *ret_len = dsl_get_u32(&c);
+    if (dsl_cursor_finish(&c) < 0 || *ret_len == 0 || *ret_len > SEP_READ_MAX ||
+        *ret_addr + *ret_len < *ret_addr)
+        return -EBADMSG;
+    return 0;
+}
+
+void sep_mem_read_encode(struct sep_buf *b, uint64_t addr, uint32_t len)
+{
+    sep_begin(b, SEP_MEM_READ);
+    put_u64(b, addr);
+    put_u32(b, len);
+}
+
+/* An answer: an errno (0: done) and, when 0, the bytes. */
+void sep_answer_encode(struct sep_buf *b, enum sep_type type, int err, const void *p, size_t n)
+{
+    sep_begin(b, type);
+    put_u32(b, (uint32_t)err);
+    if (!err)
+        put(b, p, n);
+}
+
+int sep_answer_decode(const uint8_t *p, size_t len, int *ret_err, const uint8_t **ret_data,
+                      size_t *ret_len)
+{
+    int32_t err;
+
+    if (len < 4)
+        return -EBADMSG;
+    memcpy(&err, p, 4);
+    if (err < 0 || err > 4095 || (err && len != 4))
+        return -EBADMSG;
+    *ret_err = err;
+    *ret_data = p + 4;
+    *ret_len = len - 4;
+    return 0;
+}
+
+void sep_open_encode(struct sep_buf *b, enum sep_open_kind kind, const char *path)
+{
+    sep_begin(b, SEP_OPEN);
+    put_u8(b, (uint8_t)kind);
+    put_str(b, path, PATH_MAX - 1);
+}
+
+int sep_open_decode(const uint8_t *p, size_t len, enum sep_open_kind *ret_kind, char *path,
+                    size_t size)
+{
+    struct dsl_cursor c;
+    uint8_t kind;
+
+    dsl_cursor_init(&c, p, len);
+    kind = dsl_get_u8(&c);
+    dsl_get_str_max(&c, path, size - 1);
+    if (dsl_cursor_finish(&c) < 0 || (kind != SEP_OPEN_MODULE && kind != SEP_OPEN_DEBUGINFO) ||
+        path[0] != '/')
+        return -EBADMSG;
+    *ret_kind = (enum sep_open_kind)kind;
+    return 0;
+}
