@@ -47,12 +47,12 @@ void analysis_set_io(const struct analysis_io *io);
 /* Free this thread's cache of frame names (threads free theirs at exit). */
 void symbolize_cache_release(void);
 
-/* ---- local variables (locals.c) ------------------------------------------ */
+/* ---- local variables (locals.c, dwarf_expr.c) ---------------------------- */
 
 /*
  * Local variables and parameters of native frames, from DWARF location
  * expressions evaluated against the unwound registers and the copied stack.
- * See locals.c.
+ * See locals.c; the expressions are dwarf_expr.c's (dwarf_expr.h, private).
  */
 
 /* Bounds for one report. */
@@ -85,8 +85,9 @@ void locals_collect(struct locals_ctx *lc, Dwarf_Die *cu, Dwarf_Die *scopes, int
                     Dwarf_Die *subprogram, Dwarf_Addr pc, Dwarf_Addr bias,
                     const struct frame *fr, const struct frame *caller, struct symframe *out);
 
-/* Fuzzing entry (fuzz/): evaluate a DWARF expression, registers and a
- * memory image all taken from data.  Never crashes; returns 0. */
+/* Fuzzing entry (fuzz/), in dwarf_expr.c: evaluate a DWARF expression,
+ * registers and a memory image all taken from data.  Never crashes;
+ * returns 0. */
 int locals_fuzz_eval(const uint8_t *data, size_t size);
 
 /* ---- the CPython reader (pyframes.c) ------------------------------------- */

@@ -71,7 +71,7 @@ void remote_mem_proc(struct remote_mem *m, struct remote_proc *p, pid_t pid);
  * unmapped memory.  Returns its length or a negative errno. */
 int remote_read_cstr(struct remote_mem *m, uint64_t addr, char *buf, size_t max);
 
-/* ---- holding a thread (snapshot.c) --------------------------------------- */
+/* ---- reading a snapshot's process (snapshot_read.c) ---------------------- */
 
 /* Read [addr, addr + len) of the snapshot's thread: from the stack copy,
  * else from the live process unless s->gone.  0 or -errno. */
@@ -79,6 +79,8 @@ int snapshot_read(const struct snapshot *s, uint64_t addr, void *buf, size_t len
 /* /proc/PID/maps, whole (at most DSL_MAPS_MAX bytes, core.h; a longer one is cut at
  * a line end): a malloc'd NUL-terminated text, or NULL. */
 char *snapshot_read_maps(pid_t pid, size_t *len);
+
+/* ---- holding a thread (snapshot.c) --------------------------------------- */
 
 /* Hold the thread, copy registers and stack (and what the hooks read), let
  * it go.  Returns -EINPROGRESS when the thread was interrupted but did not

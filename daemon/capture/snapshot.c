@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <sched.h>
 #include <sys/resource.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,57 +431,6 @@ static int copy_stack(struct daemon *d, struct snapshot *s, uint64_t top)
     s->stack_addr = from;
     s->stack_len = (size_t)n;
     return 0;
-}
-
-char *snapshot_read_maps(pid_t pid, size_t *len)
-{
-    char path[64];
-    size_t cap = 64 * 1024, n = 0;
-    char *buf = malloc(cap), *p;
-    int fd;
-
-    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || !buf)
-        goto fail;
-    for (;;) {
-        ssize_t k;
-
-        if (cap - n < 4096) {
-            size_t more = cap * 2 <= DSL_MAPS_MAX ? cap * 2 : DSL_MAPS_MAX;
-
-            if (cap >= DSL_MAPS_MAX)
-                break; /* cut at the last whole line below */
-            p = realloc(buf, more);
-            if (!p)
-                goto fail;
-            buf = p;
-            cap = more;
-        }
-        k = read(fd, buf + n, cap - n - 1);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            goto fail;
-        if (k == 0)
-            break;
-        n += (size_t)k;
-    }
-    close(fd);
-    while (n > 0 && buf[n - 1] != '\n')
-        n--; /* a cut line: dropped */
-    if (n == 0) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-fail:
-    if (fd >= 0)
-        close(fd);
-    free(buf);
-    return NULL;
 }
 
 /*
