@@ -16,5 +16,6 @@ int fuzz_scoreboard(const uint8_t *data, size_t size); /* the shared page */
 int fuzz_cstr(const uint8_t *data, size_t size);       /* remote strings */
 int fuzz_dwarf_expr(const uint8_t *data, size_t size); /* DWARF locations */
 int fuzz_config(const uint8_t *data, size_t size);     /* dogslow.conf */
+int fuzz_sep(const uint8_t *data, size_t size);        /* the analysis process's protocol */
 
 #endif

@@ -133,3 +133,8 @@ int fuzz_dwarf_expr(const uint8_t *data, size_t size)
 {
     return locals_fuzz_eval(data, size);
 }
+
+int fuzz_sep(const uint8_t *data, size_t size)
+{
+    return sep_fuzz_one(data, size);
+}

@@ -111,6 +111,12 @@ START_TEST(config_corpus)
 }
 END_TEST
 
+START_TEST(sep_corpus)
+{
+    ck_assert_int_gt(replay("sep", fuzz_sep), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fuzz-replay");
@@ -122,6 +128,7 @@ int main(void)
     tcase_add_test(tc, cstr_corpus);
     tcase_add_test(tc, dwarf_expr_corpus);
     tcase_add_test(tc, config_corpus);
+    tcase_add_test(tc, sep_corpus);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -166,6 +166,21 @@ static void cmd_status(struct daemon *d, struct text *t)
     } else {
         tprintf(t, "seccomp filter: off (seccomp = no)\n");
     }
+    if (sep_active()) {
+        struct sep_stats ss;
+
+        sep_get_stats(&ss);
+        if (ss.pid)
+            tprintf(t, "analysis process: pid %d, no capabilities; %lu snapshots named there, "
+                       "%lu replaced, %lu requests refused\n",
+                    (int)ss.pid, ss.jobs, ss.restarts, ss.refused);
+        else
+            tprintf(t, "analysis process: none yet (started for the first snapshot); %lu "
+                       "replaced, %lu requests refused\n",
+                    ss.restarts, ss.refused);
+    } else {
+        tprintf(t, "analysis process: none: frames are named in the daemon (privsep = false)\n");
+    }
     tprintf(t, "registered processes: %u\n", d->nworkers);
     tprintf(t, "threads with a slot: %u\n", threads);
     tprintf(t, "requests in flight: %u\n", inflight);

@@ -755,6 +755,14 @@ int sep_answer_decode(const uint8_t *p, size_t len, int *ret_err, const uint8_t 
 void sep_open_encode(struct sep_buf *b, enum sep_open_kind kind, const char *path);
 int sep_open_decode(const uint8_t *p, size_t len, enum sep_open_kind *ret_kind, char *path,
                     size_t size);
+/* May the analysis process have this file?  A module: a path the process
+ * maps (a line of its maps text names it exactly); the mapped file's
+ * device and inode come back in *ret_dev, *ret_ino, and what is opened
+ * must be that file (the path may lead elsewhere by now: a symlink put
+ * in its place).  A debug file: a plain path under /usr/lib/debug/ ending
+ * in .debug. */
+bool sep_open_allowed(enum sep_open_kind kind, const char *path, const char *maps,
+                      size_t maps_len, dev_t *ret_dev, uint64_t *ret_ino);
 /* Fuzzing entry (fuzz/): every decoder on data. */
 int sep_fuzz_one(const uint8_t *data, size_t size);
 

@@ -279,51 +279,22 @@ static const char *maps_of(struct serving *v)
     return v->maps;
 }
 
-/* Does a line of the maps text name path as its file exactly? */
-static bool maps_names(const char *maps, size_t len, const char *path)
-{
-    size_t plen = strlen(path);
-    const char *end = maps + len;
-
-    for (const char *line = maps; line < end;) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        const char *stop = eol ? eol : end;
-        /* The path field is the last, and starts with the line's first '/'
-         * (the fields before it are numbers and flags). */
-        const char *slash = memchr(line, '/', (size_t)(stop - line));
-
-        if (slash && (size_t)(stop - slash) == plen && !memcmp(slash, path, plen))
-            return true;
-        line = stop + 1;
-    }
-    return false;
-}
-
-static bool debuginfo_path_ok(const char *p)
-{
-    static const char prefix[] = "/usr/lib/debug/";
-    size_t n = strlen(p);
-
-    return !strncmp(p, prefix, sizeof(prefix) - 1) && n > 6 && !strcmp(p + n - 6, ".debug") &&
-           !strstr(p, "/../") && !strstr(p, "/./") && !strstr(p, "//");
-}
-
 static int open_checked(struct serving *v, enum sep_open_kind kind, const char *path, int *ret_fd)
 {
+    const char *maps = kind == SEP_OPEN_MODULE ? maps_of(v) : NULL;
     struct stat st;
+    dev_t dev;
+    uint64_t ino;
     int fd;
 
-    if (kind == SEP_OPEN_MODULE) {
-        const char *maps = maps_of(v);
-        if (!maps || !maps_names(maps, v->maps_len, path))
-            return -EACCES;
-    } else if (!debuginfo_path_ok(path)) {
+    if (!sep_open_allowed(kind, path, maps, maps ? v->maps_len : 0, &dev, &ino))
         return -EACCES;
-    }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return -errno;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    /* The very file the process maps, not what its path leads to now. */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        (kind == SEP_OPEN_MODULE && (st.st_dev != dev || (uint64_t)st.st_ino != ino))) {
         close(fd);
         return -EACCES;
     }
@@ -375,7 +346,7 @@ static int serve(struct serving *v, const struct sep_hdr *h)
         if (r == -EACCES) {
             stat_refused++;
             log_ratelimited(&rl_sep, LOG_LVL_WARN,
-                            "analysis process %d asked for %s, which pid %d does not map: refused",
+                            "analysis process %d asked for %s: not a file pid %d maps; refused",
                             (int)child_pid, path, (int)v->s->pid);
         }
         sep_answer_encode(&out, SEP_OPENED, -r, NULL, 0);
@@ -434,8 +405,10 @@ static int fail(struct snapshot *s, int err, const char *why)
     return err;
 }
 
-int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, bool with_locals,
-             struct symframe *out_sym, unsigned max)
+/* One attempt: -EPIPE when the process was found dead (before or while
+ * naming), other -errno for what is not worth another try. */
+static int attempt(const struct config *cfg, struct worker *w, struct snapshot *s,
+                   bool with_locals, struct symframe *out_sym, unsigned max)
 {
     static struct sep_job job;
     static struct sep_result res;
@@ -485,4 +458,24 @@ int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, boo
     s->nframes = res.nframes;
     memcpy(s->frames, res.frames, res.nframes * sizeof(*res.frames));
     return (int)res.nsym;
+}
+
+int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, bool with_locals,
+             struct symframe *out_sym, unsigned max)
+{
+    bool unwind = s->needs_unwind;
+    unsigned nframes = s->nframes;
+    int r = attempt(cfg, w, s, with_locals, out_sym, max);
+
+    /* A process that had died (killed, or crashed on an earlier job):
+     * once more with a new one.  One that dies on this very snapshot dies
+     * again, and the snapshot goes unnamed. */
+    if (r == -EPIPE) {
+        s->needs_unwind = unwind;
+        s->nframes = nframes;
+        s->err = 0;
+        s->note[0] = '\0';
+        r = attempt(cfg, w, s, with_locals, out_sym, max);
+    }
+    return r;
 }

@@ -20,7 +20,9 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,7 +124,7 @@ int sep_send(int fd, struct sep_buf *b, int pass_fd)
             n = dsl_send_fd(fd, b->p, SEP_HDR_SIZE, pass_fd, MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
         if (n < 0)
-            return -errno;
+            return errno == ECONNRESET ? -EPIPE : -errno;
         off = (size_t)n;
     }
     while (off < b->len) {
@@ -130,7 +132,7 @@ int sep_send(int fd, struct sep_buf *b, int pass_fd)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            return errno == ECONNRESET ? -EPIPE : -errno; /* the peer is gone */
         }
         off += (size_t)n;
     }
@@ -186,7 +188,7 @@ static int read_full(int fd, void *buf, size_t len, uint64_t deadline, int *ret_
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            return -errno;
+            return errno == ECONNRESET ? -EPIPE : -errno; /* the peer is gone */
         }
         if (n == 0)
             return -EPIPE;
@@ -577,3 +579,117 @@ int sep_open_decode(const uint8_t *p, size_t len, enum sep_open_kind *ret_kind, 
     *ret_kind = (enum sep_open_kind)kind;
     return 0;
 }
+
+/* ---- what the daemon opens for it ----------------------------------------- */
+
+/* Does a line of the maps text name path as its file, exactly?  The path
+ * is a line's last field and starts at its first '/' (the fields before
+ * are numbers and flags: "start-end perms offset major:minor inode").
+ * The mapped file's device and inode in *ret_dev, *ret_ino. */
+static bool maps_names(const char *maps, size_t len, const char *path, dev_t *ret_dev,
+                       uint64_t *ret_ino)
+{
+    size_t plen = strlen(path);
+    const char *end = maps + len;
+
+    for (const char *line = maps; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = eol ? eol : end;
+        const char *slash = memchr(line, '/', (size_t)(stop - line));
+        char head[128];
+        unsigned maj, min;
+        unsigned long long ino;
+        size_t hl = slash ? (size_t)(slash - line) : 0;
+
+        if (slash && (size_t)(stop - slash) == plen && !memcmp(slash, path, plen) &&
+            hl < sizeof(head)) {
+            memcpy(head, line, hl);
+            head[hl] = '\0';
+            if (sscanf(head, "%*x-%*x %*s %*x %x:%x %llu", &maj, &min, &ino) == 3 && ino) {
+                *ret_dev = makedev(maj, min);
+                *ret_ino = ino;
+                return true;
+            }
+        }
+        line = stop + 1;
+    }
+    return false;
+}
+
+bool sep_open_allowed(enum sep_open_kind kind, const char *path, const char *maps,
+                      size_t maps_len, dev_t *ret_dev, uint64_t *ret_ino)
+{
+    static const char debug_dir[] = "/usr/lib/debug/";
+    size_t n = strlen(path);
+
+    *ret_dev = 0;
+    *ret_ino = 0;
+    if (path[0] != '/' || n >= PATH_MAX)
+        return false;
+    if (kind == SEP_OPEN_MODULE)
+        return maps && maps_names(maps, maps_len, path, ret_dev, ret_ino);
+    /* A debug file: under the one directory, by a plain path. */
+    return kind == SEP_OPEN_DEBUGINFO && !strncmp(path, debug_dir, sizeof(debug_dir) - 1) &&
+           n > sizeof(debug_dir) + 6 && !strcmp(path + n - 6, ".debug") && !strstr(path, "/../") &&
+           !strstr(path, "/./") && !strstr(path, "//");
+}
+
+/* ---- fuzzing ------------------------------------------------------------- */
+
+int sep_fuzz_one(const uint8_t *data, size_t size)
+{
+    static struct sep_job job;
+    static struct sep_result res;
+    static struct symframe sym[DSL_SYMFRAMES_MAX];
+    static char path[PATH_MAX];
+    const uint8_t *d;
+    size_t n;
+    uint64_t addr;
+    uint32_t len;
+    int err;
+    enum sep_open_kind kind;
+    dev_t dev;
+    uint64_t ino;
+
+    if (size < 2)
+        return 0;
+    switch (data[0] % 6) {
+    case 0:
+        (void)sep_job_decode(data + 1, size - 1, &job);
+        break;
+    case 1:
+        res.sym = sym;
+        if (sep_result_decode(data + 2, size - 2, &res, data[1] % (DSL_SYMFRAMES_MAX + 1)) == 0)
+            symframes_free(sym, res.nsym);
+        break;
+    case 2:
+        (void)sep_mem_read_decode(data + 1, size - 1, &addr, &len);
+        break;
+    case 3:
+        (void)sep_answer_decode(data + 1, size - 1, &err, &d, &n);
+        break;
+    case 4:
+        if (sep_open_decode(data + 1, size - 1, &kind, path, sizeof(path)) == 0)
+            (void)sep_open_allowed(kind, path, NULL, 0, &dev, &ino);
+        break;
+    default: {
+        /* A maps text, a NUL, and a path. */
+        const uint8_t *nul = memchr(data + 1, '\0', size - 1);
+        size_t plen;
+
+        if (!nul)
+            break;
+        plen = size - (size_t)(nul + 1 - data);
+        if (plen >= sizeof(path))
+            break;
+        memcpy(path, nul + 1, plen);
+        path[plen] = '\0';
+        (void)sep_open_allowed(SEP_OPEN_MODULE, path, (const char *)data + 1,
+                               (size_t)(nul - data - 1), &dev, &ino);
+        (void)sep_open_allowed(SEP_OPEN_DEBUGINFO, path, NULL, 0, &dev, &ino);
+        break;
+    }
+    }
+    return 0;
+}
+

@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Privilege separation (daemon/core/sep.c, sepmsg.c, daemon/analysis/child.c).
+ *
+ * - The protocol: jobs and results survive a round trip; every bound the
+ *   daemon checks in what the analysis process sends is refused when
+ *   broken (too many frames or variables, strings too long, unknown notes,
+ *   short or long payloads); the corpus seeds decode (so the fuzzer starts
+ *   from valid messages).
+ * - What the daemon opens for it: only a file the process maps, by its
+ *   exact path, with that mapping's device and inode; a debug file only
+ *   under /usr/lib/debug by a plain path.
+ * - The real daemon: frames are named in an analysis process that holds no
+ *   capability, runs under two seccomp filters (the spawner's and its
+ *   own) and holds no descriptor but sockets and the vDSO copy; a killed
+ *   analysis process is replaced and the next report is named all the same;
+ *   privsep = false names frames in the daemon, with no such process.
+ */
+#include "config.h"
+
+#include <check.h>
+
+#include "run_suite.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "harness.h"
+#include "util.h"
+
+/* ---- the protocol -------------------------------------------------------- */
+
+static void sample_job(struct sep_job *j, uint8_t *stack, size_t stack_len, const char *maps)
+{
+    memset(j, 0, sizeof(*j));
+    j->worker_id = 42;
+    j->pid = 1000;
+    j->tid = 1001;
+    j->with_locals = j->needs_unwind = j->have_regs = true;
+    j->regs_known = (1u << DSL_NREGS) - 1;
+    for (unsigned i = 0; i < DSL_NREGS; i++)
+        j->regs[i] = 0x1000u * i + 7;
+    j->max_frames = 256;
+    j->max_value_bytes = 2048;
+    snprintf(j->redact, sizeof(j->redact), "password, token");
+    for (size_t i = 0; i < stack_len; i++)
+        stack[i] = (uint8_t)(i * 7);
+    j->stack_addr = 0x7ffc0000;
+    j->stack = stack;
+    j->stack_len = (uint32_t)stack_len;
+    j->maps = maps;
+    j->maps_len = (uint32_t)strlen(maps);
+    j->nforget = 2;
+    j->forget[0] = 3;
+    j->forget[1] = 9;
+    j->nframes = 2;
+    j->frames[0].ip = 0x401000;
+    j->frames[0].activation = true;
+    j->frames[0].regs_known = 1u << DSL_REG_RSP;
+    j->frames[0].regs[DSL_REG_RSP] = 0x7ffc0010;
+    j->frames[1].ip = 0x401234;
+}
+
+START_TEST(job_round_trip)
+{
+    static struct sep_job j, back;
+    static uint8_t stack[70000];
+    struct sep_buf b = {0};
+    const char *maps = "00400000-00401000 r-xp 00000000 fe:00 12 /usr/bin/worker\n";
+
+    sample_job(&j, stack, sizeof(stack), maps);
+    ck_assert_int_eq(sep_job_encode(&b, &j), 0);
+    ck_assert_int_eq(sep_job_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back), 0);
+    ck_assert_uint_eq(back.worker_id, 42);
+    ck_assert_int_eq(back.pid, 1000);
+    ck_assert_int_eq(back.tid, 1001);
+    ck_assert(back.with_locals && back.needs_unwind && back.have_regs && !back.gone);
+    ck_assert_mem_eq(back.regs, j.regs, sizeof(j.regs));
+    ck_assert_str_eq(back.redact, "password, token");
+    ck_assert_uint_eq(back.stack_len, sizeof(stack));
+    ck_assert_mem_eq(back.stack, stack, sizeof(stack));
+    ck_assert_uint_eq(back.maps_len, strlen(maps));
+    ck_assert_mem_eq(back.maps, maps, strlen(maps));
+    ck_assert_uint_eq(back.nforget, 2);
+    ck_assert_uint_eq(back.forget[1], 9);
+    ck_assert_uint_eq(back.nframes, 2);
+    ck_assert_uint_eq(back.frames[1].ip, 0x401234);
+    ck_assert(back.frames[0].activation);
+    ck_assert_uint_eq(back.frames[0].regs[DSL_REG_RSP], 0x7ffc0010);
+
+    /* One byte short, one byte more, a bad pid, an unknown flag. */
+    ck_assert_int_eq(sep_job_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE - 1, &back),
+                     -EBADMSG);
+    uint8_t *longer = malloc(b.len + 1);
+    memcpy(longer, b.p, b.len);
+    longer[b.len] = 0;
+    ck_assert_int_eq(sep_job_decode(longer + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE + 1, &back),
+                     -EBADMSG);
+    free(longer);
+    j.pid = 0;
+    ck_assert_int_eq(sep_job_encode(&b, &j), 0);
+    ck_assert_int_eq(sep_job_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back), -EBADMSG);
+    j.pid = 1000;
+    ck_assert_int_eq(sep_job_encode(&b, &j), 0);
+    b.p[SEP_HDR_SIZE + 16] |= 0x80; /* flags: an unknown bit */
+    ck_assert_int_eq(sep_job_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back), -EBADMSG);
+    sep_buf_free(&b);
+}
+END_TEST
+
+static struct var vars[SEP_VARS_PER_FRAME + 1];
+static char long_name[400], long_value[SEP_VAR_VALUE_MAX + 100];
+
+/* Two named frames; the first with nvars variables. */
+static void sample_result(struct sep_result *r, struct symframe *sym, unsigned nvars)
+{
+    memset(r, 0, sizeof(*r));
+    memset(sym, 0, 2 * sizeof(*sym));
+    r->err = 0;
+    snprintf(r->note, sizeof(r->note), "stack truncated at 2 frames");
+    r->unwind_ns = 12345;
+    r->nframes = 1;
+    r->frames[0].ip = 0x401000;
+    r->nsym = 2;
+    r->sym = sym;
+    sym[0].ip = 0x401000;
+    snprintf(sym[0].module, sizeof(sym[0].module), "/usr/bin/worker");
+    snprintf(sym[0].function, sizeof(sym[0].function), "handle_request");
+    snprintf(sym[0].file, sizeof(sym[0].file), "worker.c");
+    sym[0].line = 42;
+    sym[0].offset = 16;
+    sym[0].nvars = nvars;
+    sym[0].vars = vars;
+    for (unsigned k = 0; k < nvars && k <= SEP_VARS_PER_FRAME; k++) {
+        vars[k].name = (char *)"argc";
+        vars[k].value = (char *)"1";
+    }
+    sym[1].inlined = true;
+    snprintf(sym[1].function, sizeof(sym[1].function), "wait_inlined");
+    sym[1].vars_note = "no debug info";
+}
+
+START_TEST(result_round_trip_and_bounds)
+{
+    static struct sep_result r, back;
+    static struct symframe sym[2], out[DSL_SYMFRAMES_MAX];
+    struct sep_buf b = {0};
+
+    sample_result(&r, sym, 3);
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    memset(long_value, 'v', sizeof(long_value) - 1);
+    vars[1].name = long_name;   /* cut at SEP_VAR_NAME_MAX */
+    vars[2].value = long_value; /* cut at SEP_VAR_VALUE_MAX */
+    ck_assert_int_eq(sep_result_encode(&b, &r), 0);
+    back.sym = out;
+    ck_assert_int_eq(sep_result_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back, 8), 0);
+    ck_assert_str_eq(back.note, "stack truncated at 2 frames");
+    ck_assert_uint_eq(back.unwind_ns, 12345);
+    ck_assert_uint_eq(back.nframes, 1);
+    ck_assert_uint_eq(back.nsym, 2);
+    ck_assert_str_eq(out[0].function, "handle_request");
+    ck_assert_str_eq(out[0].file, "worker.c");
+    ck_assert_int_eq(out[0].line, 42);
+    ck_assert_uint_eq(out[0].nvars, 3);
+    ck_assert_str_eq(out[0].vars[0].name, "argc");
+    ck_assert_uint_eq(strlen(out[0].vars[1].name), SEP_VAR_NAME_MAX);
+    ck_assert_uint_eq(strlen(out[0].vars[2].value), SEP_VAR_VALUE_MAX);
+    ck_assert(out[1].inlined);
+    ck_assert_str_eq(out[1].vars_note, "no debug info");
+    symframes_free(out, back.nsym);
+
+    /* More frames than the caller has room for. */
+    ck_assert_int_eq(sep_result_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back, 1),
+                     -EBADMSG);
+    /* Short by one byte: refused, and nothing left allocated (ASan). */
+    ck_assert_int_eq(sep_result_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE - 1, &back, 8),
+                     -EBADMSG);
+    ck_assert_uint_eq(back.nsym, 0);
+    /* Frame 2 ends with its note code and a variable count of 0: an
+     * unknown note code is refused. */
+    b.p[b.len - 3] = 77;
+    ck_assert_int_eq(sep_result_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back, 8),
+                     -EBADMSG);
+    sep_buf_free(&b);
+}
+END_TEST
+
+START_TEST(result_refuses_a_forged_variable_count)
+{
+    /* Built by hand: no frames, one named frame with 65 variables. */
+    static struct symframe out[4];
+    static struct sep_result back;
+    uint8_t msg[512];
+    size_t n = 0;
+    uint32_t u32;
+    uint64_t u64 = 0;
+    uint16_t u16;
+
+#define PUT(v)                                                                                     \
+    do {                                                                                           \
+        memcpy(msg + n, &(v), sizeof(v));                                                          \
+        n += sizeof(v);                                                                            \
+    } while (0)
+    u32 = 0;
+    PUT(u32); /* err */
+    u16 = 0;
+    PUT(u16); /* note */
+    PUT(u64); /* unwind_ns */
+    PUT(u32); /* nframes */
+    u32 = 1;
+    PUT(u32); /* nsym */
+    PUT(u64); /* ip */
+    PUT(u64); /* offset */
+    u32 = 1;
+    PUT(u32); /* line */
+    msg[n++] = 0; /* inlined */
+    u16 = 0;
+    PUT(u16); /* module */
+    PUT(u16); /* function */
+    PUT(u16); /* file */
+    msg[n++] = 0; /* note */
+    u16 = SEP_VARS_PER_FRAME + 1;
+    PUT(u16);
+#undef PUT
+    back.sym = out;
+    ck_assert_int_eq(sep_result_decode(msg, n, &back, 4), -EBADMSG);
+    ck_assert_uint_eq(back.nsym, 0);
+    /* The same with an acceptable count but no variables behind it. */
+    msg[n - 2] = 2;
+    msg[n - 1] = 0;
+    ck_assert_int_eq(sep_result_decode(msg, n, &back, 4), -EBADMSG);
+    ck_assert_uint_eq(back.nsym, 0);
+}
+END_TEST
+
+START_TEST(corpus_seeds_decode)
+{
+    const char *top = env_or_die("TOP_SRCDIR");
+    static const char *const seeds[] = {"job", "result", "mem_read", "answer", "open"};
+    static struct sep_job j;
+    static struct sep_result r;
+    static struct symframe sym[16];
+    char path[600];
+    static char buf[65536];
+
+    for (size_t i = 0; i < ARRAY_SIZE(seeds); i++) {
+        snprintf(path, sizeof(path), "%s/fuzz/corpus/sep/%s", top, seeds[i]);
+        ssize_t n = dsl_read_text(path, buf, sizeof(buf));
+        ck_assert_msg(n > 2, "%s: %zd", path, n);
+        const uint8_t *p = (const uint8_t *)buf + 1;
+        size_t len = (size_t)n - 1;
+        int rc = -1;
+        switch (i) {
+        case 0:
+            rc = sep_job_decode(p, len, &j);
+            break;
+        case 1:
+            r.sym = sym;
+            rc = sep_result_decode(p + 1, len - 1, &r, 16);
+            if (rc == 0)
+                symframes_free(sym, r.nsym);
+            break;
+        case 2: {
+            uint64_t a;
+            uint32_t l;
+            rc = sep_mem_read_decode(p, len, &a, &l);
+            break;
+        }
+        case 3: {
+            int err;
+            const uint8_t *d;
+            size_t dl;
+            rc = sep_answer_decode(p, len, &err, &d, &dl);
+            break;
+        }
+        default: {
+            enum sep_open_kind k;
+            char fp[PATH_MAX];
+            rc = sep_open_decode(p, len, &k, fp, sizeof(fp));
+            break;
+        }
+        }
+        ck_assert_msg(rc == 0, "seed %s does not decode: %d", seeds[i], rc);
+    }
+}
+END_TEST
+
+/* ---- what the daemon opens for it --------------------------------------- */
+
+START_TEST(only_mapped_files_and_debug_files)
+{
+    const char *maps = "00400000-00401000 r-xp 00000000 fe:00 12 /usr/bin/worker\n"
+                       "00600000-00601000 rw-p 00000000 00:00 0 [heap]\n"
+                       "7f00-7f10 r--p 00000000 08:02 99   /opt/app/lib with space.so\n"
+                       "7f20-7f30 r--p 00000000 00:00 0 \n";
+    size_t len = strlen(maps);
+    dev_t dev;
+    uint64_t ino;
+
+    ck_assert(sep_open_allowed(SEP_OPEN_MODULE, "/usr/bin/worker", maps, len, &dev, &ino));
+    ck_assert_uint_eq(major(dev), 0xfe);
+    ck_assert_uint_eq(minor(dev), 0);
+    ck_assert_uint_eq(ino, 12);
+    ck_assert(sep_open_allowed(SEP_OPEN_MODULE, "/opt/app/lib with space.so", maps, len, &dev,
+                               &ino));
+    ck_assert_uint_eq(major(dev), 8);
+    ck_assert_uint_eq(minor(dev), 2);
+    ck_assert_uint_eq(ino, 99);
+    static const char *const refused[] = {
+        "/etc/shadow", "/usr/bin/work", "/usr/bin/worker2", "/bin/worker", "[heap]", "/",
+        "/usr/bin/worker\n", "relative/worker",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
+        ck_assert_msg(!sep_open_allowed(SEP_OPEN_MODULE, refused[i], maps, len, &dev, &ino),
+                      "%s allowed", refused[i]);
+    ck_assert(!sep_open_allowed(SEP_OPEN_MODULE, "/usr/bin/worker", NULL, 0, &dev, &ino));
+
+    ck_assert(sep_open_allowed(SEP_OPEN_DEBUGINFO, "/usr/lib/debug/.build-id/ab/cdef.debug",
+                               NULL, 0, &dev, &ino));
+    static const char *const bad_debug[] = {
+        "/usr/lib/debug/../../etc/shadow.debug",
+        "/usr/lib/debug/.build-id/ab/./cd.debug",
+        "/usr/lib/debug//etc.debug",
+        "/usr/lib/debugx/ab.debug",
+        "/usr/lib/debug/.build-id/ab/cdef",
+        "/etc/shadow",
+        "/usr/lib/debug/.debug",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad_debug); i++)
+        ck_assert_msg(!sep_open_allowed(SEP_OPEN_DEBUGINFO, bad_debug[i], maps, len, &dev, &ino),
+                      "%s allowed", bad_debug[i]);
+    /* A debug path is never a module, nor the other way round. */
+    ck_assert(!sep_open_allowed((enum sep_open_kind)3, "/usr/bin/worker", maps, len, &dev, &ino));
+}
+END_TEST
+
+/* ---- the real daemon ----------------------------------------------------- */
+
+static char *proc_text(pid_t pid, const char *file)
+{
+    static char buf[8192];
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+    ssize_t n = dsl_read_text(path, buf, sizeof(buf));
+    if (n < 0)
+        buf[0] = '\0';
+    return buf;
+}
+
+static pid_t ppid_of(pid_t pid)
+{
+    long v = -1;
+    return dsl_proc_status_field(pid, 0, "PPid", &v) == 0 ? (pid_t)v : -1;
+}
+
+/* The child of parent whose name is comm, or 0. */
+static pid_t child_named(pid_t parent, const char *comm)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL && !found) {
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+        if (pid <= 0 || ppid_of(pid) != parent)
+            continue;
+        char *c = proc_text(pid, "comm");
+        if (!strncmp(c, comm, strlen(comm)))
+            found = pid;
+    }
+    closedir(d);
+    return found;
+}
+
+static pid_t analysis_pid(struct tdaemon *d)
+{
+    pid_t sp = child_named(d->pid, "dogslowd-spawn");
+    return sp > 0 ? child_named(sp, "dogslowd-analys") : 0;
+}
+
+static long field(pid_t pid, const char *key)
+{
+    long v = -1;
+    ck_assert_int_eq(dsl_proc_status_field(pid, 0, key, &v), 0);
+    return v;
+}
+
+static void assert_holds_nothing(pid_t pid, int filters)
+{
+    char *st = proc_text(pid, "status");
+
+    ck_assert_msg(strstr(st, "CapEff:\t0000000000000000") && strstr(st, "CapPrm:\t0000000000000000"),
+                  "pid %d has capabilities:\n%s", (int)pid, st);
+    ck_assert_int_eq(field(pid, "NoNewPrivs"), 1);
+    ck_assert_int_eq(field(pid, "Seccomp"), 2);
+    ck_assert_int_eq(field(pid, "Seccomp_filters"), filters);
+}
+
+static void slow_request(struct tdaemon *d, const char *url, int nth)
+{
+    struct tworker w;
+
+    tw_start(&w, d, env_or_die("TEST_WORKER"), (const char *const[]){"slow", "1", "GET", url, NULL});
+    ck_assert_int_eq(td_wait_reports(d, nth, 10000), nth);
+    char *r = td_find_report_with(d, url);
+    ck_assert_ptr_nonnull(r);
+    expect(strstr(r, "handle_slow_request") && strstr(r, "test_worker.c\", line "), r,
+           "the report lacks the worker's named frames");
+    free(r);
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+}
+
+START_TEST(analysis_process_holds_nothing)
+{
+    struct tdaemon d;
+    char link[600], target[600], path[300];
+
+    td_start(&d, "0.3", NULL);
+    ck_assert(td_wait_log(&d, "privilege separation", 5000));
+    slow_request(&d, "/named-elsewhere", 1);
+
+    pid_t spawner = child_named(d.pid, "dogslowd-spawn");
+    pid_t an = analysis_pid(&d);
+    ck_assert_msg(spawner > 0 && an > 0, "no spawner (%d) or analysis process (%d)", (int)spawner,
+                  (int)an);
+    assert_holds_nothing(spawner, 1);
+    assert_holds_nothing(an, 2); /* the spawner's filter and its own */
+
+    /* Descriptors: stdio, its socket, the vDSO copy, and the files the daemon
+     * handed it (read-only); nothing it opened itself. */
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)an);
+    DIR *dir = opendir(path);
+    ck_assert_ptr_nonnull(dir);
+    struct dirent *e;
+    int sockets = 0, modules = 0;
+    while ((e = readdir(dir)) != NULL) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] == '.' || fd <= 2)
+            continue;
+        snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        ck_assert_int_gt(n, 0);
+        target[n] = '\0';
+        sockets += !strncmp(target, "socket:", 7);
+        if (!strncmp(target, "socket:", 7) || !strncmp(target, "/memfd:", 7))
+            continue;
+        /* Else a module the daemon handed over: a regular file, read-only. */
+        struct stat st;
+        char info[300];
+        ck_assert_msg(stat(link, &st) == 0 && S_ISREG(st.st_mode),
+                      "the analysis process holds fd %d: %s", fd, target);
+        snprintf(info, sizeof(info), "fdinfo/%d", fd);
+        char *flags = strstr(proc_text(an, info), "flags:\t");
+        ck_assert_ptr_nonnull(flags);
+        ck_assert_msg((strtol(flags + 7, NULL, 8) & O_ACCMODE) == O_RDONLY,
+                      "fd %d (%s) is not read-only", fd, target);
+        modules++;
+    }
+    closedir(dir);
+    ck_assert_int_eq(sockets, 1);
+    ck_assert_int_gt(modules, 0); /* the worker's binary and libraries, handed over */
+
+    char out[8192];
+    ck_assert_int_eq(run_capture((const char *const[]){env_or_die("DOGSLOWCTL"), "--socket",
+                                                       d.sock, "status", NULL},
+                                 NULL, out, sizeof(out), 30000),
+                     0);
+    /* The report and the follow-up's samples were named there. */
+    char want[128];
+    unsigned long named = 0;
+    snprintf(want, sizeof(want), "analysis process: pid %d, no capabilities; ", (int)an);
+    const char *at = strstr(out, want);
+    ck_assert_msg(at && sscanf(at + strlen(want), "%lu snapshots named there", &named) == 1 &&
+                      named >= 1,
+                  "want '%s' and a count in:\n%s", want, out);
+    ck_assert_int_eq(td_stop(&d), 0);
+    /* Gone with the daemon. */
+    for (int i = 0; i < 100 && kill(an, 0) == 0; i++)
+        sleep_ms(20);
+    ck_assert_msg(kill(an, 0) < 0, "analysis process %d outlived the daemon", (int)an);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(a_killed_analysis_process_is_replaced)
+{
+    struct tdaemon d;
+
+    td_start(&d, "0.3", NULL);
+    slow_request(&d, "/first", 1);
+    pid_t an = analysis_pid(&d);
+    ck_assert_int_gt(an, 0);
+    ck_assert_int_eq(kill(an, SIGKILL), 0);
+    for (int i = 0; i < 100 && kill(an, 0) == 0; i++)
+        sleep_ms(20);
+    slow_request(&d, "/after-the-kill", 2);
+    pid_t again = analysis_pid(&d);
+    ck_assert_msg(again > 0 && again != an, "no new analysis process (was %d, now %d)", (int)an,
+                  (int)again);
+    ck_assert(td_wait_log(&d, "dropped", 1000));
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
+START_TEST(privsep_false_names_in_the_daemon)
+{
+    struct tdaemon d;
+
+    td_init(&d);
+    td_write_conf(&d, "[dogslow]\nprivsep = false\n");
+    td_launch(&d, "0.3", NULL);
+    slow_request(&d, "/named-here", 1);
+    ck_assert_int_eq(child_named(d.pid, "dogslowd-spawn"), 0);
+    ck_assert(!strstr(td_log(&d), "privilege separation"));
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("privsep");
+    TCase *units = tcase_create("protocol");
+    TCase *daemon = tcase_create("daemon");
+
+    tcase_add_test(units, job_round_trip);
+    tcase_add_test(units, result_round_trip_and_bounds);
+    tcase_add_test(units, result_refuses_a_forged_variable_count);
+    tcase_add_test(units, corpus_seeds_decode);
+    tcase_add_test(units, only_mapped_files_and_debug_files);
+    suite_add_tcase(s, units);
+    tcase_set_timeout(daemon, 120);
+    tcase_add_test(daemon, analysis_process_holds_nothing);
+    tcase_add_test(daemon, a_killed_analysis_process_is_replaced);
+    tcase_add_test(daemon, privsep_false_names_in_the_daemon);
+    suite_add_tcase(s, daemon);
+    return run_suite(s);
+}
