@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer entry point for the CPython frame reader (daemon/pyframes.h:
- * pyframes_fuzz_one, a fake address space in the 3.11/3.12/3.13 layouts;
- * replayed in make check by tests/check_pyframes); 'make fuzz'. */
+/* libFuzzer entry point for the CPython frame reader (analysis.h:
+ * pyframes_fuzz_one, in daemon/analysis/py_fuzz.c: a fake address space in
+ * the 3.11/3.12/3.13 layouts; replayed in make check by
+ * tests/check_pyframes); 'make fuzz'. */
 #include <stddef.h>
 #include <stdint.h>
 

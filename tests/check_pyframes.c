@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The CPython frame reader (daemon/pyframes.c):
+ * The CPython frame reader (daemon/analysis/py_*.c):
  *
  *  - against real interpreters (Debian's static /usr/bin/python3 and every
  *    pyenv 3.11-3.13 found): tests/python/stack_target.py parks its main

@@ -90,7 +90,7 @@ void locals_collect(struct locals_ctx *lc, Dwarf_Die *cu, Dwarf_Die *scopes, int
  * returns 0. */
 int locals_fuzz_eval(const uint8_t *data, size_t size);
 
-/* ---- the CPython reader (pyframes.c) ------------------------------------- */
+/* ---- the CPython reader (py_*.c; py.h is its private header) ------------- */
 
 /*
  * Python frames from outside: read a CPython worker's interpreter frames,
@@ -133,9 +133,9 @@ int locals_fuzz_eval(const uint8_t *data, size_t size);
  * one with entry set.  Native frames between two eval frames (a C extension
  * called from Python, or C calling back into Python) stay where they are.
  *
- * Costs: reads go through a page cache (4 KiB pages, direct-mapped), so a
- * stack costs a few dozen process_vm_readv calls, not thousands; see
- * struct py_stack's counters.
+ * Costs: reads go through capture's page cache (remote.c: 4 KiB pages,
+ * 8-way), so a stack costs a few dozen process_vm_readv calls, not
+ * thousands; see struct py_stack's counters.
  */
 
 /*

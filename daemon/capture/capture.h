@@ -71,6 +71,54 @@ void remote_mem_proc(struct remote_mem *m, struct remote_proc *p, pid_t pid);
  * unmapped memory.  Returns its length or a negative errno. */
 int remote_read_cstr(struct remote_mem *m, uint64_t addr, char *buf, size_t max);
 
+/*
+ * A page cache in front of a reader: whole 4 KiB pages, so that reading
+ * many small objects that sit close together (a Python stack's frames, code
+ * objects, strings) costs a few dozen system calls, not hundreds.  It
+ * returns what direct reads would; pages that cannot be read whole fall
+ * back to exact reads.
+ *
+ * One cache per thread, for the life of the thread: 512 pages, 64 sets of
+ * 8 ways, least recently used out.  Its pages carry over from one use to
+ * the next on the thread (the Python reader's py_finish() reuses what its
+ * py_capture() fetched) unless another use came between: each use holds a
+ * generation number, and the cache is emptied when it is not the last one
+ * given out.
+ */
+struct remote_cache;
+
+/* A range of the worker's memory to prefetch. */
+struct remote_span {
+    uint64_t addr;
+    size_t len;
+};
+
+/* Allocate and touch this thread's cache pages (512 KiB) if not done yet:
+ * call it before a thread is held, so the pause pays no page faults.
+ * 0 or -ENOMEM. */
+int remote_cache_prepare(void);
+
+/*
+ * Put this thread's cache in front of under and make *m read through it
+ * (plain reads: no readv, no budget of its own).  At most max_bytes are
+ * fetched from under from now on; the counters start at 0.  The cache is
+ * emptied first when fresh, or when *gen is not the last generation given
+ * out; *gen is then a new one.  Returns the cache, or NULL (nothing
+ * changed) when its pages cannot be allocated.
+ */
+struct remote_cache *remote_cache_open(struct remote_mem *m, struct remote_mem *under,
+                                       size_t max_bytes, bool fresh, uint64_t *gen);
+
+/* Bring the pages under n spans into the cache, with one vectored read per
+ * REMOTE_READV_MAX pages, when under has readv.  Best effort: a page that
+ * cannot be read is left out (a later read of it fails the usual way). */
+void remote_cache_prefetch(struct remote_cache *c, const struct remote_span *spans, size_t n);
+
+/* What was fetched from under since remote_cache_open(): bytes (whole
+ * pages) and calls. */
+size_t remote_cache_bytes(const struct remote_cache *c);
+unsigned remote_cache_reads(const struct remote_cache *c);
+
 /* ---- reading a snapshot's process (snapshot_read.c) ---------------------- */
 
 /* Read [addr, addr + len) of the snapshot's thread: from the stack copy,

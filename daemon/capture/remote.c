@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Reading another process's memory (capture.h): remote_read() through a
+ * reader interface (a live process with process_vm_readv, a stack copy, a
+ * fake address space in tests), C strings, and the page cache that can sit
+ * in front of any reader (one per thread; the Python reader reads through
+ * it).
+ */
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 
@@ -93,6 +101,231 @@ int remote_read_cstr(struct remote_mem *m, uint64_t addr, char *buf, size_t max)
     }
     buf[have] = '\0';
     return (int)have;
+}
+
+/* ------------------------------------------------------------------------
+ * A page cache in front of a reader (capture.h, struct remote_cache)
+ *
+ * Objects that belong together (a frame and its neighbours on the data
+ * stack, a code object and its small strings) sit close to each other, so
+ * fetching whole pages turns hundreds of small reads into a few dozen
+ * system calls.  Mapped memory is page-granular: a page that holds one
+ * readable byte is readable whole, so this returns what direct reads
+ * would.  Pages that cannot be read whole (a fake address space in tests)
+ * fall back to exact reads.
+ * ------------------------------------------------------------------------ */
+
+#define PC_PAGE     4096u
+#define PC_SET_BITS 6u
+#define PC_SETS     (1u << PC_SET_BITS)
+#define PC_WAYS     8u
+#define PC_SLOTS    (PC_SETS * PC_WAYS)
+
+struct remote_cache {
+    struct remote_mem *under;
+    size_t max_bytes;
+    size_t bytes;
+    unsigned reads;
+    uint64_t clock;
+    uint64_t tag[PC_SLOTS];  /* page address + 1, 0 = empty */
+    uint64_t used[PC_SLOTS]; /* clock of the last use, for LRU */
+    bool bad[PC_SLOTS];      /* the whole page could not be read */
+    uint8_t *data;           /* PC_SLOTS pages */
+};
+
+/*
+ * The cache's pages, one buffer per thread for the life of the thread.
+ * The stack is read while the worker's thread is held: a fresh 512 KiB
+ * buffer per read would cost a page fault for every page it touches
+ * (~1 us each in a VM), all of it inside the pause.  Touched once here,
+ * before any thread is held.
+ */
+static __thread struct remote_cache tl_pc; /* kept from capture to finish */
+static __thread uint64_t tl_generation;
+
+static uint8_t *pc_buffer(void)
+{
+    if (!tl_pc.data) {
+        tl_pc.data = malloc((size_t)PC_SLOTS * PC_PAGE);
+        if (tl_pc.data)
+            memset(tl_pc.data, 0, (size_t)PC_SLOTS * PC_PAGE);
+    }
+    return tl_pc.data;
+}
+
+static int pc_direct(struct remote_cache *c, uint64_t addr, void *buf, size_t len)
+{
+    int r;
+
+    if (c->bytes + len > c->max_bytes)
+        return -E2BIG;
+    r = remote_read(c->under, addr, buf, len);
+    c->reads++;
+    if (r == 0)
+        c->bytes += len;
+    return r;
+}
+
+/* The slot holding page, or the least recently used one of its set (then
+ * *ret_hit is false).  Sets are chosen by a multiplicative hash: CPython's
+ * allocator puts objects of one size at the same offset of many arenas,
+ * which a plain modulo maps all to one set. */
+static unsigned pc_slot(struct remote_cache *c, uint64_t page, bool *ret_hit)
+{
+    unsigned set = (unsigned)(((page / PC_PAGE) * 0x9e3779b97f4a7c15ull) >> (64 - PC_SET_BITS));
+    unsigned first = set * PC_WAYS, victim = first;
+
+    for (unsigned i = first; i < first + PC_WAYS; i++) {
+        if (c->tag[i] == page + 1) {
+            *ret_hit = true;
+            return i;
+        }
+        if (c->used[i] < c->used[victim])
+            victim = i;
+    }
+    *ret_hit = false;
+    return victim;
+}
+
+static int pc_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+    struct remote_cache *c = ctx;
+    uint8_t *out = buf;
+
+    while (len > 0) {
+        uint64_t page = addr & ~(uint64_t)(PC_PAGE - 1);
+        size_t in = (size_t)(addr - page);
+        size_t chunk = PC_PAGE - in < len ? PC_PAGE - in : len;
+        bool hit;
+        unsigned slot = pc_slot(c, page, &hit);
+        int r;
+
+        c->used[slot] = ++c->clock;
+        if (!hit) {
+            c->bad[slot] = false;
+            c->tag[slot] = page + 1;
+            r = page ? pc_direct(c, page, c->data + (size_t)slot * PC_PAGE, PC_PAGE) : -EFAULT;
+            if (r == -E2BIG) {
+                c->tag[slot] = 0;
+                return r;
+            }
+            if (r < 0)
+                c->bad[slot] = true;
+        }
+        if (c->bad[slot]) {
+            r = pc_direct(c, addr, out, chunk);
+            if (r < 0)
+                return r;
+        } else {
+            memcpy(out, c->data + (size_t)slot * PC_PAGE + in, chunk);
+        }
+        addr += chunk;
+        out += chunk;
+        len -= chunk;
+    }
+    return 0;
+}
+
+int remote_cache_prepare(void)
+{
+    return pc_buffer() ? 0 : -ENOMEM;
+}
+
+struct remote_cache *remote_cache_open(struct remote_mem *m, struct remote_mem *under,
+                                       size_t max_bytes, bool fresh, uint64_t *gen)
+{
+    struct remote_cache *pc = &tl_pc;
+
+    if (!pc_buffer())
+        return NULL;
+    if (fresh || *gen != tl_generation) {
+        memset(pc->tag, 0, sizeof(pc->tag));
+        memset(pc->used, 0, sizeof(pc->used));
+        pc->clock = 0;
+        *gen = ++tl_generation;
+    }
+    pc->under = under;
+    pc->max_bytes = max_bytes;
+    pc->bytes = 0;
+    pc->reads = 0;
+    memset(m, 0, sizeof(*m));
+    m->read = pc_read;
+    m->ctx = pc;
+    return pc;
+}
+
+size_t remote_cache_bytes(const struct remote_cache *c)
+{
+    return c->bytes;
+}
+
+unsigned remote_cache_reads(const struct remote_cache *c)
+{
+    return c->reads;
+}
+
+/* One vectored read of the n pages rr names; the slots of those it did not
+ * read are emptied. */
+static void pc_flush(struct remote_cache *c, struct remote_range *rr, const unsigned *slots,
+                     unsigned n)
+{
+    int done;
+
+    if (n == 0)
+        return;
+    done = c->under->readv(c->under->ctx, rr, n);
+    c->reads++;
+    for (unsigned i = 0; i < n; i++) {
+        if (done >= 0 && i < (unsigned)done)
+            c->bytes += PC_PAGE;
+        else
+            c->tag[slots[i]] = 0; /* not read: the next use reads it alone */
+    }
+}
+
+/*
+ * Bring the pages under n ranges [addr, addr + len) into the cache with one
+ * vectored read per REMOTE_READV_MAX pages, where the reader can do that.
+ * A system call costs 2-3 us in a VM, whatever it copies; the reads that
+ * follow a prefetch are then hits.  Pages already cached, or whose slot
+ * this same call filled, are left alone; a page that cannot be read is
+ * left out (a later read of it fails the usual way).  Best effort: nothing
+ * is an error here.
+ */
+void remote_cache_prefetch(struct remote_cache *c, const struct remote_span *ranges, size_t n)
+{
+    struct remote_range rr[REMOTE_READV_MAX];
+    unsigned slots[REMOTE_READV_MAX], k = 0;
+    uint64_t start = c->clock;
+
+    if (!c->under->readv)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = ranges[i].addr, len = ranges[i].len;
+        if (a < PC_PAGE || len == 0 || len > (1u << 16) || a + len < a)
+            continue;
+        for (uint64_t page = a & ~(uint64_t)(PC_PAGE - 1); page < a + len; page += PC_PAGE) {
+            bool hit;
+            unsigned slot = pc_slot(c, page, &hit);
+
+            if (hit || c->used[slot] > start)
+                continue; /* cached, or its slot was filled by this call */
+            if (c->bytes + (uint64_t)(k + 1) * PC_PAGE > c->max_bytes)
+                goto out;
+            c->tag[slot] = page + 1;
+            c->bad[slot] = false;
+            c->used[slot] = ++c->clock;
+            rr[k] = (struct remote_range){.addr = page, .buf = c->data + (size_t)slot * PC_PAGE,
+                                          .len = PC_PAGE};
+            slots[k++] = slot;
+            if (k == REMOTE_READV_MAX) {
+                pc_flush(c, rr, slots, k);
+                k = 0;
+            }
+        }
+    }
+out:
+    pc_flush(c, rr, slots, k);
 }
 
 static remote_live_fn live_override;

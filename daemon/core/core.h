@@ -386,7 +386,7 @@ struct worker {
     uint64_t modules_ns; /* when /proc/PID/maps was last read into dwfl */
     bool maps_copied;    /* loop only: a job carries a copy of the maps (watch.c) */
     struct snapshot *unwinding; /* the snapshot unwind.c's callbacks read */
-    /* CPython (pyframes.c): looked for at the first snapshot. */
+    /* CPython (daemon/analysis/py_*.c): looked for at the first snapshot. */
     int py_state; /* 0: not looked yet; 1: found (py); -1: not Python; -2: unsupported */
     struct py_runtime *py;
     char py_why[128]; /* "unsupported Python 3.10", for the report */

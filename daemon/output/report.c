@@ -174,7 +174,7 @@ static void render_frame(struct buf *b, const struct worker *w, const struct sym
 /*
  * One line of the stack as printed: a native frame, or a Python frame in
  * place of the interpreter's eval-loop frame that runs it (py-spy dump
- * --native style; see pyframes.h for the rule).
+ * --native style; see analysis.h for the rule).
  */
 
 static bool is_eval_frame(const struct symframe *f)

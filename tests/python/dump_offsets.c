@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Print the CPython struct offsets daemon/pyframes.c relies on, straight
- * from an interpreter's own internal headers, so the tables in pyframes.c
+ * Print the CPython struct offsets daemon/analysis/py_offsets.c relies on,
+ * straight from an interpreter's own internal headers, so its tables
  * can be checked against the real thing (they are typed in by hand: the
  * daemon must not need Python headers to build).  Not built by make:
  *
