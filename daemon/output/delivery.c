@@ -2,7 +2,7 @@
 /*
  * Delivery: the daemon's side (render and spool, in its own thread, from
  * outputs_undead) and the delivery thread (send from the spool).  See
- * delivery.h for the contract and docs/architecture.md, "Delivery".
+ * output.h for the contract and docs/architecture.md, "Delivery".
  *
  * The two sides share only the spool directory, an eventfd (a nudge: "an
  * entry was added") and, under a mutex, a copy of the configuration and
@@ -17,26 +17,22 @@
  * (capped at an hour).  An entry a peer refuses for good (SMTP 5xx, HTTP
  * 400) is set aside as rejected-NAME in the spool, logged and counted.
  *
- * Storm control (e-mail only; Sentry groups by itself): entries carry a
- * fingerprint in their name (method, route, top in-app frames).  The first
- * entry of a fingerprint is mailed whole; the ones that follow within
- * [email] window stay in the spool, and when the window ends they go out
- * as one digest (a line each) -- which opens the next window.  So a
- * database outage that hangs 200 workers makes one mail and one digest
- * per window, and no report is lost or counted twice.
+ * Storm control (e-mail only; storm.c): entries carry a fingerprint in
+ * their name (method, route, top in-app frames), and storm.c decides which
+ * go out whole and which wait for a digest; this file sends them, and
+ * holds the sink when a send fails.  The Sentry event is rendered by
+ * sink_sentry.c.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,13 +45,6 @@
 #define DELIVERY_BACKOFF_MIN_MS 500
 #define DELIVERY_BACKOFF_MAX_MS 60000
 #define DELIVERY_TICK_MS        1000 /* the spool is rescanned at least this often */
-#define DIGEST_MAX_ENTRIES      500  /* reports listed in one digest; more: the next one */
-#define FP_STATES_MAX           1024 /* fingerprints remembered for storm control */
-#define SENTRY_EVENT_MAX        (1000u * 1000u) /* Sentry refuses events over 1 MB */
-#define SENTRY_FRAMES_MAX       250             /* as Sentry's SDKs; the middle is dropped */
-#define SENTRY_VARS_MAX         50              /* variables per frame */
-#define SENTRY_STRING_MAX       1024            /* characters of a string, as Sentry's SDKs */
-#define TOP_FRAMES              3               /* in-app frames in a fingerprint */
 
 /* ---- shared state ------------------------------------------------------- */
 
@@ -102,48 +91,6 @@ static void note_error(const char *why)
 
 /* ---- what goes into the spool (daemon thread) ---------------------------- */
 
-static bool is_system_module(const char *m)
-{
-    static const char *const dirs[] = {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "["};
-
-    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-        if (!strncmp(m, dirs[i], strlen(dirs[i])))
-            return true;
-    return false;
-}
-
-/* A frame is the application's own when it is not in a system library.
- * (Python frames carry their .py file as module, or none.) */
-static bool in_app(const struct symframe *f)
-{
-    return !is_system_module(f->module) && !is_system_module(f->file);
-}
-
-/* "GET /orders/{id}" and the innermost in-app function names. */
-static void fingerprint_parts(const struct report_info *ri, char *route, size_t rsize,
-                              const char *top[TOP_FRAMES], unsigned *ntop)
-{
-    char path[512];
-
-    delivery_route(ri->req->url, path, sizeof(path));
-    snprintf(route, rsize, "%s %s", ri->req->method, path);
-    *ntop = 0;
-    for (unsigned i = 0; i < ri->nframes && *ntop < TOP_FRAMES; i++)
-        if (ri->frames[i].function[0] && in_app(&ri->frames[i]))
-            top[(*ntop)++] = ri->frames[i].function;
-}
-
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
-    h ^= 0xff; /* a separator, so ("ab","c") differs from ("a","bc") */
-    h *= 0x100000001b3ull;
-    return h;
-}
-
 /* Printable ASCII and UTF-8 are kept; control characters become '?',
  * so a URL cannot add a header line to a spool entry or a mail. */
 static void one_line(char *s)
@@ -169,18 +116,11 @@ static int spool_email(struct daemon *d, const struct report_info *ri, const cha
 {
     char route[600], subject[700], id[PATH_MAX], tag[20], name[SPOOL_NAME_MAX];
     char hdr[PATH_MAX + 1024];
-    const char *top[TOP_FRAMES];
-    unsigned ntop;
-    uint64_t h = 0xcbf29ce484222325ull;
     char *text = NULL, *json = NULL, *body;
     size_t tlen = 0, jlen = 0;
     int hlen, r;
 
-    fingerprint_parts(ri, route, sizeof(route), top, &ntop);
-    h = fnv1a(h, route);
-    for (unsigned i = 0; i < ntop; i++)
-        h = fnv1a(h, top[i]);
-    snprintf(tag, sizeof(tag), "%016llx", (unsigned long long)h);
+    storm_fingerprint(ri, route, sizeof(route), tag, sizeof(tag));
     subject_of(d, ri, subject, sizeof(subject));
     if (report_path && report_path[0]) {
         const char *b = strrchr(report_path, '/');
@@ -227,12 +167,14 @@ static int spool_email(struct daemon *d, const struct report_info *ri, const cha
 static int spool_sentry(struct daemon *d, const struct report_info *ri, const char *dir, char *what,
                         size_t wsize)
 {
-    char hdr[128], name[SPOOL_NAME_MAX];
+    char hdr[128], name[SPOOL_NAME_MAX], subject[700];
     char *event;
     size_t len;
     int hlen, r;
 
-    r = sentry_event_render(d, ri, SENTRY_EVENT_MAX, &event, &len);
+    /* The event's message is the mail's subject: the same words in both. */
+    subject_of(d, ri, subject, sizeof(subject));
+    r = sentry_event_render(d, ri, subject + strlen("[dogslow] "), SENTRY_EVENT_MAX, &event, &len);
     if (r < 0) {
         snprintf(what, wsize, "FAILED: cannot render the event: %s", strerror(-r));
         return r;
@@ -305,232 +247,6 @@ void delivery_enqueue(struct daemon *d, const struct report_info *ri, const char
         nudge();
 }
 
-/* ---- the Sentry event (daemon thread: the frames exist only now) --------- */
-
-/* A JSON string of at most SENTRY_STRING_MAX characters (bytes, cut at a
- * character boundary, with "..." when cut), as Sentry's SDKs trim. */
-static void sentry_str(struct jbuf *b, const char *s)
-{
-    char cut[SENTRY_STRING_MAX + 4];
-    size_t n = strlen(s);
-
-    if (n > SENTRY_STRING_MAX) {
-        size_t k = SENTRY_STRING_MAX - 3;
-        while (k && ((unsigned char)s[k] & 0xc0) == 0x80)
-            k--;
-        memcpy(cut, s, k);
-        memcpy(cut + k, "...", 4);
-        s = cut;
-    }
-    jb_str(b, s);
-}
-
-static void sentry_kv(struct jbuf *b, const char *key, const char *value)
-{
-    sentry_str(b, key);
-    jb_raw(b, ":");
-    sentry_str(b, value);
-}
-
-static void render_vars(struct jbuf *b, const struct symframe *f)
-{
-    unsigned shown = 0;
-
-    jb_raw(b, ",\"vars\":{");
-    for (unsigned i = 0; i < f->nvars && shown < SENTRY_VARS_MAX; i++) {
-        bool dup = false;
-        /* An inlined scope can shadow a name: JSON objects want one key
-         * each, and the innermost binding is the one that counts. */
-        for (unsigned k = 0; k < i && !dup; k++)
-            dup = !strcmp(f->vars[k].name, f->vars[i].name);
-        if (dup)
-            continue;
-        if (shown++)
-            jb_raw(b, ",");
-        sentry_kv(b, f->vars[i].name, f->vars[i].value ? f->vars[i].value : "");
-    }
-    jb_raw(b, "}");
-}
-
-static void render_frame(struct jbuf *b, const struct report_info *ri, const struct symframe *f,
-                         bool with_vars)
-{
-    char src[256];
-
-    jb_raw(b, "{");
-    sentry_kv(b, "function", f->function[0] ? f->function : "??");
-    if (f->file[0]) {
-        const char *base = strrchr(f->file, '/');
-        jb_raw(b, ",");
-        sentry_kv(b, "filename", base ? base + 1 : f->file);
-        jb_raw(b, ",");
-        sentry_kv(b, "abs_path", f->file);
-    }
-    if (f->line > 0) {
-        jb_printf(b, ",\"lineno\":%d", f->line);
-        if (f->file[0] && report_source_line(ri->w, f->file, f->line, src, sizeof(src))) {
-            jb_raw(b, ",");
-            sentry_kv(b, "context_line", src);
-        }
-    }
-    if (f->module[0]) {
-        jb_raw(b, ",");
-        sentry_kv(b, "package", f->module);
-    }
-    if (f->ip)
-        jb_printf(b, ",\"instruction_addr\":\"0x%llx\"", (unsigned long long)f->ip);
-    jb_printf(b, ",\"in_app\":%s", in_app(f) ? "true" : "false");
-    if (with_vars && f->nvars)
-        render_vars(b, f);
-    jb_raw(b, "}");
-}
-
-/* A Python frame (report_merge put it in place of the interpreter loop). */
-static bool py_in_app(const struct py_frame *f)
-{
-    const char *p = f->filename ? f->filename : "";
-    return !strstr(p, "/site-packages/") && !strstr(p, "/dist-packages/") &&
-           strncmp(p, "/usr/lib/python", 15) != 0 && p[0] != '<';
-}
-
-static void render_py_frame_json(struct jbuf *b, struct daemon *d, const struct report_info *ri,
-                                 const struct py_frame *f, bool with_vars)
-{
-    char src[256];
-    const char *file = f->filename ? f->filename : "??";
-    const char *base = strrchr(file, '/');
-
-    jb_raw(b, "{\"platform\":\"python\",");
-    sentry_kv(b, "function", f->function ? f->function : "??");
-    jb_raw(b, ",");
-    sentry_kv(b, "filename", base ? base + 1 : file);
-    jb_raw(b, ",");
-    sentry_kv(b, "abs_path", file);
-    if (f->line > 0) {
-        jb_printf(b, ",\"lineno\":%d", f->line);
-        if (file[0] == '/' && report_source_line(ri->w, file, f->line, src, sizeof(src))) {
-            jb_raw(b, ",");
-            sentry_kv(b, "context_line", src);
-        }
-    }
-    jb_printf(b, ",\"in_app\":%s", py_in_app(f) ? "true" : "false");
-    if (with_vars && f->nlocals) {
-        unsigned shown = 0;
-        jb_raw(b, ",\"vars\":{");
-        for (unsigned i = 0; i < f->nlocals && shown < SENTRY_VARS_MAX; i++) {
-            const char *name = f->locals[i].name ? f->locals[i].name : "?";
-            const char *value = f->locals[i].value ? f->locals[i].value : "";
-            if (redact_name(&d->cfg, name) || redact_card_number(value))
-                value = "[redacted]";
-            if (shown++)
-                jb_raw(b, ",");
-            sentry_kv(b, name, value);
-        }
-        jb_raw(b, "}");
-    }
-    jb_raw(b, "}");
-}
-
-static int render_event(struct daemon *d, const struct report_info *ri, size_t max, bool vars,
-                        unsigned keep_frames, struct jbuf *b)
-{
-    static struct report_item items[REPORT_ITEMS_MAX];
-    unsigned unplaced, nitems = report_merge(ri->snap, ri->frames, ri->nframes, items, &unplaced);
-    unsigned char rnd[16];
-    char id[33], route[600], msg[700];
-    const char *top[TOP_FRAMES];
-    unsigned ntop, n = nitems;
-    double ts = (double)ri->now_real_ns / 1e9;
-
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        uint64_t t = dsl_now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
-        for (size_t i = 0; i < sizeof(rnd); i++)
-            rnd[i] = (unsigned char)(t >> (8 * (i % 8))) ^ (unsigned char)i;
-    }
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-    fingerprint_parts(ri, route, sizeof(route), top, &ntop);
-    subject_of(d, ri, msg, sizeof(msg));
-
-    memset(b, 0, sizeof(*b));
-    b->max = max;
-    jb_printf(b,
-              "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
-              "\"level\":\"warning\",\"logger\":\"dogslow\",",
-              id, ts);
-    {
-        char txn[DSL_STR_MAX * 2 + 8];
-        snprintf(txn, sizeof(txn), "%s %s", ri->req->method, ri->req->url);
-        sentry_kv(b, "transaction", txn);
-    }
-    jb_raw(b, ",");
-    sentry_kv(b, "server_name", d->hostname);
-    jb_raw(b, ",\"message\":{");
-    sentry_kv(b, "formatted", msg + strlen("[dogslow] "));
-    jb_raw(b, "},\"tags\":{");
-    sentry_kv(b, "method", ri->req->method);
-    jb_raw(b, ",");
-    sentry_kv(b, "host", d->hostname);
-    jb_printf(b, ",\"pid\":\"%d\",\"tid\":\"%d\",", (int)ri->w->pid, (int)ri->req->tid);
-    sentry_kv(b, "program", ri->w->program);
-    jb_raw(b, "},\"fingerprint\":[\"dogslow\",");
-    sentry_str(b, route);
-    for (unsigned i = 0; i < ntop; i++) {
-        jb_raw(b, ",");
-        sentry_str(b, top[i]);
-    }
-    jb_printf(b, "],\"extra\":{\"running_s\":%.3f,\"timer_s\":%.3f,",
-              (double)(ri->now_real_ns - ri->start_real_ns) / 1e9, (double)ri->w->timer_ns / 1e9);
-    sentry_kv(b, "url", ri->req->url);
-    if (ri->snap && ri->snap->err) {
-        jb_raw(b, ",");
-        sentry_kv(b, "snapshot_note", ri->snap->note);
-    }
-    jb_printf(b,
-              "},\"threads\":{\"values\":[{\"id\":%d,\"current\":true,\"crashed\":false,"
-              "\"stacktrace\":{\"frames\":[",
-              (int)ri->req->tid);
-    /* Oldest (outermost) first, as Sentry wants.  Past keep_frames the
-     * outermost frames go: where the request is stuck is what counts. */
-    for (int i = (int)(n > keep_frames ? keep_frames : n) - 1; i >= 0; i--) {
-        if (items[i].py)
-            render_py_frame_json(b, d, ri, items[i].py, vars);
-        else
-            render_frame(b, ri, items[i].native, vars);
-        if (i)
-            jb_raw(b, ",");
-    }
-    jb_raw(b, "]}}]}}");
-    if (b->full) {
-        free(b->p);
-        b->p = NULL;
-        return -EFBIG;
-    }
-    return 0;
-}
-
-int sentry_event_render(struct daemon *d, const struct report_info *ri, size_t max, char **ret,
-                        size_t *ret_len)
-{
-    unsigned keep = SENTRY_FRAMES_MAX;
-    struct jbuf b;
-    int r;
-
-    /* First everything; then without variables; then fewer frames. */
-    r = render_event(d, ri, max, true, keep, &b);
-    if (r == -EFBIG)
-        r = render_event(d, ri, max, false, keep, &b);
-    while (r == -EFBIG && keep > 1) {
-        keep /= 2;
-        r = render_event(d, ri, max, false, keep, &b);
-    }
-    if (r < 0)
-        return r;
-    *ret = b.p;
-    *ret_len = b.len;
-    return 0;
-}
-
 /* ---- the delivery thread ------------------------------------------------ */
 
 struct sink_hold {
@@ -538,20 +254,12 @@ struct sink_hold {
     uint64_t until_ms; /* CLOCK_MONOTONIC; 0: not held */
 };
 
-struct fp_state {
-    uint64_t fp;
-    uint64_t window_end_ms; /* a mail (or digest) for fp went out; the next waits till then */
-    uint64_t last_mail_real_s;
-    bool seen; /* entries of fp were in the spool at this scan */
-};
-
 struct worker_state {
     struct config *cfg; /* the thread's own copy */
     uint64_t gen;
     char dir[PATH_MAX];
     struct sink_hold email, sentry;
-    struct fp_state fps[FP_STATES_MAX];
-    unsigned nfps;
+    struct storm storm; /* storm.c's */
     uint64_t next_wake_ms;
 };
 
@@ -628,49 +336,6 @@ static void send_sentry(struct worker_state *ws, const char *name)
     }
 }
 
-static struct fp_state *fp_find(struct worker_state *ws, uint64_t fp, bool create)
-{
-    unsigned oldest = 0;
-
-    for (unsigned i = 0; i < ws->nfps; i++) {
-        if (ws->fps[i].fp == fp)
-            return &ws->fps[i];
-        if (ws->fps[i].window_end_ms < ws->fps[oldest].window_end_ms)
-            oldest = i;
-    }
-    if (!create)
-        return NULL;
-    if (ws->nfps < FP_STATES_MAX)
-        oldest = ws->nfps++;
-    /* Full: the fingerprint whose window ended first is forgotten (its
-     * next report is mailed whole: more mail, never less). */
-    memset(&ws->fps[oldest], 0, sizeof(ws->fps[oldest]));
-    ws->fps[oldest].fp = fp;
-    return &ws->fps[oldest];
-}
-
-static uint64_t fp_of(const char *name)
-{
-    char tag[32];
-
-    spool_tag_of(name, tag, sizeof(tag));
-    return strtoull(tag, NULL, 16);
-}
-
-static void from_address(const struct config *c, char *out, size_t size)
-{
-    char host[256];
-
-    if (c->email_from[0]) {
-        dsl_strlcpy(out, c->email_from, size);
-        return;
-    }
-    if (gethostname(host, sizeof(host) - 1) < 0)
-        dsl_strlcpy(host, "localhost", sizeof(host));
-    host[sizeof(host) - 1] = '\0';
-    snprintf(out, size, "dogslow@%s", host);
-}
-
 /* Mail one entry whole.  0: sent (entry removed); <0: held or rejected. */
 static int mail_one(struct worker_state *ws, const char *name)
 {
@@ -698,7 +363,7 @@ static int mail_one(struct worker_state *ws, const char *name)
         reject(ws, name, "e-mail", "spool entry with bad lengths");
         return -EBADMSG;
     }
-    from_address(ws->cfg, from, sizeof(from));
+    email_from_address(ws->cfg, from, sizeof(from));
     snprintf(
         jname, sizeof(jname), "%.*s.json",
         (int)(strlen(id) > 4 && !strcmp(id + strlen(id) - 4, ".log") ? strlen(id) - 4 : strlen(id)),
@@ -737,91 +402,17 @@ static int mail_one(struct worker_state *ws, const char *name)
     return r;
 }
 
-/* One mail for entries names[0..n) of one fingerprint: a line each. */
-static int mail_digest(struct worker_state *ws, char (*names)[SPOOL_NAME_MAX], size_t n,
-                       const struct fp_state *st)
+/* ---- e-mail: storm.c decides, this sends ------------------------------- */
+
+/* A digest storm.c built for entries names[0..n). */
+static int send_digest(void *arg, char (*names)[SPOOL_NAME_MAX], size_t n, const char *msg,
+                       size_t listed)
 {
-    char subject[800], id[PATH_MAX], route[700], from[300], why[512], line[1200], when[64];
-    struct email_msg m;
-    char *text = NULL, *msg = NULL;
-    size_t tlen = 0, tcap = 0, mlen, listed = 0;
-    time_t last = (time_t)st->last_mail_real_s;
-    struct tm tm;
+    struct worker_state *ws = arg;
+    char why[512];
     int r;
 
-    route[0] = '\0';
-    gmtime_r(&last, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-    for (size_t i = 0; i < n; i++) {
-        char *buf;
-        size_t len, body;
-        int k;
-
-        if (spool_read(ws->dir, names[i], &buf, &len, &body) < 0)
-            continue;
-        spool_header(buf, body, "subject", subject, sizeof(subject));
-        spool_header(buf, body, "report", id, sizeof(id));
-        if (!route[0])
-            spool_header(buf, body, "route", route, sizeof(route));
-        free(buf);
-        k = snprintf(line, sizeof(line), "%s\n  report: %s\n", subject, id);
-        if (k < 0)
-            continue;
-        if (tlen + (size_t)k + 1 > tcap) {
-            size_t ncap = tcap ? tcap * 2 : 16384;
-            char *p;
-            while (ncap < tlen + (size_t)k + 1)
-                ncap *= 2;
-            p = realloc(text, ncap);
-            if (!p)
-                break;
-            text = p;
-            tcap = ncap;
-        }
-        memcpy(text + tlen, line, (size_t)k + 1);
-        tlen += (size_t)k;
-        listed++;
-    }
-    if (!listed) {
-        free(text);
-        return -ENOENT;
-    }
-    {
-        char head[1200];
-        int k = snprintf(head, sizeof(head),
-                         "%zu more undead request(s) like %s since the mail of %s.\n"
-                         "Mails for one kind of stuck request are grouped: one mail, then a "
-                         "digest per [email] window.\n\n",
-                         listed, route, when);
-        char *p = malloc(tlen + (size_t)k + 1);
-        if (!p) {
-            free(text);
-            return -ENOMEM;
-        }
-        memcpy(p, head, (size_t)k);
-        memcpy(p + k, text, tlen + 1);
-        free(text);
-        text = p;
-        tlen += (size_t)k;
-    }
-    snprintf(subject, sizeof(subject), "[dogslow] digest: %zu more undead request(s) like %s",
-             listed, route);
-    from_address(ws->cfg, from, sizeof(from));
-    m = (struct email_msg){
-        .from = from,
-        .to = ws->cfg->email_to,
-        .subject = subject,
-        .id = "digest",
-        .text = text,
-        .text_len = tlen,
-        .date_s = dsl_now_ns(CLOCK_REALTIME) / NSEC_PER_SEC,
-    };
-    r = email_build(&m, &msg, &mlen);
-    free(text);
-    if (r < 0)
-        return r;
     r = email_send(ws->cfg, msg, why, sizeof(why));
-    free(msg);
     if (r == 0) {
         released(&ws->email);
         for (size_t i = 0; i < n; i++)
@@ -837,78 +428,37 @@ static int mail_digest(struct worker_state *ws, char (*names)[SPOOL_NAME_MAX], s
     return r;
 }
 
-static int cmp_by_fp(const void *a, const void *b)
+static int mail_one_op(void *arg, const char *name)
 {
-    uint64_t x = fp_of(a), y = fp_of(b);
+    return mail_one(arg, name);
+}
 
-    if (x != y)
-        return x < y ? -1 : 1;
-    return strcmp(a, b);
+static bool email_held(void *arg)
+{
+    struct worker_state *ws = arg;
+
+    return ws->email.until_ms > now_ms();
+}
+
+static bool stopping_op(void *arg)
+{
+    (void)arg;
+    return STOPPING();
 }
 
 static void send_emails(struct worker_state *ws, char (*names)[SPOOL_NAME_MAX], size_t n)
 {
-    uint64_t now = now_ms(), window = ws->cfg->email.window_ms;
+    const struct storm_ops ops = {
+        .arg = ws,
+        .mail_one = mail_one_op,
+        .send_digest = send_digest,
+        .held = email_held,
+        .stopping = stopping_op,
+    };
 
-    if (!n || !ws->cfg->email_to[0] || ws->email.until_ms > now)
+    if (!n || !ws->cfg->email_to[0] || ws->email.until_ms > now_ms())
         return;
-    if (!window) {
-        for (size_t i = 0; i < n && !STOPPING(); i++)
-            if (mail_one(ws, names[i]) < 0 && ws->email.until_ms > now_ms())
-                return;
-        return;
-    }
-    /* Group by fingerprint (oldest first within each). */
-    qsort(names, n, sizeof(*names), cmp_by_fp);
-    for (unsigned i = 0; i < ws->nfps; i++)
-        ws->fps[i].seen = false;
-    for (size_t i = 0; i < n && !STOPPING();) {
-        uint64_t fp = fp_of(names[i]);
-        size_t j = i, k;
-        struct fp_state *st;
-
-        while (j < n && fp_of(names[j]) == fp)
-            j++;
-        st = fp_find(ws, fp, false);
-        if (st)
-            st->seen = true;
-        now = now_ms();
-        if (st && st->window_end_ms > now) {
-            /* Within the window: these wait for the digest. */
-            if (st->window_end_ms < ws->next_wake_ms)
-                ws->next_wake_ms = st->window_end_ms;
-        } else if (st) {
-            k = j - i > DIGEST_MAX_ENTRIES ? DIGEST_MAX_ENTRIES : j - i;
-            if (mail_digest(ws, names + i, k, st) == 0) {
-                st->window_end_ms = now_ms() + window;
-                st->last_mail_real_s = dsl_now_ns(CLOCK_REALTIME) / NSEC_PER_SEC;
-            } else if (ws->email.until_ms > now_ms()) {
-                return;
-            }
-        } else {
-            int r = mail_one(ws, names[i]);
-            if (r == 0) {
-                st = fp_find(ws, fp, true);
-                st->window_end_ms = now_ms() + window;
-                st->last_mail_real_s = dsl_now_ns(CLOCK_REALTIME) / NSEC_PER_SEC;
-                st->seen = true;
-                if (j - i > 1 && st->window_end_ms < ws->next_wake_ms)
-                    ws->next_wake_ms = st->window_end_ms;
-            } else if (ws->email.until_ms > now_ms()) {
-                return;
-            }
-        }
-        i = j;
-    }
-    /* A fingerprint whose window ended with nothing waiting is forgotten:
-     * its next report is news again and is mailed whole. */
-    now = now_ms();
-    for (unsigned i = 0; i < ws->nfps;) {
-        if (!ws->fps[i].seen && ws->fps[i].window_end_ms <= now)
-            ws->fps[i] = ws->fps[--ws->nfps];
-        else
-            i++;
-    }
+    storm_send(&ws->storm, ws->cfg, ws->dir, names, n, &ops, &ws->next_wake_ms);
 }
 
 static void take_config(struct worker_state *ws)
@@ -1115,8 +665,7 @@ void delivery_enqueue_followup(struct daemon *d, const struct followup_info *fu)
     }
     if (d->cfg.email_to[0]) {
         /* A tag of its own: a follow-up is never folded into a digest. */
-        snprintf(tag, sizeof(tag), "f%015llx",
-                 (unsigned long long)(fnv1a(0xcbf29ce484222325ull, fu->report_path) >> 4));
+        storm_followup_tag(fu->report_path, tag, sizeof(tag));
         hlen = snprintf(hdr, sizeof(hdr),
                         "sink email\nfingerprint %s\nroute follow-up\nsubject %s\nreport %s\n"
                         "text %zu\njson 0\n",
@@ -1131,41 +680,13 @@ void delivery_enqueue_followup(struct daemon *d, const struct followup_info *fu)
         }
     }
     if (d->cfg.sentry.dsn[0]) {
-        struct jbuf b;
-        unsigned char rnd[16];
-        char eid[33], txn[DSL_STR_MAX * 2 + 8];
+        char *event;
+        size_t len;
 
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-            memset(rnd, 0x5a, sizeof(rnd));
-        for (size_t i = 0; i < sizeof(rnd); i++)
-            snprintf(eid + 2 * i, 3, "%02x", rnd[i]);
-        memset(&b, 0, sizeof(b));
-        b.max = SENTRY_EVENT_MAX;
-        jb_printf(&b,
-                  "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
-                  "\"level\":\"info\",\"logger\":\"dogslow\",",
-                  eid, (double)dsl_now_ns(CLOCK_REALTIME) / 1e9);
-        snprintf(txn, sizeof(txn), "%s %s", fu->method, fu->url);
-        sentry_kv(&b, "transaction", txn);
-        jb_raw(&b, ",");
-        sentry_kv(&b, "server_name", d->hostname);
-        jb_raw(&b, ",\"message\":{");
-        sentry_kv(&b, "formatted", subject + strlen("[dogslow] "));
-        jb_raw(&b, "},\"tags\":{");
-        sentry_kv(&b, "method", fu->method);
-        jb_printf(&b, ",\"pid\":\"%d\",\"tid\":\"%d\",\"followup\":\"yes\"},", (int)fu->pid,
-                  (int)fu->tid);
-        jb_raw(&b, "\"fingerprint\":[\"dogslow-follow-up\",");
-        sentry_str(&b, txn);
-        jb_printf(&b, "],\"extra\":{\"duration_s\":%.3f,\"samples\":%u,\"pause_ms\":%.1f,",
-                  fu->took_s, fu->samples, fu->pause_ms);
-        sentry_kv(&b, "report", id);
-        jb_raw(&b, ",");
-        sentry_kv(&b, "follow_up", fu->text);
-        jb_raw(&b, "}}");
-        if (!b.full && b.p) {
-            hlen = snprintf(hdr, sizeof(hdr), "sink sentry\nevent %zu\n", b.len);
-            r = spool_put(dir, "sentry", NULL, hdr, (size_t)hlen, b.p, b.len,
+        if (sentry_followup_render(d, fu, subject + strlen("[dogslow] "), id, SENTRY_EVENT_MAX,
+                                   &event, &len) == 0) {
+            hlen = snprintf(hdr, sizeof(hdr), "sink sentry\nevent %zu\n", len);
+            r = spool_put(dir, "sentry", NULL, hdr, (size_t)hlen, event, len,
                           d->cfg.spool_max_bytes, name, sizeof(name));
             if (r < 0) {
                 char what[256];
@@ -1173,8 +694,8 @@ void delivery_enqueue_followup(struct daemon *d, const struct followup_info *fu)
             } else {
                 added = true;
             }
+            free(event);
         }
-        free(b.p);
     }
     if (added)
         nudge();

@@ -173,7 +173,7 @@ void sink_syslog_token(const char *v, char *out, size_t size);
  * the system's libraries, else the innermost. */
 void sink_top_frame(const struct report_info *ri, char *buf, size_t size);
 
-/* ---- e-mail and Sentry (delivery.c, spool.c, sink_email.c, sink_sentry.c) */
+/* ---- e-mail and Sentry (delivery.c, spool.c, storm.c, sink_email.c, sink_sentry.c) */
 
 /*
  * Delivery of reports to e-mail and Sentry (issue 6).
@@ -183,9 +183,9 @@ void sink_top_frame(const struct report_info *ri, char *buf, size_t size);
  * 0600.  A delivery thread of its own (delivery.c) sends from the spool and
  * removes an entry only once the peer accepted it; it retries with bounded
  * exponential backoff, honours Sentry's rate limits, groups e-mail storms
- * into digests, and picks up what an earlier daemon left behind.  Detection
- * and snapshots never wait on it: the only link is the spool directory and
- * an eventfd nudge.  See docs/architecture.md, "Delivery".
+ * into digests (storm.c), and picks up what an earlier daemon left behind.
+ * Detection and snapshots never wait on it: the only link is the spool
+ * directory and an eventfd nudge.  See docs/architecture.md, "Delivery".
  */
 
 /* ---- spool.c: the on-disk queue ----------------------------------------- */
@@ -264,6 +264,9 @@ int email_send(const struct config *c, const char *msg, char *why, size_t size);
  * must not be readable by others. */
 int email_read_password(const char *path, char *out, size_t size, char *why, size_t wsize);
 
+/* The sender: email_from, else dogslow@ the host's name. */
+void email_from_address(const struct config *c, char *out, size_t size);
+
 /* ---- sink_sentry.c ------------------------------------------------------ */
 
 struct sentry_dsn {
@@ -275,10 +278,20 @@ struct sentry_dsn {
 /* Parse a DSN; on error -EINVAL and the reason in why. */
 int sentry_parse_dsn(const char *dsn, struct sentry_dsn *ret, char *why, size_t size);
 
+#define SENTRY_EVENT_MAX (1000u * 1000u) /* Sentry refuses events over 1 MB */
+
 /* The event JSON of an undead request (malloc'd, NUL-terminated), at most
- * max bytes: vars and then frames are left out until it fits. */
-int sentry_event_render(struct daemon *d, const struct report_info *ri, size_t max, char **ret,
-                        size_t *ret_len);
+ * max bytes: vars and then frames are left out until it fits.  message is
+ * the event's message: the mail's subject without its "[dogslow] " (the
+ * caller's, delivery.c), so that both sinks call a report the same. */
+int sentry_event_render(struct daemon *d, const struct report_info *ri, const char *message,
+                        size_t max, char **ret, size_t *ret_len);
+
+/* The info-level event of a follow-up (the same way; report: the report
+ * file's name).  -EFBIG when it does not fit in max bytes. */
+struct followup_info;
+int sentry_followup_render(struct daemon *d, const struct followup_info *fu, const char *message,
+                           const char *report, size_t max, char **ret, size_t *ret_len);
 
 /* Seconds the "error" category is limited for, from X-Sentry-Rate-Limits
  * ("60:error;default:organization, 2700:transaction"); 0: not limited. */
@@ -289,9 +302,70 @@ unsigned sentry_rate_limit_seconds(const char *header);
 int sentry_send(const struct config *c, const char *event, size_t len, unsigned *ret_retry_s,
                 char *why, size_t size);
 
+/* ---- storm.c: fingerprints, and storm control for e-mail ---------------- */
+
+/*
+ * The fingerprint of a report (what kind of stuck request it is): its
+ * method and route, and its innermost in-app functions.  Storm control
+ * groups e-mail by it; the Sentry event carries it as its fingerprint.
+ */
+#define DELIVERY_TOP_FRAMES 3 /* in-app frames in a fingerprint */
+
 /* A route for grouping: the URL's path with its query dropped and the
  * segments that look like ids (numbers, hex, UUIDs) replaced by "{id}". */
 void delivery_route(const char *url, char *out, size_t size);
+/* Whether a frame is the application's own (not in a system library). */
+bool delivery_in_app(const struct symframe *f);
+/* "GET /orders/{id}" in route, and the innermost in-app function names
+ * (pointers into ri's frames) in top[0..*ntop). */
+void delivery_fingerprint_parts(const struct report_info *ri, char *route, size_t rsize,
+                                const char *top[DELIVERY_TOP_FRAMES], unsigned *ntop);
+
+/* The route and spool tag (16 hex digits, a hash of the fingerprint) of an
+ * undead request's mail. */
+void storm_fingerprint(const struct report_info *ri, char *route, size_t rsize, char *tag,
+                       size_t tsize);
+/* A follow-up's tag: one of its own, so it is never folded into a digest. */
+void storm_followup_tag(const char *report_path, char *tag, size_t size);
+
+/*
+ * Storm control: the first mail of a fingerprint goes whole; the entries
+ * that follow within [email] window wait, and go as one digest when it
+ * ends (which opens the next window).  The delivery thread's state; only
+ * storm.c looks inside.
+ */
+#define STORM_FPS_MAX 1024 /* fingerprints remembered; more: the oldest window is forgotten */
+struct storm_fp {
+    uint64_t fp;
+    uint64_t window_end_ms; /* a mail (or digest) for fp went out; the next waits till then */
+    uint64_t last_mail_real_s;
+    bool seen; /* entries of fp were in the spool at this scan */
+};
+struct storm {
+    struct storm_fp fps[STORM_FPS_MAX];
+    unsigned nfps;
+};
+
+/* What storm control asks of the delivery thread, which sends and retries. */
+struct storm_ops {
+    void *arg;
+    /* Mail entry name whole.  0: sent (entry removed); <0: held or rejected. */
+    int (*mail_one)(void *arg, const char *name);
+    /* Send msg, the digest of entries names[0..n) (it lists `listed` of
+     * them).  0: sent (entries removed); <0: the sink is held. */
+    int (*send_digest)(void *arg, char (*names)[SPOOL_NAME_MAX], size_t n, const char *msg,
+                       size_t listed);
+    /* The e-mail sink is on hold (a send failed): nothing more this scan. */
+    bool (*held)(void *arg);
+    bool (*stopping)(void *arg);
+};
+
+/* Mail the e-mail entries names[0..n) of spool dir (sorting them by
+ * fingerprint): each whole, or as digests when cfg's [email] window is
+ * not 0.  An open window lowers *next_wake_ms to its end. */
+void storm_send(struct storm *s, const struct config *cfg, const char *dir,
+                char (*names)[SPOOL_NAME_MAX], size_t n, const struct storm_ops *ops,
+                uint64_t *next_wake_ms);
 
 /* ---- delivery.c --------------------------------------------------------- */
 

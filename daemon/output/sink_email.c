@@ -2,7 +2,7 @@
 /*
  * The e-mail sink: building a report mail (MIME, CRLF, UTF-8 safe) and
  * handing it to the SMTP server with libesmtp.  Runs in the delivery
- * thread only (delivery.c); the daemon's loop never waits on it.
+ * thread only (delivery.c, storm.c); the daemon's loop never waits on it.
  *
  * libesmtp 1.1.0 pitfalls (see PEERS.md) shape this file:
  *  - lines must end in CRLF or headers are mangled: email_build() makes
@@ -260,6 +260,20 @@ int email_build(const struct email_msg *m, char **ret, size_t *ret_len)
     return 0;
 }
 
+void email_from_address(const struct config *c, char *out, size_t size)
+{
+    char host[256];
+
+    if (c->email_from[0]) {
+        dsl_strlcpy(out, c->email_from, size);
+        return;
+    }
+    if (gethostname(host, sizeof(host) - 1) < 0)
+        dsl_strlcpy(host, "localhost", sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, size, "dogslow@%s", host);
+}
+
 /* ---- the password ------------------------------------------------------- */
 
 int email_read_password(const char *path, char *out, size_t size, char *why, size_t wsize)
@@ -399,15 +413,7 @@ int email_send(const struct config *c, const char *msgtext, char *why, size_t si
         aa.user = c->email.user;
         aa.pass = pass;
     }
-    if (c->email_from[0])
-        dsl_strlcpy(from, c->email_from, sizeof(from));
-    else {
-        char host[256];
-        if (gethostname(host, sizeof(host) - 1) < 0)
-            dsl_strlcpy(host, "localhost", sizeof(host));
-        host[sizeof(host) - 1] = '\0';
-        snprintf(from, sizeof(from), "dogslow@%s", host);
-    }
+    email_from_address(c, from, sizeof(from));
 
     s = smtp_create_session();
     if (!s) {

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Sentry sink: the DSN, the envelope, the HTTP POST (libcurl) and
- * what the answer means for retrying.  Runs in the delivery thread only.
- * The event itself is rendered in the daemon's thread, while the report's
- * frames exist (delivery.c), and waits in the spool.
+ * The Sentry sink: the event, the DSN, the envelope, the HTTP POST
+ * (libcurl) and what the answer means for retrying.  The event is rendered
+ * in the daemon's thread (from delivery_enqueue), while the report's frames
+ * exist, and waits in the spool; the rest runs in the delivery thread only.
  *
  * Envelope (https://develop.sentry.dev/sdk/envelopes/):
  *   {"event_id":"...","dsn":"...","sent_at":"..."}\n
@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -30,6 +33,9 @@
 #define SENTRY_CONNECT_S   5
 #define SENTRY_RETRY_MAX_S 3600 /* a Retry-After beyond this is capped */
 #define SENTRY_HEADER_MAX  1024 /* bytes of a response header we look at */
+#define SENTRY_FRAMES_MAX  250  /* as Sentry's SDKs; the middle is dropped */
+#define SENTRY_VARS_MAX    50   /* variables per frame */
+#define SENTRY_STRING_MAX  1024 /* characters of a string, as Sentry's SDKs */
 
 /* ---- the DSN ------------------------------------------------------------ */
 
@@ -161,52 +167,275 @@ unsigned sentry_rate_limit_seconds(const char *h)
     return best;
 }
 
-/* ---- routes ------------------------------------------------------------- */
+/* ---- the Sentry event (daemon thread: the frames exist only now) --------- */
 
-static bool looks_like_id(const char *s, size_t n)
+/* A JSON string of at most SENTRY_STRING_MAX characters (bytes, cut at a
+ * character boundary, with "..." when cut), as Sentry's SDKs trim. */
+static void sentry_str(struct jbuf *b, const char *s)
 {
-    size_t digits = 0, hex = 0;
+    char cut[SENTRY_STRING_MAX + 4];
+    size_t n = strlen(s);
 
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (isdigit((unsigned char)s[i]))
-            digits++;
-        if (isxdigit((unsigned char)s[i]) || s[i] == '-')
-            hex++;
+    if (n > SENTRY_STRING_MAX) {
+        size_t k = SENTRY_STRING_MAX - 3;
+        while (k && ((unsigned char)s[k] & 0xc0) == 0x80)
+            k--;
+        memcpy(cut, s, k);
+        memcpy(cut + k, "...", 4);
+        s = cut;
     }
-    /* All digits; or a long hex string / UUID with at least one digit. */
-    return digits == n || (hex == n && n >= 16 && digits > 0);
+    jb_str(b, s);
 }
 
-void delivery_route(const char *url, char *out, size_t size)
+static void sentry_kv(struct jbuf *b, const char *key, const char *value)
 {
-    size_t o = 0;
-    const char *p = url;
+    sentry_str(b, key);
+    jb_raw(b, ":");
+    sentry_str(b, value);
+}
 
-    if (!size)
-        return;
-    while (*p && *p != '?' && *p != '#') {
-        const char *seg = p;
-        size_t n;
+static void render_vars(struct jbuf *b, const struct symframe *f)
+{
+    unsigned shown = 0;
 
-        if (*p == '/') {
-            if (o + 1 < size)
-                out[o++] = '/';
-            p++;
+    jb_raw(b, ",\"vars\":{");
+    for (unsigned i = 0; i < f->nvars && shown < SENTRY_VARS_MAX; i++) {
+        bool dup = false;
+        /* An inlined scope can shadow a name: JSON objects want one key
+         * each, and the innermost binding is the one that counts. */
+        for (unsigned k = 0; k < i && !dup; k++)
+            dup = !strcmp(f->vars[k].name, f->vars[i].name);
+        if (dup)
             continue;
-        }
-        while (*p && *p != '/' && *p != '?' && *p != '#')
-            p++;
-        n = (size_t)(p - seg);
-        if (looks_like_id(seg, n)) {
-            seg = "{id}";
-            n = 4;
-        }
-        for (size_t i = 0; i < n && o + 1 < size; i++)
-            out[o++] = seg[i];
+        if (shown++)
+            jb_raw(b, ",");
+        sentry_kv(b, f->vars[i].name, f->vars[i].value ? f->vars[i].value : "");
     }
-    out[o] = '\0';
+    jb_raw(b, "}");
+}
+
+static void render_frame(struct jbuf *b, const struct report_info *ri, const struct symframe *f,
+                         bool with_vars)
+{
+    char src[256];
+
+    jb_raw(b, "{");
+    sentry_kv(b, "function", f->function[0] ? f->function : "??");
+    if (f->file[0]) {
+        const char *base = strrchr(f->file, '/');
+        jb_raw(b, ",");
+        sentry_kv(b, "filename", base ? base + 1 : f->file);
+        jb_raw(b, ",");
+        sentry_kv(b, "abs_path", f->file);
+    }
+    if (f->line > 0) {
+        jb_printf(b, ",\"lineno\":%d", f->line);
+        if (f->file[0] && report_source_line(ri->w, f->file, f->line, src, sizeof(src))) {
+            jb_raw(b, ",");
+            sentry_kv(b, "context_line", src);
+        }
+    }
+    if (f->module[0]) {
+        jb_raw(b, ",");
+        sentry_kv(b, "package", f->module);
+    }
+    if (f->ip)
+        jb_printf(b, ",\"instruction_addr\":\"0x%llx\"", (unsigned long long)f->ip);
+    jb_printf(b, ",\"in_app\":%s", delivery_in_app(f) ? "true" : "false");
+    if (with_vars && f->nvars)
+        render_vars(b, f);
+    jb_raw(b, "}");
+}
+
+/* A Python frame (report_merge put it in place of the interpreter loop). */
+static bool py_in_app(const struct py_frame *f)
+{
+    const char *p = f->filename ? f->filename : "";
+    return !strstr(p, "/site-packages/") && !strstr(p, "/dist-packages/") &&
+           strncmp(p, "/usr/lib/python", 15) != 0 && p[0] != '<';
+}
+
+static void render_py_frame_json(struct jbuf *b, struct daemon *d, const struct report_info *ri,
+                                 const struct py_frame *f, bool with_vars)
+{
+    char src[256];
+    const char *file = f->filename ? f->filename : "??";
+    const char *base = strrchr(file, '/');
+
+    jb_raw(b, "{\"platform\":\"python\",");
+    sentry_kv(b, "function", f->function ? f->function : "??");
+    jb_raw(b, ",");
+    sentry_kv(b, "filename", base ? base + 1 : file);
+    jb_raw(b, ",");
+    sentry_kv(b, "abs_path", file);
+    if (f->line > 0) {
+        jb_printf(b, ",\"lineno\":%d", f->line);
+        if (file[0] == '/' && report_source_line(ri->w, file, f->line, src, sizeof(src))) {
+            jb_raw(b, ",");
+            sentry_kv(b, "context_line", src);
+        }
+    }
+    jb_printf(b, ",\"in_app\":%s", py_in_app(f) ? "true" : "false");
+    if (with_vars && f->nlocals) {
+        unsigned shown = 0;
+        jb_raw(b, ",\"vars\":{");
+        for (unsigned i = 0; i < f->nlocals && shown < SENTRY_VARS_MAX; i++) {
+            const char *name = f->locals[i].name ? f->locals[i].name : "?";
+            const char *value = f->locals[i].value ? f->locals[i].value : "";
+            if (redact_name(&d->cfg, name) || redact_card_number(value))
+                value = "[redacted]";
+            if (shown++)
+                jb_raw(b, ",");
+            sentry_kv(b, name, value);
+        }
+        jb_raw(b, "}");
+    }
+    jb_raw(b, "}");
+}
+
+static int render_event(struct daemon *d, const struct report_info *ri, const char *message,
+                        size_t max, bool vars, unsigned keep_frames, struct jbuf *b)
+{
+    static struct report_item items[REPORT_ITEMS_MAX];
+    unsigned unplaced, nitems = report_merge(ri->snap, ri->frames, ri->nframes, items, &unplaced);
+    unsigned char rnd[16];
+    char id[33], route[600];
+    const char *top[DELIVERY_TOP_FRAMES];
+    unsigned ntop, n = nitems;
+    double ts = (double)ri->now_real_ns / 1e9;
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        uint64_t t = dsl_now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            rnd[i] = (unsigned char)(t >> (8 * (i % 8))) ^ (unsigned char)i;
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+    delivery_fingerprint_parts(ri, route, sizeof(route), top, &ntop);
+
+    memset(b, 0, sizeof(*b));
+    b->max = max;
+    jb_printf(b,
+              "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
+              "\"level\":\"warning\",\"logger\":\"dogslow\",",
+              id, ts);
+    {
+        char txn[DSL_STR_MAX * 2 + 8];
+        snprintf(txn, sizeof(txn), "%s %s", ri->req->method, ri->req->url);
+        sentry_kv(b, "transaction", txn);
+    }
+    jb_raw(b, ",");
+    sentry_kv(b, "server_name", d->hostname);
+    jb_raw(b, ",\"message\":{");
+    sentry_kv(b, "formatted", message);
+    jb_raw(b, "},\"tags\":{");
+    sentry_kv(b, "method", ri->req->method);
+    jb_raw(b, ",");
+    sentry_kv(b, "host", d->hostname);
+    jb_printf(b, ",\"pid\":\"%d\",\"tid\":\"%d\",", (int)ri->w->pid, (int)ri->req->tid);
+    sentry_kv(b, "program", ri->w->program);
+    jb_raw(b, "},\"fingerprint\":[\"dogslow\",");
+    sentry_str(b, route);
+    for (unsigned i = 0; i < ntop; i++) {
+        jb_raw(b, ",");
+        sentry_str(b, top[i]);
+    }
+    jb_printf(b, "],\"extra\":{\"running_s\":%.3f,\"timer_s\":%.3f,",
+              (double)(ri->now_real_ns - ri->start_real_ns) / 1e9, (double)ri->w->timer_ns / 1e9);
+    sentry_kv(b, "url", ri->req->url);
+    if (ri->snap && ri->snap->err) {
+        jb_raw(b, ",");
+        sentry_kv(b, "snapshot_note", ri->snap->note);
+    }
+    jb_printf(b,
+              "},\"threads\":{\"values\":[{\"id\":%d,\"current\":true,\"crashed\":false,"
+              "\"stacktrace\":{\"frames\":[",
+              (int)ri->req->tid);
+    /* Oldest (outermost) first, as Sentry wants.  Past keep_frames the
+     * outermost frames go: where the request is stuck is what counts. */
+    for (int i = (int)(n > keep_frames ? keep_frames : n) - 1; i >= 0; i--) {
+        if (items[i].py)
+            render_py_frame_json(b, d, ri, items[i].py, vars);
+        else
+            render_frame(b, ri, items[i].native, vars);
+        if (i)
+            jb_raw(b, ",");
+    }
+    jb_raw(b, "]}}]}}");
+    if (b->full) {
+        free(b->p);
+        b->p = NULL;
+        return -EFBIG;
+    }
+    return 0;
+}
+
+int sentry_event_render(struct daemon *d, const struct report_info *ri, const char *message,
+                        size_t max, char **ret, size_t *ret_len)
+{
+    unsigned keep = SENTRY_FRAMES_MAX;
+    struct jbuf b;
+    int r;
+
+    /* First everything; then without variables; then fewer frames. */
+    r = render_event(d, ri, message, max, true, keep, &b);
+    if (r == -EFBIG)
+        r = render_event(d, ri, message, max, false, keep, &b);
+    while (r == -EFBIG && keep > 1) {
+        keep /= 2;
+        r = render_event(d, ri, message, max, false, keep, &b);
+    }
+    if (r < 0)
+        return r;
+    *ret = b.p;
+    *ret_len = b.len;
+    return 0;
+}
+
+/* ---- the follow-up event (daemon thread) --------------------------------- */
+
+int sentry_followup_render(struct daemon *d, const struct followup_info *fu, const char *message,
+                           const char *report, size_t max, char **ret, size_t *ret_len)
+{
+    struct jbuf b;
+    unsigned char rnd[16];
+    char eid[33], txn[DSL_STR_MAX * 2 + 8];
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        memset(rnd, 0x5a, sizeof(rnd));
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(eid + 2 * i, 3, "%02x", rnd[i]);
+    memset(&b, 0, sizeof(b));
+    b.max = max;
+    jb_printf(&b,
+              "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
+              "\"level\":\"info\",\"logger\":\"dogslow\",",
+              eid, (double)dsl_now_ns(CLOCK_REALTIME) / 1e9);
+    snprintf(txn, sizeof(txn), "%s %s", fu->method, fu->url);
+    sentry_kv(&b, "transaction", txn);
+    jb_raw(&b, ",");
+    sentry_kv(&b, "server_name", d->hostname);
+    jb_raw(&b, ",\"message\":{");
+    sentry_kv(&b, "formatted", message);
+    jb_raw(&b, "},\"tags\":{");
+    sentry_kv(&b, "method", fu->method);
+    jb_printf(&b, ",\"pid\":\"%d\",\"tid\":\"%d\",\"followup\":\"yes\"},", (int)fu->pid,
+              (int)fu->tid);
+    jb_raw(&b, "\"fingerprint\":[\"dogslow-follow-up\",");
+    sentry_str(&b, txn);
+    jb_printf(&b, "],\"extra\":{\"duration_s\":%.3f,\"samples\":%u,\"pause_ms\":%.1f,", fu->took_s,
+              fu->samples, fu->pause_ms);
+    sentry_kv(&b, "report", report);
+    jb_raw(&b, ",");
+    sentry_kv(&b, "follow_up", fu->text);
+    jb_raw(&b, "}}");
+    if (b.full || !b.p) {
+        free(b.p);
+        return b.full ? -EFBIG : -ENOMEM;
+    }
+    *ret = b.p;
+    *ret_len = b.len;
+    return 0;
 }
 
 /* ---- sending ------------------------------------------------------------ */
