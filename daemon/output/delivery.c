@@ -673,7 +673,7 @@ void delivery_enqueue_followup(struct daemon *d, const struct followup_info *fu)
         r = spool_put(dir, "email", tag, hdr, (size_t)hlen, fu->text, fu->text_len,
                       d->cfg.spool_max_bytes, name, sizeof(name));
         if (r < 0) {
-            char what[256];
+            char what[256] = "";
             dropped("follow-up e-mail", r, what, sizeof(what));
         } else {
             added = true;
@@ -689,7 +689,7 @@ void delivery_enqueue_followup(struct daemon *d, const struct followup_info *fu)
             r = spool_put(dir, "sentry", NULL, hdr, (size_t)hlen, event, len,
                           d->cfg.spool_max_bytes, name, sizeof(name));
             if (r < 0) {
-                char what[256];
+                char what[256] = "";
                 dropped("follow-up Sentry", r, what, sizeof(what));
             } else {
                 added = true;
