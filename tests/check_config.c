@@ -111,6 +111,7 @@ static const struct {
     {"user", "root", "root", "-root", "not a user or group name"},
     {"group", "root", "root", "wheel group", "not a user or group name"},
     {"seccomp", "no", "false", "off-ish", "not a boolean"},
+    {"privsep", "no", "false", "separate", "not a boolean"},
     {"dac_read_search", "false", "false", "nope", "not a boolean"},
     {"allowed_users", "root, 0", "root, 0", "root, a b", "space"},
     {"allowed_groups", "root", "root", "x,,:y", "not a user or group name"},

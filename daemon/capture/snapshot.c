@@ -3,7 +3,7 @@
  * Snapshots: hold exactly one thread for as short a time as possible.
  *
  *   1. check the tid belongs to the registered process and that the
- *      process is still the one that registered (ident.h: credentials,
+ *      process is still the one that registered (core.h, ident.c: credentials,
  *      dumpable, no exec since), PTRACE_SEIZE it (never SIGSTOP);
  *   2. PTRACE_INTERRUPT and wait for the stop with a short spin (2 ms at
  *      most); a thread that does not stop by then is left to stop on its
@@ -68,7 +68,7 @@ static bool pid_alive(const struct worker *w)
  * Is tid a thread of w's process right now, and is the process still the
  * one that registered?  Checked before the attach, while the thread is
  * held and after the reads; together with the pidfd this rules out a
- * reused pid or tid, and a program executed since (ident.h).  On failure
+ * reused pid or tid, and a program executed since (core.h, ident.c).  On failure
  * the note says why; s->changed is set when the registration must go.
  */
 /* The process is another program, or has other credentials, now. */

@@ -7,7 +7,7 @@
  * conf/dogslow.conf.
  *
  * Every option is declared once, below.  Adding one means adding a field to
- * struct config (dogslowd.h), a row here, and a paragraph to
+ * struct config (core.h), a row here, and a paragraph to
  * man/dogslow.conf.5 -- the tests fail until the man page and
  * conf/dogslow.conf list it.
  */

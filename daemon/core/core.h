@@ -277,7 +277,7 @@ struct config {
     uint32_t report_max_bytes;
     uint32_t retention_max_files; /* 0: no limit */
     uint64_t retention_max_bytes; /* 0: no limit */
-    uint64_t spool_max_bytes;     /* delivery spool cap (delivery.h); 0: no limit */
+    uint64_t spool_max_bytes;     /* delivery spool cap (output.h); 0: no limit */
     struct {
         char host[256];
         uint32_t port;
@@ -369,7 +369,7 @@ struct worker {
     char *ignore_urls;       /* the worker's own ignore patterns, or NULL (ignore.c) */
     char program[DSL_STR_MAX + 1];
     uint64_t starttime; /* /proc/PID/stat field 22: tells a reused pid apart */
-    /* Who registered (ident.h): every read of the process checks it is
+    /* Who registered (core.h, ident.c): every read of the process checks it is
      * still this one.  Set once at registration, then only read (the
      * analysis and writer threads too). */
     struct ident ident;
@@ -434,7 +434,7 @@ void registry_resume_accept(struct daemon *d);
 void registry_conn_event(struct daemon *d, struct worker *w, uint32_t events);
 void registry_pidfd_event(struct daemon *d, struct worker *w);
 void registry_remove(struct daemon *d, struct worker *w, const char *why);
-/* w is not the process that registered any more (ident.h): log "pid N
+/* w is not the process that registered any more (core.h, ident.c): log "pid N
  * (prog): what: why" and forget it. */
 void registry_remove_changed(struct daemon *d, struct worker *w, const char *what,
                              const char *why);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A registered process's identity (see ident.h for why).  Everything here
+ * A registered process's identity (see core.h for why).  Everything here
  * parses text the kernel writes about a process the worker controls (its
  * command name is any 16 bytes), so every field is looked for, bounded and
  * checked.

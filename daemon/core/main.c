@@ -851,7 +851,7 @@ int main(int argc, char **argv)
                d.socket_activated ? " (socket from systemd)" : "", source_desc, d.cfg.output_dir,
                d.cfg.timer_ms / 1000, d.cfg.timer_ms % 1000);
     registry_adopt_previous(&d);
-    delivery_init(&d); /* e-mail and Sentry, after the privilege drop (delivery.h) */
+    delivery_init(&d); /* e-mail and Sentry, after the privilege drop (output.h) */
     /* Ready: the socket listens, privileges are dropped, and the previous
      * daemon's workers are taken over. */
     status_text(&d, d.status, sizeof(d.status));

@@ -582,7 +582,7 @@ static void handle_hello(struct daemon *d, struct worker *w, const struct dsl_he
     /* Who registers: the process as it is now must be the one that
      * connected (SO_PEERCRED holds the credentials of connect() time), and
      * one that may be traced at all (a set-uid program is not dumpable).
-     * Every later read of it checks this identity again (ident.h). */
+     * Every later read of it checks this identity again (core.h, ident.c). */
     {
         struct ident id;
         char why[160];

@@ -418,8 +418,14 @@ static int attempt(const struct config *cfg, struct worker *w, struct snapshot *
 
     if (chan < 0) {
         r = spawn();
-        if (r < 0)
+        if (r < 0) {
+            log_ratelimited(&rl_sep, LOG_LVL_ERR,
+                            "cannot start an analysis process: %s (the spawner's own line above "
+                            "says why it is gone); frames are not named; privsep = false names "
+                            "them in the daemon",
+                            strerror(-r));
             return fail(s, r, "could not be started");
+        }
     }
     fill_job(&job, cfg, w, s, with_locals);
     r = sep_job_encode(&out, &job);

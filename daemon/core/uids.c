@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The table of what each user holds (struct uid_table, dogslowd.h): open
+ * The table of what each user holds (struct uid_table, core.h): open
  * addressing with linear probing, keyed by uid.  A slot whose counts are
  * both zero is free, so an entry exists only while its user holds
  * something, and a deletion moves back the entries after it instead of

@@ -188,7 +188,7 @@ struct job {
     uint32_t regs_known;
     bool have_regs, needs_unwind, taken;
     /* Found in phase 2 to be another program since its snapshot, which
-     * was taken of the registered one (ident.h): named from the copies
+     * was taken of the registered one (core.h, ident.c): named from the copies
      * alone, as if it had exited, and its registration dropped (phase 3). */
     bool exec_since;
     char exec_why[128];
@@ -419,7 +419,7 @@ static bool still_runs(const struct worker *w, pid_t pid)
     return state != 'Z' && state != 'X' && (!w->starttime || start == w->starttime);
 }
 
-/* Is the job's process still the one that registered (ident.h)?  If not
+/* Is the job's process still the one that registered (core.h, ident.c)?  If not
  * (it exited, or it is another program now), s->gone is set: nothing more
  * is read of it; and j->exec_since if it is another program. */
 static bool same_process(struct job *j, struct snapshot *s)
@@ -728,7 +728,7 @@ static void fill_and_submit(struct worker *w, struct job *j, struct snapshot *sn
     submit(j);
 }
 
-/* Not the process that registered any more (ident.h): nothing of it is
+/* Not the process that registered any more (core.h, ident.c): nothing of it is
  * reported, and it is not watched again. */
 static void drop_changed(struct daemon *d, struct job *j, const struct snapshot *sn)
 {

@@ -71,7 +71,7 @@ bool report_source_line(const struct worker *w, const char *file, int line, char
  * of the report directory (retention.c) and syslog / journald
  * (sink_syslog.c).  outputs.c runs them in that order, from one hook in
  * watch.c, and last hands the report to e-mail and Sentry: queued in the
- * delivery spool, sent by the delivery thread (delivery.h).
+ * delivery spool, sent by the delivery thread (output.h).
  */
 
 /* What happened in each output, one line each (for dogslowctl test-alert). */

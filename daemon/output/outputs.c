@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The outputs that follow the text report (see outputs.h).  The text file
+ * The outputs that follow the text report (see output.h).  The text file
  * is written first, by report_write(); these come after it and never hold
  * it up: each failure is logged and the next output still runs.
  */

@@ -212,7 +212,7 @@ static void render_py_frame(struct jbuf *b, const struct py_frame *f)
     jb_printf(b, "}");
 }
 
-/* The test hook of both report writers (dogslowd.h); here, because every
+/* The test hook of both report writers (core.h); here, because every
  * program that writes reports links this file. */
 static unsigned test_write_delay_ms;
 
