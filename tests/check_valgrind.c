@@ -75,7 +75,7 @@ START_TEST(ten_thousand_registrations_leak_nothing)
      * test inherited to it: none made per connection, worker or report. */
     static const char *const per_worker[] = {"registry.c", "watch.c", "report.c",
                                              "snapshot.c", "snapshot_read.c", "control.c",
-                                             "symbolize.c", "follow.c", "outputs.c", NULL};
+                                             "symbolize.c", "follow.c", "outputs.c", "sep.c", NULL};
     for (int i = 0; per_worker[i]; i++)
         ck_assert_msg(!strstr(out, per_worker[i]), "a descriptor from %s left open:\n%.4000s",
                       per_worker[i], out);

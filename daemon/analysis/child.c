@@ -251,8 +251,14 @@ void analysis_child_main(int fd, bool confine)
         struct sep_hdr h;
         int r = sep_recv(sock, &in, &h, NULL, 0);
 
-        if (r == -EPIPE)
-            _exit(0); /* the daemon is done with this process */
+        if (r == -EPIPE) {
+            /* The daemon is done with this process: its sessions go,
+             * with the descriptors they hold. */
+            while (mirrors)
+                forget(mirrors->w.id);
+            close(sock);
+            _exit(0);
+        }
         if (r < 0 || h.type != SEP_JOB || sep_job_decode(in.p, in.len, &job) < 0) {
             fprintf(stderr, "dogslowd (analysis): a bad job: %s\n",
                     r < 0 ? strerror(-r) : "malformed");

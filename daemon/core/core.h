@@ -628,6 +628,9 @@ void take_init(void);
  * process without capabilities that forks analysis processes on demand.
  * 0, or -errno (then frames are named in the daemon, with a warning). */
 int sep_start(const struct config *cfg);
+/* At exit, after the last snapshot is named: the analysis process and
+ * the spawner see their sockets close and exit. */
+void sep_stop(void);
 /* Is naming done in an analysis process? */
 bool sep_active(void);
 /* The analysis channel: one user at a time (the analysis thread, or the

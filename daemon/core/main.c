@@ -871,6 +871,7 @@ int main(int argc, char **argv)
     registry_bury(&d);
     heap_free(&d.heap);
     snapshot_stopping_free(&d);
+    sep_stop();
     symbolize_cache_release();
     sink_syslog_close();
     delivery_shutdown();

@@ -122,8 +122,10 @@ static void __attribute__((noreturn)) spawner_main(int ctl, pid_t daemon_pid)
         int sv[2];
         ssize_t n = read(ctl, &c, 1);
 
-        if (n == 0)
+        if (n == 0) {
+            close(ctl);
             _exit(0);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -219,6 +221,19 @@ static void drop_child(const char *why)
     child_pid = 0;
 }
 
+void sep_stop(void)
+{
+    /* Both see the end of their stream and exit. */
+    if (chan >= 0)
+        close(chan);
+    if (spawner >= 0)
+        close(spawner);
+    chan = spawner = -1;
+    child_pid = 0;
+    sep_buf_free(&in);
+    sep_buf_free(&out);
+}
+
 void sep_lock(void)
 {
     pthread_mutex_lock(&chan_lock);
@@ -257,6 +272,7 @@ void sep_get_stats(struct sep_stats *ret)
 /* ---- serving one job's requests ----------------------------------------- */
 
 struct serving {
+    const struct worker *w;
     const struct snapshot *s;
     char *maps; /* the maps text answered or read for checks (malloc'd), or NULL */
     size_t maps_len;
@@ -292,11 +308,24 @@ static int open_checked(struct serving *v, enum sep_open_kind kind, const char *
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return -errno;
-    /* The very file the process maps, not what its path leads to now. */
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        (kind == SEP_OPEN_MODULE && (st.st_dev != dev || (uint64_t)st.st_ino != ino))) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return -EACCES;
+    }
+    /* A module must be the very file the process maps, not whatever its
+     * path leads to now (a symlink put in its place).  Where the device
+     * and inode cannot tell (an overlay file system shows the layer's in
+     * the maps), the file is opened as the worker's own user would: then
+     * it is nothing the worker could not read itself. */
+    if (kind == SEP_OPEN_MODULE && (st.st_dev != dev || (uint64_t)st.st_ino != ino)) {
+        close(fd);
+        fd = ident_open_as(&v->w->ident, path);
+        if (fd < 0)
+            return -EACCES;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            return -EACCES;
+        }
     }
     *ret_fd = fd;
     return 0;
@@ -412,7 +441,7 @@ static int attempt(const struct config *cfg, struct worker *w, struct snapshot *
 {
     static struct sep_job job;
     static struct sep_result res;
-    struct serving v = {.s = s};
+    struct serving v = {.w = w, .s = s};
     uint64_t deadline;
     int r;
 
