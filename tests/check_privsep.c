@@ -420,6 +420,153 @@ static void slow_request(struct tdaemon *d, const char *url, int nth)
     ck_assert_int_eq(tw_wait(&w, 10000), 0);
 }
 
+#define NOBODY 65534
+
+/* The analysis processes (children of the spawner). */
+static int analysis_pids(struct tdaemon *d, pid_t *out, int max)
+{
+    pid_t sp = child_named(d->pid, "dogslowd-spawn");
+    DIR *dir = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(dir);
+    while (sp > 0 && (e = readdir(dir)) != NULL && n < max) {
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+        if (pid > 0 && ppid_of(pid) == sp && !strncmp(proc_text(pid, "comm"), "dogslowd-analys", 15))
+            out[n++] = pid;
+    }
+    closedir(dir);
+    return n;
+}
+
+static void holder_path(char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/secret_holder", env_or_die("DEEP_WORKER_DIR"));
+}
+
+/* secret_holder's honest worker as uid: one request of 1.2 s burning CPU
+ * (/honest/compute), reported with the daemon's 0.3 s timer. */
+static void honest_worker(struct tdaemon *d, const char *prog, const char *uid, int nth)
+{
+    struct tworker w;
+    const char *args[] = {"worker", uid, "1.2", NULL};
+
+    tw_start(&w, d, prog, args);
+    ck_assert_msg(tw_expect(&w, "ready pid=", 5000), "the worker did not register:\n%s",
+                  td_log(d));
+    ck_assert_msg(td_wait_reports(d, nth, 8000) == nth, "no report:\n%s", td_log(d));
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+}
+
+START_TEST(one_analysis_process_per_user)
+{
+    struct tdaemon d;
+    char holder[300];
+    pid_t pids[8];
+
+    holder_path(holder, sizeof(holder));
+    td_init(&d);
+    ck_assert_int_eq(chmod(d.dir, 0755), 0);
+    td_launch(&d, "0.3", NULL);
+    honest_worker(&d, holder, "0", 1);
+    ck_assert_int_eq(analysis_pids(&d, pids, 8), 1);
+    honest_worker(&d, holder, "65534", 2);
+    /* nobody's snapshot went to an analysis process of its own. */
+    ck_assert_int_eq(analysis_pids(&d, pids, 8), 2);
+    char *r = td_find_report_with(&d, "/honest/compute");
+    ck_assert_ptr_nonnull(r);
+    expect(strstr(r, "in compute_quietly"), r, "not named");
+    free(r);
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
+static void copy_file(const char *from, const char *to, mode_t mode, uid_t owner)
+{
+    char buf[65536];
+    int in = open(from, O_RDONLY | O_CLOEXEC), out;
+    ssize_t n;
+
+    ck_assert_msg(in >= 0, "%s: %s", from, strerror(errno));
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+    ck_assert_msg(out >= 0, "%s: %s", to, strerror(errno));
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        ck_assert_int_eq(write(out, buf, (size_t)n), n);
+    close(in);
+    ck_assert_int_eq(fchown(out, owner, owner), 0);
+    ck_assert_int_eq(fchmod(out, mode), 0);
+    ck_assert_int_eq(close(out), 0);
+}
+
+/*
+ * A worker swaps its mapped binary for a symlink to a file only root may
+ * read, under every name the analysis process might ask for ("PROG", and
+ * "PROG (deleted)", as the maps say once the file is gone).  The daemon
+ * opens the path, finds another file than the one mapped, tries it as the
+ * worker's user, and refuses: the analysis process never holds the file.
+ */
+START_TEST(a_swapped_file_is_not_handed_over)
+{
+    struct tdaemon d;
+    struct tworker w;
+    char holder[300], prog[400], deleted[420], secret[400];
+    const char *args[] = {"worker", "65534", "2.5", NULL};
+    struct stat sec;
+
+    holder_path(holder, sizeof(holder));
+    td_init(&d);
+    ck_assert_int_eq(chmod(d.dir, 0755), 0);
+    snprintf(secret, sizeof(secret), "%s/secret", d.dir);
+    int fd = open(secret, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "TOPSECRET\n", 10), 10);
+    close(fd);
+    ck_assert_int_eq(stat(secret, &sec), 0);
+    snprintf(prog, sizeof(prog), "%s/own_holder", d.dir);
+    snprintf(deleted, sizeof(deleted), "%s (deleted)", prog);
+    copy_file(holder, prog, 0755, NOBODY);
+    td_launch(&d, "1", NULL);
+    tw_start(&w, &d, prog, args);
+    ck_assert_msg(tw_expect(&w, "ready pid=", 5000), "the worker did not register:\n%s",
+                  td_log(&d));
+    /* Before the timer (1 s) fires: the swap. */
+    ck_assert_int_eq(unlink(prog), 0);
+    ck_assert_int_eq(symlink(secret, prog), 0);
+    ck_assert_int_eq(symlink(secret, deleted), 0);
+    ck_assert_msg(td_wait_reports(&d, 1, 8000) == 1, "no report:\n%s", td_log(&d));
+    ck_assert_msg(td_wait_log(&d, "refused", 3000), "the daemon refused nothing:\n%s",
+                  td_log(&d));
+
+    /* No descriptor of any analysis process leads to the secret. */
+    pid_t pids[8];
+    int n = analysis_pids(&d, pids, 8);
+    ck_assert_int_ge(n, 1);
+    for (int i = 0; i < n; i++) {
+        char path[64], link[600];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pids[i]);
+        DIR *dir = opendir(path);
+        struct dirent *e;
+        ck_assert_ptr_nonnull(dir);
+        while ((e = readdir(dir)) != NULL) {
+            struct stat st;
+            if (e->d_name[0] == '.')
+                continue;
+            snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+            if (stat(link, &st) == 0)
+                ck_assert_msg(!(st.st_dev == sec.st_dev && st.st_ino == sec.st_ino),
+                              "analysis process %d holds the secret file (fd %s)", (int)pids[i],
+                              e->d_name);
+        }
+        closedir(dir);
+    }
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
 START_TEST(analysis_process_holds_nothing)
 {
     struct tdaemon d;
@@ -476,9 +623,11 @@ START_TEST(analysis_process_holds_nothing)
                                  NULL, out, sizeof(out), 30000),
                      0);
     /* The report and the follow-up's samples were named there. */
-    char want[128];
+    char want[160];
     unsigned long named = 0;
-    snprintf(want, sizeof(want), "analysis process: pid %d, no capabilities; ", (int)an);
+    snprintf(want, sizeof(want),
+             "analysis processes: 1, pid %d (one per user of the workers, no capabilities); ",
+             (int)an);
     const char *at = strstr(out, want);
     ck_assert_msg(at && sscanf(at + strlen(want), "%lu snapshots named there", &named) == 1 &&
                       named >= 1,
@@ -544,6 +693,8 @@ int main(void)
     tcase_add_test(daemon, analysis_process_holds_nothing);
     tcase_add_test(daemon, a_killed_analysis_process_is_replaced);
     tcase_add_test(daemon, privsep_false_names_in_the_daemon);
+    tcase_add_test(daemon, one_analysis_process_per_user);
+    tcase_add_test(daemon, a_swapped_file_is_not_handed_over);
     suite_add_tcase(s, daemon);
     return run_suite(s);
 }

@@ -168,18 +168,19 @@ static void cmd_status(struct daemon *d, struct text *t)
     }
     if (sep_active()) {
         struct sep_stats ss;
+        char pids[64] = "";
 
         sep_get_stats(&ss);
-        if (ss.pid)
-            tprintf(t, "analysis process: pid %d, no capabilities; %lu snapshots named there, "
-                       "%lu replaced, %lu requests refused\n",
-                    (int)ss.pid, ss.jobs, ss.restarts, ss.refused);
-        else
-            tprintf(t, "analysis process: none yet (started for the first snapshot); %lu "
-                       "replaced, %lu requests refused\n",
-                    ss.restarts, ss.refused);
+        for (unsigned i = 0, n = 0; i < ss.nprocs && i < ARRAY_SIZE(ss.pids); i++)
+            n += (unsigned)snprintf(pids + n, sizeof(pids) - n, "%s%d", i ? ", " : "",
+                                    (int)ss.pids[i]);
+        tprintf(t,
+                "analysis processes: %u%s%s%s (one per user of the workers, no capabilities); "
+                "%lu snapshots named there, %lu replaced, %lu requests refused\n",
+                ss.nprocs, ss.nprocs ? ", pid " : "", pids,
+                ss.nprocs > ARRAY_SIZE(ss.pids) ? ", ..." : "", ss.jobs, ss.restarts, ss.refused);
     } else {
-        tprintf(t, "analysis process: none: frames are named in the daemon (privsep = false)\n");
+        tprintf(t, "analysis processes: none: frames are named in the daemon (privsep = false)\n");
     }
     tprintf(t, "registered processes: %u\n", d->nworkers);
     tprintf(t, "threads with a slot: %u\n", threads);

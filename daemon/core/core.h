@@ -650,7 +650,8 @@ int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, boo
 void sep_forget(const struct worker *w);
 /* Statistics for dogslowctl status and the log. */
 struct sep_stats {
-    pid_t pid;              /* the analysis process now, or 0 */
+    unsigned nprocs;        /* analysis processes now: one per user whose workers they name */
+    pid_t pids[4];          /* the first ones */
     unsigned long jobs;     /* snapshots named there */
     unsigned long restarts; /* analysis processes replaced */
     unsigned long refused;  /* requests of it refused (reads, files) */

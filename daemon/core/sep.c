@@ -60,14 +60,28 @@
 
 static int spawner = -1; /* socket to the spawner; -1: privsep off */
 static pid_t spawner_pid;
-static int chan = -1;    /* socket to the analysis process, or -1 */
-static pid_t child_pid;
+/*
+ * One analysis process per user whose workers it names: one that a worker's
+ * crafted file took over gets only the snapshots of that user's processes
+ * from then on (and may ask only for their memory and files).  At most
+ * PROCS_MAX at once; beyond that the least recently used one is ended.
+ */
+#define PROCS_MAX 16
+struct proc {
+    uid_t uid;
+    int chan; /* socket to it; -1: slot free */
+    pid_t pid;
+    uint64_t used; /* jobs counter at its last job, for least-recently-used */
+    unsigned nforget;
+    uint64_t forget[SEP_FORGET_MAX];
+};
+static struct proc procs[PROCS_MAX];
+static bool procs_ready;
+static struct proc *cur; /* the one sep_name() works with (under chan_lock) */
 static pthread_mutex_t chan_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sep_buf in, out;
 
-static pthread_mutex_t forget_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t forget_ids[SEP_FORGET_MAX];
-static unsigned nforget;
+static pthread_mutex_t forget_lock = PTHREAD_MUTEX_INITIALIZER; /* procs' forget lists */
 
 static bool confine; /* seccomp filters on the spawner and analysis processes */
 static unsigned long stat_jobs, stat_restarts, stat_refused;
@@ -184,18 +198,27 @@ bool sep_active(void)
     return spawner >= 0;
 }
 
-/* A new analysis process from the spawner; 0 or -errno. */
-static int spawn(void)
+static void init_procs(void)
+{
+    if (procs_ready)
+        return;
+    for (unsigned i = 0; i < PROCS_MAX; i++)
+        procs[i].chan = -1;
+    procs_ready = true;
+}
+
+/* A new analysis process from the spawner, into p; 0 or -errno. */
+static int spawn(struct proc *p)
 {
     int32_t pid = -1;
     int fd = -1, nfds = 0;
     bool ctrunc = false;
     ssize_t n;
-    struct pollfd p = {.fd = spawner, .events = POLLIN};
+    struct pollfd pf = {.fd = spawner, .events = POLLIN};
 
     if (send(spawner, "s", 1, MSG_NOSIGNAL) != 1)
         return -EPIPE;
-    if (poll(&p, 1, (int)(SPAWN_TIMEOUT_NS / NSEC_PER_MSEC)) != 1)
+    if (poll(&pf, 1, (int)(SPAWN_TIMEOUT_NS / NSEC_PER_MSEC)) != 1)
         return -ETIMEDOUT;
     n = dsl_recv_fd(spawner, &pid, sizeof(pid), &fd, &nfds, &ctrunc);
     if (n != sizeof(pid) || fd < 0 || pid <= 0) {
@@ -203,33 +226,64 @@ static int spawn(void)
             close(fd);
         return n == 0 ? -EPIPE : -EAGAIN;
     }
-    chan = fd;
-    child_pid = pid;
+    pthread_mutex_lock(&forget_lock);
+    p->chan = fd;
+    p->pid = pid;
+    p->nforget = 0; /* a new process knows no worker */
+    pthread_mutex_unlock(&forget_lock);
     return 0;
 }
 
-static void drop_child(const char *why)
+static void drop_proc(struct proc *p, const char *why)
 {
-    if (chan >= 0) {
-        close(chan); /* it sees the end of its stream, or its alarm ends it */
-        chan = -1;
-        stat_restarts++;
-        log_ratelimited(&rl_sep, LOG_LVL_WARN,
-                        "analysis process %d dropped: %s; the next snapshot gets a new one",
-                        (int)child_pid, why);
+    if (p->chan >= 0) {
+        close(p->chan); /* it sees the end of its stream, or its alarm ends it */
+        p->chan = -1;
+        if (why) {
+            stat_restarts++;
+            log_ratelimited(&rl_sep, LOG_LVL_WARN,
+                            "analysis process %d (for uid %u) dropped: %s; the next snapshot "
+                            "gets a new one",
+                            (int)p->pid, (unsigned)p->uid, why);
+        }
     }
-    child_pid = 0;
+    p->pid = 0;
+}
+
+/* The analysis process for uid's workers: its slot, a free one, or the
+ * least recently used one, ended (never NULL). */
+static struct proc *proc_for(uid_t uid)
+{
+    struct proc *free_slot = NULL, *lru = &procs[0];
+
+    init_procs();
+    for (unsigned i = 0; i < PROCS_MAX; i++) {
+        struct proc *p = &procs[i];
+        if (p->chan >= 0 && p->uid == uid)
+            return p;
+        if (p->chan < 0 && !free_slot)
+            free_slot = p;
+        if (p->chan >= 0 && p->used < lru->used)
+            lru = p;
+    }
+    pthread_mutex_lock(&forget_lock);
+    if (!free_slot) {
+        drop_proc(lru, NULL);
+        free_slot = lru;
+    }
+    free_slot->uid = uid;
+    pthread_mutex_unlock(&forget_lock);
+    return free_slot;
 }
 
 void sep_stop(void)
 {
-    /* Both see the end of their stream and exit. */
-    if (chan >= 0)
-        close(chan);
+    /* They see the end of their streams and exit. */
+    for (unsigned i = 0; procs_ready && i < PROCS_MAX; i++)
+        drop_proc(&procs[i], NULL);
     if (spawner >= 0)
         close(spawner);
-    chan = spawner = -1;
-    child_pid = 0;
+    spawner = -1;
     sep_buf_free(&in);
     sep_buf_free(&out);
 }
@@ -254,16 +308,28 @@ void sep_forget(const struct worker *w)
     if (!sep_active())
         return;
     pthread_mutex_lock(&forget_lock);
-    if (nforget < SEP_FORGET_MAX)
-        forget_ids[nforget++] = w->id;
-    /* More than that between two jobs: the oldest sessions stay until the
-     * process is replaced; harmless. */
+    for (unsigned i = 0; procs_ready && i < PROCS_MAX; i++) {
+        struct proc *p = &procs[i];
+        /* More than that between two jobs: the oldest sessions stay until
+         * the process is replaced; harmless. */
+        if (p->chan >= 0 && p->uid == w->uid && p->nforget < SEP_FORGET_MAX)
+            p->forget[p->nforget++] = w->id;
+    }
     pthread_mutex_unlock(&forget_lock);
 }
 
 void sep_get_stats(struct sep_stats *ret)
 {
-    ret->pid = child_pid;
+    memset(ret, 0, sizeof(*ret));
+    pthread_mutex_lock(&forget_lock);
+    for (unsigned i = 0; procs_ready && i < PROCS_MAX; i++) {
+        if (procs[i].chan >= 0) {
+            if (ret->nprocs < ARRAY_SIZE(ret->pids))
+                ret->pids[ret->nprocs] = procs[i].pid;
+            ret->nprocs++;
+        }
+    }
+    pthread_mutex_unlock(&forget_lock);
     ret->jobs = stat_jobs;
     ret->restarts = stat_restarts;
     ret->refused = stat_refused;
@@ -353,7 +419,7 @@ static int serve(struct serving *v, const struct sep_hdr *h)
             r = snapshot_read(v->s, addr, buf, len);
         }
         sep_answer_encode(&out, SEP_MEM_DATA, -r, buf, len);
-        return sep_send(chan, &out, -1);
+        return sep_send(cur->chan, &out, -1);
     }
     case SEP_MAPS: {
         const char *maps;
@@ -362,7 +428,7 @@ static int serve(struct serving *v, const struct sep_hdr *h)
             return -EBADMSG;
         maps = maps_of(v);
         sep_answer_encode(&out, SEP_MAPS_TEXT, maps ? 0 : ESRCH, maps, maps ? v->maps_len : 0);
-        return sep_send(chan, &out, -1);
+        return sep_send(cur->chan, &out, -1);
     }
     case SEP_OPEN: {
         static char path[PATH_MAX];
@@ -376,10 +442,10 @@ static int serve(struct serving *v, const struct sep_hdr *h)
             stat_refused++;
             log_ratelimited(&rl_sep, LOG_LVL_WARN,
                             "analysis process %d asked for %s: not a file pid %d maps; refused",
-                            (int)child_pid, path, (int)v->s->pid);
+                            (int)cur->pid, path, (int)v->s->pid);
         }
         sep_answer_encode(&out, SEP_OPENED, -r, NULL, 0);
-        r = sep_send(chan, &out, fd);
+        r = sep_send(cur->chan, &out, fd);
         if (fd >= 0)
             close(fd);
         return r;
@@ -419,15 +485,17 @@ static void fill_job(struct sep_job *j, const struct config *cfg, const struct w
         memcpy(j->frames, s->frames, s->nframes * sizeof(*s->frames));
     }
     pthread_mutex_lock(&forget_lock);
-    j->nforget = nforget;
-    memcpy(j->forget, forget_ids, nforget * sizeof(*forget_ids));
-    nforget = 0;
+    j->nforget = cur->nforget;
+    memcpy(j->forget, cur->forget, cur->nforget * sizeof(*cur->forget));
+    cur->nforget = 0;
     pthread_mutex_unlock(&forget_lock);
 }
 
 static int fail(struct snapshot *s, int err, const char *why)
 {
-    drop_child(why);
+    pthread_mutex_lock(&forget_lock);
+    drop_proc(cur, why);
+    pthread_mutex_unlock(&forget_lock);
     s->nframes = 0;
     s->err = -err;
     snprintf(s->note, sizeof(s->note), "frames not named: the analysis process %s", why);
@@ -445,8 +513,9 @@ static int attempt(const struct config *cfg, struct worker *w, struct snapshot *
     uint64_t deadline;
     int r;
 
-    if (chan < 0) {
-        r = spawn();
+    cur = proc_for(w->uid);
+    if (cur->chan < 0) {
+        r = spawn(cur);
         if (r < 0) {
             log_ratelimited(&rl_sep, LOG_LVL_ERR,
                             "cannot start an analysis process: %s (the spawner's own line above "
@@ -459,15 +528,16 @@ static int attempt(const struct config *cfg, struct worker *w, struct snapshot *
     fill_job(&job, cfg, w, s, with_locals);
     r = sep_job_encode(&out, &job);
     if (r == 0)
-        r = sep_send(chan, &out, -1);
+        r = sep_send(cur->chan, &out, -1);
     if (r < 0)
         return fail(s, r, "could not be given the snapshot");
     stat_jobs++;
+    cur->used = stat_jobs;
     deadline = dsl_now_ns(CLOCK_MONOTONIC) + JOB_TIMEOUT_NS;
     for (;;) {
         struct sep_hdr h;
 
-        r = sep_recv(chan, &in, &h, NULL, deadline);
+        r = sep_recv(cur->chan, &in, &h, NULL, deadline);
         if (r < 0)
             break;
         if (h.type == SEP_RESULT)
