@@ -44,6 +44,8 @@ static void sample_job(struct sep_job *j, uint8_t *stack, size_t stack_len, cons
     j->worker_id = 42;
     j->pid = 1000;
     j->tid = 1001;
+    j->err = 5;
+    snprintf(j->note, sizeof(j->note), "read without stopping it");
     j->with_locals = j->needs_unwind = j->have_regs = true;
     j->regs_known = (1u << DSL_NREGS) - 1;
     for (unsigned i = 0; i < DSL_NREGS; i++)
@@ -82,6 +84,8 @@ START_TEST(job_round_trip)
     ck_assert_uint_eq(back.worker_id, 42);
     ck_assert_int_eq(back.pid, 1000);
     ck_assert_int_eq(back.tid, 1001);
+    ck_assert_int_eq(back.err, 5);
+    ck_assert_str_eq(back.note, "read without stopping it");
     ck_assert(back.with_locals && back.needs_unwind && back.have_regs && !back.gone);
     ck_assert_mem_eq(back.regs, j.regs, sizeof(j.regs));
     ck_assert_str_eq(back.redact, "password, token");
@@ -110,7 +114,8 @@ START_TEST(job_round_trip)
     ck_assert_int_eq(sep_job_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back), -EBADMSG);
     j.pid = 1000;
     ck_assert_int_eq(sep_job_encode(&b, &j), 0);
-    b.p[SEP_HDR_SIZE + 16] |= 0x80; /* flags: an unknown bit */
+    /* flags, after worker_id, pid, tid, err and the note: an unknown bit */
+    b.p[SEP_HDR_SIZE + 8 + 4 + 4 + 4 + 2 + strlen(j.note)] |= 0x80;
     ck_assert_int_eq(sep_job_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back), -EBADMSG);
     sep_buf_free(&b);
 }

@@ -185,7 +185,11 @@ static void run(const struct sep_job *j)
     cfg.stack_vars = j->with_locals;
     dsl_strlcpy(cfg.redact, j->redact, sizeof(cfg.redact));
 
+    /* Everything but the frames, whose count is set below. */
     memset(&s, 0, offsetof(struct snapshot, frames));
+    memset(&s.nframes, 0, sizeof(s) - offsetof(struct snapshot, nframes));
+    s.err = j->err;
+    memcpy(s.note, j->note, sizeof(s.note));
     s.pid = j->pid;
     s.tid = j->tid;
     s.have_regs = j->have_regs;

@@ -710,6 +710,8 @@ struct sep_buf {
 struct sep_job {
     uint64_t worker_id;
     pid_t pid, tid;
+    int err;          /* the snapshot's err and note so far (the capture's) */
+    char note[160];
     bool with_locals, gone, needs_unwind, have_regs;
     uint32_t regs_known;
     uint64_t regs[DSL_NREGS];

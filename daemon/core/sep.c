@@ -464,6 +464,9 @@ static void fill_job(struct sep_job *j, const struct config *cfg, const struct w
     j->worker_id = w->id;
     j->pid = s->pid;
     j->tid = s->tid;
+    j->err = s->err > 0 && s->err < 4096 ? s->err : 0;
+    memcpy(j->note, s->note, sizeof(j->note));
+    j->note[sizeof(j->note) - 1] = '\0';
     j->with_locals = with_locals;
     j->gone = s->gone;
     j->needs_unwind = s->needs_unwind && s->stack && s->stack_len;

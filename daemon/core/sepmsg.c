@@ -306,6 +306,8 @@ int sep_job_encode(struct sep_buf *b, const struct sep_job *j)
     put_u64(b, j->worker_id);
     put_u32(b, (uint32_t)j->pid);
     put_u32(b, (uint32_t)j->tid);
+    put_u32(b, (uint32_t)j->err);
+    put_str(b, j->note, sizeof(j->note) - 1);
     put_u32(b, flags);
     put_u32(b, j->regs_known);
     for (unsigned i = 0; i < DSL_NREGS; i++)
@@ -336,6 +338,8 @@ int sep_job_decode(const uint8_t *p, size_t len, struct sep_job *j)
     j->worker_id = dsl_get_u64(&c);
     j->pid = (pid_t)dsl_get_u32(&c);
     j->tid = (pid_t)dsl_get_u32(&c);
+    j->err = (int)dsl_get_u32(&c);
+    dsl_get_str_max(&c, j->note, sizeof(j->note) - 1);
     flags = dsl_get_u32(&c);
     j->regs_known = dsl_get_u32(&c);
     for (unsigned i = 0; i < DSL_NREGS; i++)
@@ -358,6 +362,7 @@ int sep_job_decode(const uint8_t *p, size_t len, struct sep_job *j)
     for (unsigned i = 0; i < j->nforget; i++)
         j->forget[i] = dsl_get_u64(&c);
     if (dsl_cursor_finish(&c) < 0 || (flags & ~JOB_KNOWN) || j->pid <= 0 || j->tid <= 0 ||
+        j->err < 0 || j->err > 4095 ||
         j->regs_known >> DSL_NREGS || j->max_frames == 0 || j->max_frames > DSL_FRAMES_MAX ||
         j->stack_addr + j->stack_len < j->stack_addr)
         return -EBADMSG;
