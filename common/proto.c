@@ -365,6 +365,27 @@ int dsl_ctl_end_decode(const uint8_t *p, size_t len, struct dsl_ctl_end *ret)
     return 0;
 }
 
+int dsl_take_fds(const struct msghdr *mh, int *ret_fd)
+{
+    int n = 0;
+
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int x;
+
+            memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (*ret_fd < 0)
+                *ret_fd = x;
+            else
+                close(x);
+            n++;
+        }
+    }
+    return n;
+}
+
 ssize_t dsl_recv_fd(int sock, void *buf, size_t size, int *ret_fd, int *ret_nfds, bool *ret_ctrunc)
 {
     union {
@@ -386,20 +407,7 @@ ssize_t dsl_recv_fd(int sock, void *buf, size_t size, int *ret_fd, int *ret_nfds
     n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0)
         return -1;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-            int x;
-
-            memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-            if (*ret_fd < 0)
-                *ret_fd = x;
-            else
-                close(x);
-            (*ret_nfds)++;
-        }
-    }
+    *ret_nfds = dsl_take_fds(&mh, ret_fd);
     *ret_ctrunc = (mh.msg_flags & MSG_CTRUNC) != 0;
     return n;
 }

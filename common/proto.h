@@ -179,6 +179,11 @@ int dsl_ctl_data_encode(struct dsl_writer *w, const void *p, size_t n);
 int dsl_ctl_end_encode(struct dsl_writer *w, const struct dsl_ctl_end *m);
 int dsl_ctl_end_decode(const uint8_t *p, size_t len, struct dsl_ctl_end *ret);
 
+/* The descriptors a received message carried (SCM_RIGHTS): the first into
+ * *ret_fd if it is still -1, every other one closed.  Returns how many
+ * there were. */
+struct msghdr;
+int dsl_take_fds(const struct msghdr *mh, int *ret_fd);
 /*
  * One recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) of up to size bytes, and the
  * descriptors passed with it (SCM_RIGHTS): the first is kept in *ret_fd

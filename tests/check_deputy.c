@@ -51,25 +51,6 @@ static void holder_path(char *buf, size_t size)
     snprintf(buf, size, "%s/secret_holder", env_or_die("DEEP_WORKER_DIR"));
 }
 
-static void copy_file(const char *from, const char *to, mode_t mode)
-{
-    char buf[65536];
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    int out;
-    ssize_t n;
-
-    ck_assert_msg(in >= 0, "%s: %s", from, strerror(errno));
-    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
-    ck_assert_msg(out >= 0, "%s: %s", to, strerror(errno));
-    while ((n = read(in, buf, sizeof(buf))) > 0)
-        ck_assert_int_eq(write(out, buf, (size_t)n), n);
-    close(in);
-    ck_assert_int_eq(fchown(out, 0, 0), 0);
-    /* After chown, which would clear the set-uid bit. */
-    ck_assert_int_eq(fchmod(out, mode), 0);
-    ck_assert_int_eq(close(out), 0);
-}
-
 static void write_file(const char *path, const char *text, uid_t owner, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -110,7 +91,7 @@ static void deputy_setup(struct deputy *t, bool setuid, const char *timer)
     snprintf(t->secret_file, sizeof(t->secret_file), "%s/secret", t->d.dir);
     write_file(t->secret_file, t->secret, setuid ? 0 : NOBODY, 0600);
     snprintf(t->prog, sizeof(t->prog), "%s/%s", t->d.dir, setuid ? "suid_holder" : "own_holder");
-    copy_file(holder, t->prog, setuid ? 04755 : 0755);
+    td_copy_file(holder, t->prog, setuid ? 04755 : 0755, 0);
     if (!setuid)
         ck_assert_int_eq(chown(t->prog, NOBODY, NOBODY), 0);
     td_launch(&t->d, timer, vars_args);

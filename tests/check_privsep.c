@@ -488,23 +488,6 @@ START_TEST(one_analysis_process_per_user)
 }
 END_TEST
 
-static void copy_file(const char *from, const char *to, mode_t mode, uid_t owner)
-{
-    char buf[65536];
-    int in = open(from, O_RDONLY | O_CLOEXEC), out;
-    ssize_t n;
-
-    ck_assert_msg(in >= 0, "%s: %s", from, strerror(errno));
-    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
-    ck_assert_msg(out >= 0, "%s: %s", to, strerror(errno));
-    while ((n = read(in, buf, sizeof(buf))) > 0)
-        ck_assert_int_eq(write(out, buf, (size_t)n), n);
-    close(in);
-    ck_assert_int_eq(fchown(out, owner, owner), 0);
-    ck_assert_int_eq(fchmod(out, mode), 0);
-    ck_assert_int_eq(close(out), 0);
-}
-
 /*
  * A worker swaps its mapped binary for a symlink to a file only root may
  * read, under every name the analysis process might ask for ("PROG", and
@@ -531,7 +514,7 @@ START_TEST(a_swapped_file_is_not_handed_over)
     ck_assert_int_eq(stat(secret, &sec), 0);
     snprintf(prog, sizeof(prog), "%s/own_holder", d.dir);
     snprintf(deleted, sizeof(deleted), "%s (deleted)", prog);
-    copy_file(holder, prog, 0755, NOBODY);
+    td_copy_file(holder, prog, 0755, NOBODY);
     td_launch(&d, "1", NULL);
     tw_start(&w, &d, prog, args);
     ck_assert_msg(tw_expect(&w, "ready pid=", 5000), "the worker did not register:\n%s",

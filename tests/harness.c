@@ -608,3 +608,20 @@ int run_capture(const char *const *argv, const char *const *env, char *out, size
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+void td_copy_file(const char *from, const char *to, mode_t mode, uid_t owner)
+{
+    char buf[65536];
+    int in = open(from, O_RDONLY | O_CLOEXEC), out;
+    ssize_t n;
+
+    ck_assert_msg(in >= 0, "%s: %s", from, strerror(errno));
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+    ck_assert_msg(out >= 0, "%s: %s", to, strerror(errno));
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        ck_assert_int_eq(write(out, buf, (size_t)n), n);
+    close(in);
+    ck_assert_int_eq(fchown(out, owner, (gid_t)owner), 0);
+    ck_assert_int_eq(fchmod(out, mode), 0);
+    ck_assert_int_eq(close(out), 0);
+}

@@ -120,6 +120,9 @@ const char *sanitizer_runtimes(void);
 
 /* The variable's value; fails the test when it is unset or empty. */
 const char *env_or_die(const char *name);
+/* Copy a file to `to`, owned by owner (its group too), with mode (set after
+ * the chown, which would clear a set-uid bit). */
+void td_copy_file(const char *from, const char *to, mode_t mode, uid_t owner);
 
 long long now_ms(void);
 void sleep_ms(int ms);

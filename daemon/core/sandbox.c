@@ -569,32 +569,36 @@ int sandbox_build(struct sock_fprog *ret)
     return 0;
 }
 
+/* Trap denials (SIGSYS: EPERM, counted, a line on stderr), set
+ * no_new_privs (needed without CAP_SYS_ADMIN; none of these processes runs
+ * a program) and install the filter: on every thread with tsync. */
+static int install(const struct sock_fprog *fprog, bool tsync)
+{
+#ifdef DS_TRAP
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL) < 0)
+        return -errno;
+#endif
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0,
+                fprog) != 0)
+        return errno ? -errno : -ESRCH;
+    return 0;
+}
+
 int sandbox_enter(void)
 {
     struct sock_fprog fprog;
     int r = sandbox_build(&fprog);
 
-    if (r < 0)
-        return r;
-#ifdef DS_TRAP
-    {
-        struct sigaction sa;
-
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_sigaction = on_sigsys;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART;
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGSYS, &sa, NULL) < 0)
-            return -errno;
-    }
-#endif
-    /* Needed without CAP_SYS_ADMIN; the daemon never runs a program. */
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return -errno;
     /* Every thread, including the delivery thread if it exists. */
-    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog) != 0)
-        return errno ? -errno : -ESRCH;
-    return 0;
+    return r < 0 ? r : install(&fprog, true);
 }
 
 int sandbox_build_confined(bool spawner, struct sock_fprog *ret)
@@ -609,8 +613,8 @@ int sandbox_build_confined(bool spawner, struct sock_fprog *ret)
     return 0;
 }
 
-/* The SIGSYS handler stays what the daemon set (the line says which
- * process: the analysis one has the same stderr). */
+/* A process of its own, one thread: its denials are its own, and its line
+ * says which process (the analysis one shares the daemon's stderr). */
 static int enter_confined(bool spawner)
 {
     struct sock_fprog fprog;
@@ -618,25 +622,7 @@ static int enter_confined(bool spawner)
 
     denied_who = spawner ? "dogslowd (spawner)" : "dogslowd (analysis)";
     denied_count = 0;
-    if (r < 0)
-        return r;
-#ifdef DS_TRAP
-    {
-        struct sigaction sa;
-
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_sigaction = on_sigsys;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART;
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGSYS, &sa, NULL) < 0)
-            return -errno;
-    }
-#endif
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return -errno;
-    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0)
-        return -errno;
-    return 0;
+    return r < 0 ? r : install(&fprog, false);
 }
 
 int sandbox_enter_spawner(void)

@@ -192,19 +192,8 @@ static int read_full(int fd, void *buf, size_t len, uint64_t deadline, int *ret_
         }
         if (n == 0)
             return -EPIPE;
-        for (struct cmsghdr *cm = ret_fd ? CMSG_FIRSTHDR(&mh) : NULL; cm;
-             cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                continue;
-            for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-                int x;
-                memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                if (*ret_fd < 0)
-                    *ret_fd = x;
-                else
-                    close(x); /* one descriptor per message, at most */
-            }
-        }
+        if (ret_fd)
+            (void)dsl_take_fds(&mh, ret_fd); /* one per message, at most */
         off += (size_t)n;
     }
     return 0;
