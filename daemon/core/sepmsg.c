@@ -33,7 +33,7 @@
 
 static void put(struct sep_buf *b, const void *p, size_t n)
 {
-    if (b->err)
+    if (b->err || n == 0) /* p may be NULL then */
         return;
     if (n > SEP_MSG_MAX + SEP_HDR_SIZE - b->len) {
         b->err = true;
@@ -432,7 +432,8 @@ static char *get_dup(struct dsl_cursor *c, size_t max)
         c->err = true;
         return NULL;
     }
-    memcpy(s, c->p + c->off, n);
+    if (n) /* the payload may be empty, and its pointer NULL */
+        memcpy(s, c->p + c->off, n);
     s[n] = '\0';
     c->off += n;
     return s;
