@@ -22,7 +22,6 @@
 
 #include <ctype.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,54 +32,29 @@
 
 #include "analysis.h"
 #include "dwarf_expr.h"
+#include "textbuf.h"
 #include "util.h"
 
-/* ---- output buffer ------------------------------------------------------ */
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool full;
-};
-
-static void __attribute__((format(printf, 2, 3))) sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (b->full)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n >= b->cap - b->len) {
-        b->len = b->cap - 1;
-        b->full = true;
-        return;
-    }
-    b->len += (size_t)n;
-}
+/* ---- output ------------------------------------------------------------ */
 
 /* A string shown C-style: "..." with escapes, at most max bytes of it. */
-static void sb_quoted(struct sbuf *b, const char *s, size_t n, bool more)
+static void put_quoted(struct dsl_text *b, const char *s, size_t n, bool more)
 {
-    sb_printf(b, "\"");
+    dsl_text_puts(b, "\"");
     for (size_t i = 0; i < n && !b->full; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\')
-            sb_printf(b, "\\%c", c);
+            dsl_text_printf(b, "\\%c", c);
         else if (c == '\n')
-            sb_printf(b, "\\n");
+            dsl_text_puts(b, "\\n");
         else if (c == '\t')
-            sb_printf(b, "\\t");
+            dsl_text_puts(b, "\\t");
         else if (c < 0x20 || c >= 0x7f)
-            sb_printf(b, "\\%03o", c);
+            dsl_text_printf(b, "\\%03o", c);
         else
-            sb_printf(b, "%c", c);
+            dsl_text_add(b, &s[i], 1);
     }
-    sb_printf(b, more ? "\"..." : "\"");
+    dsl_text_puts(b, more ? "\"..." : "\"");
 }
 
 /* ---- memory: the snapshot, through capture's snapshot_read() ------------- */
@@ -158,8 +132,8 @@ static bool is_char_type(Dwarf_Die *t)
             enc == DW_ATE_UTF);
 }
 
-static void format_typed(struct locals_ctx *lc, Dwarf_Die *type, const uint8_t *bytes,
-                         size_t len, uint64_t addr, int depth, struct sbuf *out);
+static void format_typed(struct locals_ctx *lc, Dwarf_Die *type, const uint8_t *bytes, size_t len,
+                         uint64_t addr, int depth, struct dsl_text *out);
 
 static uint64_t load_int(const uint8_t *b, size_t size, bool sign)
 {
@@ -173,38 +147,38 @@ static uint64_t load_int(const uint8_t *b, size_t size, bool sign)
     return v;
 }
 
-static void format_base(Dwarf_Die *t, const uint8_t *b, size_t len, struct sbuf *out)
+static void format_base(Dwarf_Die *t, const uint8_t *b, size_t len, struct dsl_text *out)
 {
     uint64_t size = udata(t, DW_AT_byte_size, 0), enc = udata(t, DW_AT_encoding, 0);
 
     if (size == 0 || size > len) {
-        sb_printf(out, "<unreadable>");
+        dsl_text_printf(out, "<unreadable>");
         return;
     }
     switch (enc) {
     case DW_ATE_boolean: {
         uint64_t v = load_int(b, size, false);
         if (v <= 1)
-            sb_printf(out, "%s", v ? "true" : "false");
+            dsl_text_printf(out, "%s", v ? "true" : "false");
         else
-            sb_printf(out, "%" PRIu64, v);
+            dsl_text_printf(out, "%" PRIu64, v);
         break;
     }
     case DW_ATE_float:
         if (size == 4) {
             float f;
             memcpy(&f, b, 4);
-            sb_printf(out, "%.9g", (double)f);
+            dsl_text_printf(out, "%.9g", (double)f);
         } else if (size == 8) {
             double f;
             memcpy(&f, b, 8);
-            sb_printf(out, "%.17g", f);
+            dsl_text_printf(out, "%.17g", f);
         } else if (size == 16 || size == 10) {
             long double f = 0;
             memcpy(&f, b, size < sizeof(f) ? size : sizeof(f));
-            sb_printf(out, "%.21Lg", f);
+            dsl_text_printf(out, "%.21Lg", f);
         } else {
-            sb_printf(out, "<float of %" PRIu64 " bytes>", size);
+            dsl_text_printf(out, "<float of %" PRIu64 " bytes>", size);
         }
         break;
     case DW_ATE_signed_char:
@@ -212,56 +186,56 @@ static void format_base(Dwarf_Die *t, const uint8_t *b, size_t len, struct sbuf 
         uint64_t v = load_int(b, size, enc == DW_ATE_signed_char);
         unsigned char c = (unsigned char)v;
         if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
-            sb_printf(out, "%" PRId64 " '%c'", (int64_t)v, c);
+            dsl_text_printf(out, "%" PRId64 " '%c'", (int64_t)v, c);
         else
-            sb_printf(out, "%" PRId64 " '\\%03o'", (int64_t)v, c);
+            dsl_text_printf(out, "%" PRId64 " '\\%03o'", (int64_t)v, c);
         break;
     }
     case DW_ATE_signed:
         if (size == 16) {
-            sb_printf(out, "0x%016" PRIx64 "%016" PRIx64, load_int(b + 8, 8, false),
-                      load_int(b, 8, false));
+            dsl_text_printf(out, "0x%016" PRIx64 "%016" PRIx64, load_int(b + 8, 8, false),
+                            load_int(b, 8, false));
             break;
         }
-        sb_printf(out, "%" PRId64, (int64_t)load_int(b, size, true));
+        dsl_text_printf(out, "%" PRId64, (int64_t)load_int(b, size, true));
         break;
     default:
         if (size == 16) {
-            sb_printf(out, "0x%016" PRIx64 "%016" PRIx64, load_int(b + 8, 8, false),
-                      load_int(b, 8, false));
+            dsl_text_printf(out, "0x%016" PRIx64 "%016" PRIx64, load_int(b + 8, 8, false),
+                            load_int(b, 8, false));
             break;
         }
-        sb_printf(out, "%" PRIu64, load_int(b, size, false));
+        dsl_text_printf(out, "%" PRIu64, load_int(b, size, false));
         break;
     }
 }
 
-static void format_cstring(struct locals_ctx *lc, uint64_t p, struct sbuf *out)
+static void format_cstring(struct locals_ctx *lc, uint64_t p, struct dsl_text *out)
 {
     char buf[4097];
     size_t max = lc->value_max < sizeof(buf) - 1 ? lc->value_max : sizeof(buf) - 1;
     int n = remote_read_cstr(&lc->mem, p, buf, max + 1);
 
     if (n < 0) {
-        sb_printf(out, " <unreadable>");
+        dsl_text_printf(out, " <unreadable>");
         return;
     }
-    sb_printf(out, " ");
-    sb_quoted(out, buf, (size_t)n, (size_t)n >= max);
+    dsl_text_printf(out, " ");
+    put_quoted(out, buf, (size_t)n, (size_t)n >= max);
 }
 
 static void format_pointer(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b, size_t len,
-                           struct sbuf *out)
+                           struct dsl_text *out)
 {
     uint64_t p;
     Dwarf_Die target, st;
 
     if (len < 8) {
-        sb_printf(out, "<unreadable>");
+        dsl_text_printf(out, "<unreadable>");
         return;
     }
     memcpy(&p, b, 8);
-    sb_printf(out, "0x%" PRIx64, p);
+    dsl_text_printf(out, "0x%" PRIx64, p);
     if (p == 0 || !die_type(t, &target))
         return;
     if (is_char_type(&target)) {
@@ -272,11 +246,11 @@ static void format_pointer(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b
         Dwfl_Module *m = dwfl_addrmodule(lc->w->dwfl, p);
         const char *name = m ? dwfl_module_addrname(m, p) : NULL;
         if (name)
-            sb_printf(out, " <%s>", name);
+            dsl_text_printf(out, " <%s>", name);
     }
 }
 
-static void format_enum(Dwarf_Die *t, const uint8_t *b, size_t len, struct sbuf *out)
+static void format_enum(Dwarf_Die *t, const uint8_t *b, size_t len, struct dsl_text *out)
 {
     uint64_t size = udata(t, DW_AT_byte_size, 4);
     Dwarf_Die child;
@@ -284,7 +258,7 @@ static void format_enum(Dwarf_Die *t, const uint8_t *b, size_t len, struct sbuf 
     int guard = 0;
 
     if (size == 0 || size > 8 || size > len) {
-        sb_printf(out, "<unreadable>");
+        dsl_text_printf(out, "<unreadable>");
         return;
     }
     v = (int64_t)load_int(b, size, true);
@@ -300,26 +274,26 @@ static void format_enum(Dwarf_Die *t, const uint8_t *b, size_t len, struct sbuf 
                          (dwarf_formudata(&attr, &uv) == 0 &&
                           uv == load_int(b, size, false));
             if (match && dwarf_diename(&child)) {
-                sb_printf(out, "%s", dwarf_diename(&child));
+                dsl_text_printf(out, "%s", dwarf_diename(&child));
                 return;
             }
         } while (++guard < 4096 && dwarf_siblingof(&child, &child) == 0);
     }
-    sb_printf(out, "%" PRId64, v);
+    dsl_text_printf(out, "%" PRId64, v);
 }
 
 static void format_struct(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b, size_t len,
-                          uint64_t addr, int depth, struct sbuf *out)
+                          uint64_t addr, int depth, struct dsl_text *out)
 {
     Dwarf_Die child;
     unsigned shown = 0;
     int guard = 0;
 
     if (depth > 0) {
-        sb_printf(out, "{...}");
+        dsl_text_printf(out, "{...}");
         return;
     }
-    sb_printf(out, "{");
+    dsl_text_printf(out, "{");
     if (dwarf_child(t, &child) == 0) {
         do {
             Dwarf_Die mt;
@@ -329,33 +303,33 @@ static void format_struct(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b,
             if (dwarf_tag(&child) != DW_TAG_member)
                 continue;
             if (shown == LOCALS_STRUCT_MEMBERS) {
-                sb_printf(out, ", ...");
+                dsl_text_printf(out, ", ...");
                 break;
             }
             name = dwarf_diename(&child);
-            sb_printf(out, "%s%s = ", shown ? ", " : "", name ? name : "<anon>");
+            dsl_text_printf(out, "%s%s = ", shown ? ", " : "", name ? name : "<anon>");
             shown++;
             if (dwarf_hasattr(&child, DW_AT_bit_size)) {
-                sb_printf(out, "<bitfield>");
+                dsl_text_printf(out, "<bitfield>");
                 continue;
             }
             off = udata(&child, DW_AT_data_member_location, 0);
             if (name && redact_name(lc->cfg, name)) {
-                sb_printf(out, "[redacted]");
+                dsl_text_printf(out, "[redacted]");
                 continue;
             }
             if (!die_type(&child, &mt) || off >= len) {
-                sb_printf(out, "<unreadable>");
+                dsl_text_printf(out, "<unreadable>");
                 continue;
             }
             format_typed(lc, &mt, b + off, len - off, addr ? addr + off : 0, depth + 1, out);
         } while (!out->full && ++guard < 4096 && dwarf_siblingof(&child, &child) == 0);
     }
-    sb_printf(out, "}");
+    dsl_text_printf(out, "}");
 }
 
 static void format_array(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b, size_t len,
-                         uint64_t addr, int depth, struct sbuf *out)
+                         uint64_t addr, int depth, struct dsl_text *out)
 {
     Dwarf_Die elem, sub;
     Dwarf_Word esize = 0;
@@ -363,7 +337,7 @@ static void format_array(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b, 
     bool have_count = false;
 
     if (!die_type(t, &elem) || dwarf_aggregate_size(&elem, &esize) != 0 || esize == 0) {
-        sb_printf(out, "<array>");
+        dsl_text_printf(out, "<array>");
         return;
     }
     if (dwarf_child(t, &sub) == 0 && dwarf_tag(&sub) == DW_TAG_subrange_type) {
@@ -381,37 +355,37 @@ static void format_array(struct locals_ctx *lc, Dwarf_Die *t, const uint8_t *b, 
         const char *nul = memchr(b, '\0', shown);
         if (nul)
             shown = (size_t)(nul - (const char *)b);
-        sb_quoted(out, (const char *)b, shown, !nul && n > shown);
+        put_quoted(out, (const char *)b, shown, !nul && n > shown);
         return;
     }
     if (depth > 0) {
-        sb_printf(out, "{...}");
+        dsl_text_printf(out, "{...}");
         return;
     }
-    sb_printf(out, "{");
+    dsl_text_printf(out, "{");
     uint64_t n = have_count ? count : 0;
     for (uint64_t i = 0; i < n && i < LOCALS_ARRAY_ITEMS && !out->full; i++) {
         if ((i + 1) * esize > len) {
-            sb_printf(out, "%s<unreadable>", i ? ", " : "");
+            dsl_text_printf(out, "%s<unreadable>", i ? ", " : "");
             break;
         }
         if (i)
-            sb_printf(out, ", ");
+            dsl_text_printf(out, ", ");
         format_typed(lc, &elem, b + i * esize, esize, addr ? addr + i * esize : 0, depth + 1,
                      out);
     }
     if (n > LOCALS_ARRAY_ITEMS)
-        sb_printf(out, ", ... (%" PRIu64 " elements)", n);
-    sb_printf(out, "}");
+        dsl_text_printf(out, ", ... (%" PRIu64 " elements)", n);
+    dsl_text_printf(out, "}");
 }
 
-static void format_typed(struct locals_ctx *lc, Dwarf_Die *type, const uint8_t *bytes,
-                         size_t len, uint64_t addr, int depth, struct sbuf *out)
+static void format_typed(struct locals_ctx *lc, Dwarf_Die *type, const uint8_t *bytes, size_t len,
+                         uint64_t addr, int depth, struct dsl_text *out)
 {
     Dwarf_Die t;
 
     if (!strip_type(type, &t)) {
-        sb_printf(out, "<void>");
+        dsl_text_printf(out, "<void>");
         return;
     }
     switch (dwarf_tag(&t)) {
@@ -436,7 +410,7 @@ static void format_typed(struct locals_ctx *lc, Dwarf_Die *type, const uint8_t *
         format_array(lc, &t, bytes, len, addr, depth, out);
         break;
     default:
-        sb_printf(out, "<not shown>");
+        dsl_text_printf(out, "<not shown>");
         break;
     }
 }
@@ -455,8 +429,7 @@ static size_t value_size(Dwarf_Die *type)
 static char *format_var(struct locals_ctx *lc, struct eval_env *env, Dwarf_Die *var)
 {
     char text[4200];
-    struct sbuf out = {.p = text, .cap = lc->value_max + 64 < sizeof(text) ? lc->value_max + 64
-                                                                           : sizeof(text)};
+    struct dsl_text out;
     Dwarf_Attribute attr;
     Dwarf_Die type;
     Dwarf_Op *ops;
@@ -465,9 +438,12 @@ static char *format_var(struct locals_ctx *lc, struct eval_env *env, Dwarf_Die *
     uint8_t buf[4096];
     size_t size;
 
-    text[0] = '\0';
+    /* Cut to fit: what is shown of a long value is its start. */
+    dsl_text_init_fixed(&out, text,
+                        lc->value_max + 64 < sizeof(text) ? lc->value_max + 64 : sizeof(text),
+                        DSL_TEXT_CUT);
     if (!die_type(var, &type)) {
-        sb_printf(&out, "<no type>");
+        dsl_text_printf(&out, "<no type>");
         goto done;
     }
     size = value_size(&type);
@@ -479,20 +455,20 @@ static char *format_var(struct locals_ctx *lc, struct eval_env *env, Dwarf_Die *
             memcpy(buf, &v, 8);
             format_typed(lc, &type, buf, size < 8 ? size : 8, 0, 0, &out);
         } else {
-            sb_printf(&out, "<optimized out>");
+            dsl_text_printf(&out, "<optimized out>");
         }
         goto done;
     }
     int nl = dwarf_getlocation_addr(&attr, env->pc, &ops, &nops, 1);
     if (nl <= 0) {
-        sb_printf(&out, "<optimized out>");
+        dsl_text_printf(&out, "<optimized out>");
         goto done;
     }
     eval_expr(env, &attr, ops, nops, &l);
     switch (l.kind) {
     case LOC_MEM:
         if (size == 0) {
-            sb_printf(&out, "<incomplete type>");
+            dsl_text_printf(&out, "<incomplete type>");
             break;
         }
         /* Read what we can: a large object partly, from its start. */
@@ -504,7 +480,7 @@ static char *format_var(struct locals_ctx *lc, struct eval_env *env, Dwarf_Die *
             size /= 2;
         }
         if (size == 0) {
-            sb_printf(&out, "<unreadable at 0x%" PRIx64 ">", l.addr);
+            dsl_text_printf(&out, "<unreadable at 0x%" PRIx64 ">", l.addr);
             break;
         }
         format_typed(lc, &type, buf, size, l.addr, 0, &out);
@@ -515,13 +491,13 @@ static char *format_var(struct locals_ctx *lc, struct eval_env *env, Dwarf_Die *
         format_typed(lc, &type, buf, size && size < 32 ? size : 32, 0, 0, &out);
         break;
     case LOC_SYNTHETIC:
-        sb_printf(&out, "<synthetic pointer>");
+        dsl_text_printf(&out, "<synthetic pointer>");
         break;
     case LOC_UNAVAILABLE:
-        sb_printf(&out, "<%s>", l.why ? l.why : "unavailable");
+        dsl_text_printf(&out, "<%s>", l.why ? l.why : "unavailable");
         break;
     default:
-        sb_printf(&out, "<optimized out>");
+        dsl_text_printf(&out, "<optimized out>");
         break;
     }
 done:

@@ -26,80 +26,17 @@
 #define DOGSLOWD_PY_H
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "analysis.h"
+#include "textbuf.h"
 
 /* An offset the version does not have. */
 #define NONE32 UINT32_MAX
 
 /* A type's name, read from the worker (and its room once escaped). */
 #define TYPE_NAME_MAX 96
-
-/* ------------------------------------------------------------------------
- * Bounded text
- * ------------------------------------------------------------------------ */
-
-/* A writer into a fixed buffer; 'over' once something did not fit. */
-struct sw {
-    char *p;
-    size_t len, cap; /* cap includes the NUL */
-    bool over;
-};
-
-static inline void sw_putn(struct sw *w, const char *s, size_t n)
-{
-    if (w->over)
-        return;
-    if (w->len + n + 1 > w->cap) {
-        size_t room = w->cap - 1 - w->len;
-        memcpy(w->p + w->len, s, room);
-        w->len += room;
-        w->over = true;
-        return;
-    }
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-}
-
-static inline void sw_puts(struct sw *w, const char *s)
-{
-    sw_putn(w, s, strlen(s));
-}
-
-static inline void sw_printf(struct sw *w, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static inline void sw_printf(struct sw *w, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    sw_putn(w, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Terminate; a value that did not fit ends in "..." on a character
- * boundary so the report stays valid UTF-8. */
-static inline void sw_finish(struct sw *w)
-{
-    if (w->over && w->cap >= 4) {
-        size_t n = w->len;
-        if (n > w->cap - 4)
-            n = w->cap - 4;
-        while (n > 0 && ((unsigned char)w->p[n] & 0xc0) == 0x80)
-            n--;
-        memcpy(w->p + n, "...", 3);
-        w->len = n + 3;
-    }
-    w->p[w->len] = '\0';
-}
 
 /* ------------------------------------------------------------------------
  * Reading objects
@@ -189,7 +126,7 @@ static inline const char *arena_add(struct py_stack *s, const char *text, size_t
  * is how deep in containers it is); what cannot be read says so.  While
  * held (c->defer_types), a type's name is a mark named by
  * py_name_types(). */
-void py_put_value(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth);
+void py_put_value(struct ctx *c, struct dsl_text *w, uint64_t obj, unsigned depth);
 
 /* A str object (a name) as plain text in s's arena; dflt when it is not a
  * readable str or the arena is full. */

@@ -43,28 +43,28 @@
  * Characters
  * ------------------------------------------------------------------------ */
 
-static void put_utf8(struct sw *w, uint32_t c)
+static void put_utf8(struct dsl_text *w, uint32_t c)
 {
     char b[4];
 
     if (c < 0x80) {
         b[0] = (char)c;
-        sw_putn(w, b, 1);
+        dsl_text_add(w, b, 1);
     } else if (c < 0x800) {
         b[0] = (char)(0xc0 | (c >> 6));
         b[1] = (char)(0x80 | (c & 0x3f));
-        sw_putn(w, b, 2);
+        dsl_text_add(w, b, 2);
     } else if (c < 0x10000) {
         b[0] = (char)(0xe0 | (c >> 12));
         b[1] = (char)(0x80 | ((c >> 6) & 0x3f));
         b[2] = (char)(0x80 | (c & 0x3f));
-        sw_putn(w, b, 3);
+        dsl_text_add(w, b, 3);
     } else {
         b[0] = (char)(0xf0 | (c >> 18));
         b[1] = (char)(0x80 | ((c >> 12) & 0x3f));
         b[2] = (char)(0x80 | ((c >> 6) & 0x3f));
         b[3] = (char)(0x80 | (c & 0x3f));
-        sw_putn(w, b, 4);
+        dsl_text_add(w, b, 4);
     }
 }
 
@@ -75,44 +75,44 @@ static void put_utf8(struct sw *w, uint32_t c)
  * separators are escaped; other characters are shown as themselves.
  */
 /* The escapes str and bytes reprs share: the quote, backslash, \n \r \t. */
-static bool put_short_escape(struct sw *w, uint32_t c, char quote)
+static bool put_short_escape(struct dsl_text *w, uint32_t c, char quote)
 {
     if (c == (uint32_t)quote || c == '\\') {
         char b[2] = {'\\', (char)c};
-        sw_putn(w, b, 2);
+        dsl_text_add(w, b, 2);
     } else if (c == '\n') {
-        sw_puts(w, "\\n");
+        dsl_text_puts(w, "\\n");
     } else if (c == '\r') {
-        sw_puts(w, "\\r");
+        dsl_text_puts(w, "\\r");
     } else if (c == '\t') {
-        sw_puts(w, "\\t");
+        dsl_text_puts(w, "\\t");
     } else {
         return false;
     }
     return true;
 }
 
-static void put_repr_char(struct sw *w, uint32_t c, char quote)
+static void put_repr_char(struct dsl_text *w, uint32_t c, char quote)
 {
     if (put_short_escape(w, c, quote)) {
         /* done */
     } else if (c < 0x20 || (c >= 0x7f && c < 0xa1) || c == 0xad) {
-        sw_printf(w, "\\x%02x", c);
+        dsl_text_printf(w, "\\x%02x", c);
     } else if ((c >= 0xd800 && c < 0xe000) || c == 0x2028 || c == 0x2029) {
-        sw_printf(w, "\\u%04x", c);
+        dsl_text_printf(w, "\\u%04x", c);
     } else if (c > 0x10ffff) {
-        sw_printf(w, "\\U%08x", c);
+        dsl_text_printf(w, "\\U%08x", c);
     } else {
         put_utf8(w, c);
     }
 }
 
 /* A name from the worker (file, function, type): printable, no quotes. */
-static void put_plain_char(struct sw *w, uint32_t c)
+static void put_plain_char(struct dsl_text *w, uint32_t c)
 {
     if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || (c >= 0xd800 && c < 0xe000) ||
         c > 0x10ffff || c == 0x2028 || c == 0x2029)
-        sw_printf(w, c < 0x100 ? "\\x%02x" : "\\u%04x", c);
+        dsl_text_printf(w, c < 0x100 ? "\\x%02x" : "\\u%04x", c);
     else
         put_utf8(w, c);
 }
@@ -184,7 +184,7 @@ static int read_str(struct ctx *c, uint64_t obj, uint32_t *cps, size_t max, size
 }
 
 /* A str object as plain text (names, file names); false if unreadable. */
-static bool put_str_plain(struct ctx *c, struct sw *w, uint64_t obj)
+static bool put_str_plain(struct ctx *c, struct dsl_text *w, uint64_t obj)
 {
     uint32_t cps[NAME_MAX_BYTES];
     uint64_t type, len;
@@ -197,11 +197,11 @@ static bool put_str_plain(struct ctx *c, struct sw *w, uint64_t obj)
     for (size_t i = 0; i < n; i++)
         put_plain_char(w, cps[i]);
     if (len > n)
-        sw_puts(w, "...");
+        dsl_text_puts(w, "...");
     return true;
 }
 
-static void put_type_name(struct ctx *c, struct sw *w, uint64_t type)
+static void put_type_name(struct ctx *c, struct dsl_text *w, uint64_t type)
 {
     uint64_t name;
     char buf[TYPE_NAME_MAX];
@@ -211,23 +211,23 @@ static void put_type_name(struct ctx *c, struct sw *w, uint64_t type)
         for (const unsigned char *p = (const unsigned char *)buf; *p; p++)
             put_plain_char(w, *p);
     } else {
-        sw_puts(w, "?");
+        dsl_text_puts(w, "?");
     }
 }
 
 /* Python's float repr: the shortest digits that read back the same, in
  * fixed notation for exponents -4..15 and scientific otherwise. */
-static void put_float(struct sw *w, double v)
+static void put_float(struct dsl_text *w, double v)
 {
     char tmp[40], digits[24];
     int exp10 = 0, nd = 0;
 
     if (isnan(v)) {
-        sw_puts(w, "nan");
+        dsl_text_puts(w, "nan");
         return;
     }
     if (isinf(v)) {
-        sw_puts(w, v > 0 ? "inf" : "-inf");
+        dsl_text_puts(w, v > 0 ? "inf" : "-inf");
         return;
     }
     for (int p = 1; p <= 17; p++) {
@@ -238,7 +238,7 @@ static void put_float(struct sw *w, double v)
     /* tmp: [-]d[.ddd]e(+|-)xx */
     const char *s = tmp;
     if (*s == '-') {
-        sw_puts(w, "-");
+        dsl_text_puts(w, "-");
         s++;
     }
     for (; *s && *s != 'e' && nd < (int)sizeof(digits) - 1; s++)
@@ -252,25 +252,25 @@ static void put_float(struct sw *w, double v)
     if (exp10 >= -4 && exp10 < 16) {
         if (exp10 >= 0) {
             for (int i = 0; i <= exp10; i++)
-                sw_putn(w, i < nd ? &digits[i] : "0", 1);
-            sw_puts(w, ".");
+                dsl_text_add(w, i < nd ? &digits[i] : "0", 1);
+            dsl_text_puts(w, ".");
             if (nd > exp10 + 1)
-                sw_puts(w, digits + exp10 + 1);
+                dsl_text_puts(w, digits + exp10 + 1);
             else
-                sw_puts(w, "0");
+                dsl_text_puts(w, "0");
         } else {
-            sw_puts(w, "0.");
+            dsl_text_puts(w, "0.");
             for (int i = 0; i < -exp10 - 1; i++)
-                sw_puts(w, "0");
-            sw_puts(w, digits);
+                dsl_text_puts(w, "0");
+            dsl_text_puts(w, digits);
         }
     } else {
-        sw_putn(w, digits, 1);
+        dsl_text_add(w, digits, 1);
         if (nd > 1) {
-            sw_puts(w, ".");
-            sw_puts(w, digits + 1);
+            dsl_text_puts(w, ".");
+            dsl_text_puts(w, digits + 1);
         }
-        sw_printf(w, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+        dsl_text_printf(w, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
     }
 }
 
@@ -279,7 +279,7 @@ static void put_float(struct sw *w, double v)
  * low bits of lv_tag), converted to decimal by repeated division.  Ints
  * too long to convert cheaply are shown by size.
  */
-static int put_int(struct ctx *c, struct sw *w, uint64_t obj, bool as_bool)
+static int put_int(struct ctx *c, struct dsl_text *w, uint64_t obj, bool as_bool)
 {
     uint64_t tag;
     uint32_t d[INT_DIGITS_SHOWN];
@@ -304,14 +304,14 @@ static int put_int(struct ctx *c, struct sw *w, uint64_t obj, bool as_bool)
         nd = neg ? (uint64_t)0 - (uint64_t)size : (uint64_t)size;
     }
     if (as_bool) {
-        sw_puts(w, nd ? "True" : "False");
+        dsl_text_puts(w, nd ? "True" : "False");
         return 0;
     }
     if (nd > INT_DIGITS_SHOWN) {
         if (nd > ((uint64_t)1 << 40))
             return -EBADMSG;
         /* 30 bits per digit is 9.03 decimal digits. */
-        sw_printf(w, "<int of about %llu digits>", (unsigned long long)(nd * 903 / 100));
+        dsl_text_printf(w, "<int of about %llu digits>", (unsigned long long)(nd * 903 / 100));
         return 0;
     }
     if (nd) {
@@ -338,27 +338,27 @@ static int put_int(struct ctx *c, struct sw *w, uint64_t obj, bool as_bool)
             len--;
     }
     if (neg && nchunks)
-        sw_puts(w, "-");
+        dsl_text_puts(w, "-");
     if (!nchunks) {
-        sw_puts(w, "0");
+        dsl_text_puts(w, "0");
         return 0;
     }
-    sw_printf(w, "%u", chunks[nchunks - 1]);
+    dsl_text_printf(w, "%u", chunks[nchunks - 1]);
     for (unsigned i = nchunks - 1; i-- > 0;)
-        sw_printf(w, "%09u", chunks[i]);
+        dsl_text_printf(w, "%09u", chunks[i]);
     return 0;
 }
 
 /* Room for one more escaped character and the "...' (N chars)" tail; a
- * value limit too small for the tail just ends in "..." (sw_finish). */
-static bool room_left(const struct sw *w)
+ * value limit too small for the tail just ends in "..." (dsl_text_mark_cut). */
+static bool room_left(const struct dsl_text *w)
 {
-    if (w->cap >= 3 * (ESCAPE_MAX + SUFFIX_MAX))
-        return w->len + ESCAPE_MAX + SUFFIX_MAX < w->cap;
-    return !w->over;
+    if (w->max >= 3 * (ESCAPE_MAX + SUFFIX_MAX))
+        return w->len + ESCAPE_MAX + SUFFIX_MAX < w->max;
+    return !w->full;
 }
 
-static int put_str_repr(struct ctx *c, struct sw *w, uint64_t obj)
+static int put_str_repr(struct ctx *c, struct dsl_text *w, uint64_t obj)
 {
     size_t max = c->lim->max_value_bytes, n;
     uint32_t *cps;
@@ -381,7 +381,7 @@ static int put_str_repr(struct ctx *c, struct sw *w, uint64_t obj)
     }
     if (has_sq && !has_dq)
         quote = '"';
-    sw_putn(w, &quote, 1);
+    dsl_text_add(w, &quote, 1);
     /* Stop early enough that the closing quote and the real length still
      * fit: a cut string must say that it was cut. */
     size_t i;
@@ -392,14 +392,14 @@ static int put_str_repr(struct ctx *c, struct sw *w, uint64_t obj)
         n = i;
     if (len > n) {
         /* Say how long it really was rather than cut silently. */
-        sw_printf(w, "...%c (%llu chars)", quote, (unsigned long long)len);
+        dsl_text_printf(w, "...%c (%llu chars)", quote, (unsigned long long)len);
         return 0;
     }
-    sw_putn(w, &quote, 1);
+    dsl_text_add(w, &quote, 1);
     return 0;
 }
 
-static int put_bytes_repr(struct ctx *c, struct sw *w, uint64_t obj)
+static int put_bytes_repr(struct ctx *c, struct dsl_text *w, uint64_t obj)
 {
     uint8_t buf[512];
     int64_t size;
@@ -427,43 +427,44 @@ static int put_bytes_repr(struct ctx *c, struct sw *w, uint64_t obj)
     }
     if (has_sq && !has_dq)
         quote = '"';
-    sw_putn(w, "b", 1);
-    sw_putn(w, &quote, 1);
+    dsl_text_add(w, "b", 1);
+    dsl_text_add(w, &quote, 1);
     size_t i;
     for (i = 0; i < n && room_left(w); i++) {
         uint8_t ch = buf[i];
         if (put_short_escape(w, ch, quote)) {
             /* done */
         } else if (ch < 0x20 || ch >= 0x7f) {
-            sw_printf(w, "\\x%02x", ch);
+            dsl_text_printf(w, "\\x%02x", ch);
         } else {
-            sw_putn(w, (const char *)&ch, 1);
+            dsl_text_add(w, (const char *)&ch, 1);
         }
     }
     if (i < n)
         n = i;
     if ((uint64_t)size > n) {
-        sw_printf(w, "...%c (%lld bytes)", quote, (long long)size);
+        dsl_text_printf(w, "...%c (%lld bytes)", quote, (long long)size);
         return 0;
     }
-    sw_putn(w, &quote, 1);
+    dsl_text_add(w, &quote, 1);
     return 0;
 }
 
-static void put_more(struct sw *w, uint64_t total, uint64_t shown, const char *close)
+static void put_more(struct dsl_text *w, uint64_t total, uint64_t shown, const char *close)
 {
     if (total > shown) {
-        sw_puts(w, shown ? ", ..." : "...");
-        sw_puts(w, close);
-        sw_printf(w, " (%llu items)", (unsigned long long)total);
+        dsl_text_puts(w, shown ? ", ..." : "...");
+        dsl_text_puts(w, close);
+        dsl_text_printf(w, " (%llu items)", (unsigned long long)total);
     } else {
-        sw_puts(w, close);
+        dsl_text_puts(w, close);
     }
 }
 
 /* list and tuple: a count and item pointers (inline in a tuple, an array
  * elsewhere for a list). */
-static int put_sequence(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, unsigned depth)
+static int put_sequence(struct ctx *c, struct dsl_text *w, uint64_t obj, enum kind k,
+                        unsigned depth)
 {
     const char *open = k == K_LIST ? "[" : "(", *close = k == K_LIST ? "]" : ")";
     uint64_t items, ptrs[64];
@@ -477,7 +478,7 @@ static int put_sequence(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, 
     if (size < 0 || size > CONTAINER_MAX)
         return -EBADMSG;
     if (depth >= DEPTH_MAX) {
-        sw_printf(w, "%s...%s (%lld items)", open, close, (long long)size);
+        dsl_text_printf(w, "%s...%s (%lld items)", open, close, (long long)size);
         return 0;
     }
     if (k == K_LIST) {
@@ -497,14 +498,14 @@ static int put_sequence(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, 
         if (r < 0)
             return r;
     }
-    sw_puts(w, open);
-    for (size_t i = 0; i < show && !w->over; i++) {
+    dsl_text_puts(w, open);
+    for (size_t i = 0; i < show && !w->full; i++) {
         if (i)
-            sw_puts(w, ", ");
+            dsl_text_puts(w, ", ");
         py_put_value(c, w, ptrs[i], depth + 1);
     }
     if (k == K_TUPLE && size == 1)
-        sw_puts(w, ",");
+        dsl_text_puts(w, ",");
     put_more(w, (uint64_t)size, show, close);
     return 0;
 }
@@ -514,7 +515,7 @@ static int put_sequence(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, 
  * 2^dk_log2_index_bytes bytes), values there or, for a split table, in
  * ma_values.  Deleted entries have a NULL key or value and are skipped.
  */
-static int put_dict(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
+static int put_dict(struct ctx *c, struct dsl_text *w, uint64_t obj, unsigned depth)
 {
     struct {
         int64_t used;
@@ -532,11 +533,11 @@ static int put_dict(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
     if (d.used < 0 || d.used > CONTAINER_MAX)
         return -EBADMSG;
     if (d.used == 0) {
-        sw_puts(w, "{}");
+        dsl_text_puts(w, "{}");
         return 0;
     }
     if (depth >= DEPTH_MAX) {
-        sw_printf(w, "{...} (%lld items)", (long long)d.used);
+        dsl_text_printf(w, "{...} (%lld items)", (long long)d.used);
         return 0;
     }
     if (!plausible(d.keys) || (d.values && !plausible(d.values)))
@@ -553,9 +554,9 @@ static int put_dict(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
         return -EBADMSG;
     entries = d.keys + 32 + ((uint64_t)1 << log2_index);
     esize = kind == 0 ? 24 : 16;
-    sw_puts(w, "{");
-    while (scanned < (uint64_t)nentries && scanned < SCAN_SLOTS_MAX &&
-           shown < c->lim->max_items && !w->over) {
+    dsl_text_puts(w, "{");
+    while (scanned < (uint64_t)nentries && scanned < SCAN_SLOTS_MAX && shown < c->lim->max_items &&
+           !w->full) {
         uint64_t e[3], key, value;
         r = rd(c, entries + scanned * esize, e, esize);
         if (r < 0)
@@ -571,9 +572,9 @@ static int put_dict(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
         if (!key || !value)
             continue;
         if (shown++)
-            sw_puts(w, ", ");
+            dsl_text_puts(w, ", ");
         py_put_value(c, w, key, depth + 1);
-        sw_puts(w, ": ");
+        dsl_text_puts(w, ": ");
         py_put_value(c, w, value, depth + 1);
     }
     put_more(w, (uint64_t)d.used, shown, "}");
@@ -582,7 +583,7 @@ static int put_dict(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
 
 /* set and frozenset: a hash table of (key, hash) slots; empty slots have
  * no key and deleted ones the hash -1. */
-static int put_set(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, unsigned depth)
+static int put_set(struct ctx *c, struct dsl_text *w, uint64_t obj, enum kind k, unsigned depth)
 {
     struct {
         int64_t fill, used, mask;
@@ -598,22 +599,22 @@ static int put_set(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, unsig
         (s.mask & (s.mask + 1)) != 0 || s.used > s.mask + 1)
         return -EBADMSG;
     if (s.used == 0) {
-        sw_puts(w, k == K_SET ? "set()" : "frozenset()");
+        dsl_text_puts(w, k == K_SET ? "set()" : "frozenset()");
         return 0;
     }
     if (k == K_FROZENSET)
-        sw_puts(w, "frozenset(");
+        dsl_text_puts(w, "frozenset(");
     if (depth >= DEPTH_MAX) {
-        sw_printf(w, "{...} (%lld items)", (long long)s.used);
+        dsl_text_printf(w, "{...} (%lld items)", (long long)s.used);
         if (k == K_FROZENSET)
-            sw_puts(w, ")");
+            dsl_text_puts(w, ")");
         return 0;
     }
     if (!plausible(s.table))
         return -EFAULT;
-    sw_puts(w, "{");
-    for (uint64_t i = 0; i <= (uint64_t)s.mask && i < SCAN_SLOTS_MAX &&
-                         shown < c->lim->max_items && !w->over;
+    dsl_text_puts(w, "{");
+    for (uint64_t i = 0;
+         i <= (uint64_t)s.mask && i < SCAN_SLOTS_MAX && shown < c->lim->max_items && !w->full;
          i++) {
         uint64_t e[2];
         r = rd(c, s.table + i * 16, e, sizeof(e));
@@ -622,28 +623,28 @@ static int put_set(struct ctx *c, struct sw *w, uint64_t obj, enum kind k, unsig
         if (!e[0] || (int64_t)e[1] == -1)
             continue;
         if (shown++)
-            sw_puts(w, ", ");
+            dsl_text_puts(w, ", ");
         py_put_value(c, w, e[0], depth + 1);
     }
     put_more(w, (uint64_t)s.used, shown, "}");
     if (k == K_FROZENSET)
-        sw_puts(w, ")");
+        dsl_text_puts(w, ")");
     return 0;
 }
 
-void py_put_value(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
+void py_put_value(struct ctx *c, struct dsl_text *w, uint64_t obj, unsigned depth)
 {
     uint64_t type;
     size_t mark = w->len;
     int r;
 
-    if (w->over)
+    if (w->full)
         return;
     r = type_of(c, obj, &type);
     if (r == 0) {
         switch (kind_of_type(c, type)) {
         case K_NONE:
-            sw_puts(w, "None");
+            dsl_text_puts(w, "None");
             break;
         case K_BOOL:
             r = put_int(c, w, obj, true);
@@ -676,20 +677,20 @@ void py_put_value(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
             r = put_set(c, w, obj, kind_of_type(c, type), depth);
             break;
         default:
-            sw_puts(w, "<");
+            dsl_text_puts(w, "<");
             if (c->defer_types)
-                sw_printf(w, "%c%016llx%c", TYPE_MARK_OPEN, (unsigned long long)type,
-                          TYPE_MARK_CLOSE);
+                dsl_text_printf(w, "%c%016llx%c", TYPE_MARK_OPEN, (unsigned long long)type,
+                                TYPE_MARK_CLOSE);
             else
                 put_type_name(c, w, type);
-            sw_printf(w, " object at 0x%llx>", (unsigned long long)obj);
+            dsl_text_printf(w, " object at 0x%llx>", (unsigned long long)obj);
             break;
         }
     }
-    if (r < 0 && !w->over) {
+    if (r < 0 && !w->full) {
         /* Whatever was half-written for this value goes; say what it was. */
-        w->len = mark;
-        sw_printf(w, "<unreadable object at 0x%llx>", (unsigned long long)obj);
+        dsl_text_rewind(w, mark);
+        dsl_text_printf(w, "<unreadable object at 0x%llx>", (unsigned long long)obj);
     }
 }
 
@@ -700,12 +701,13 @@ void py_put_value(struct ctx *c, struct sw *w, uint64_t obj, unsigned depth)
 const char *py_arena_str(struct py_stack *s, struct ctx *c, uint64_t obj, const char *dflt)
 {
     char buf[NAME_MAX_BYTES * 4 + 8];
-    struct sw w = {.p = buf, .cap = sizeof(buf)};
+    struct dsl_text w;
     const char *p;
 
+    dsl_text_init_fixed(&w, buf, sizeof(buf), DSL_TEXT_CUT);
     if (!put_str_plain(c, &w, obj))
         return dflt;
-    sw_finish(&w);
+    dsl_text_mark_cut(&w, "...");
     p = arena_add(s, buf, w.len);
     return p ? p : dflt;
 }
@@ -715,13 +717,14 @@ const char *py_arena_str(struct py_stack *s, struct ctx *c, uint64_t obj, const 
 const char *py_name_types(struct ctx *c, struct py_stack *s, const char *value, char *buf,
                           size_t size)
 {
-    struct sw w = {.p = buf, .cap = size};
+    struct dsl_text w;
     const char *p = value, *mark;
 
     if (!strchr(value, TYPE_MARK_OPEN))
         return value;
+    dsl_text_init_fixed(&w, buf, size, DSL_TEXT_CUT);
     while ((mark = strchr(p, TYPE_MARK_OPEN)) != NULL) {
-        sw_putn(&w, p, (size_t)(mark - p));
+        dsl_text_add(&w, p, (size_t)(mark - p));
         char hex[17];
         if (strlen(mark) < TYPE_MARK_LEN || mark[TYPE_MARK_LEN - 1] != TYPE_MARK_CLOSE)
             break; /* cut short by the value's limit */
@@ -731,7 +734,7 @@ const char *py_name_types(struct ctx *c, struct py_stack *s, const char *value, 
         p = mark + TYPE_MARK_LEN;
     }
     if (!mark)
-        sw_puts(&w, p);
-    sw_finish(&w);
+        dsl_text_puts(&w, p);
+    dsl_text_mark_cut(&w, "...");
     return arena_add(s, buf, w.len);
 }

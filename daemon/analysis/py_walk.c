@@ -383,11 +383,12 @@ static void capture_locals(struct ctx *c, struct py_stack *s, struct py_local *l
         struct py_local *out = locals + (size_t)i * max;
         for (unsigned k = 0; k < count[i]; k++) {
             uint64_t value = val[(size_t)i * max + k], type;
-            struct sw w = {.p = vbuf, .cap = c->lim->max_value_bytes + 1};
+            struct dsl_text w;
+            dsl_text_init_fixed(&w, vbuf, c->lim->max_value_bytes + 1, DSL_TEXT_CUT);
             /* A _PyStackRef whose low bits are 11 is an int kept in the
              * reference itself (3.14). */
             if (o->stackref && (value & 3) == 3) {
-                sw_printf(&w, "%lld", (long long)((int64_t)value >> 2));
+                dsl_text_printf(&w, "%lld", (long long)((int64_t)value >> 2));
             } else {
                 if (type_of(c, value, &type) == 0 && kind_of_type(c, type) == K_CELL) {
                     if (rd_ptr(c, value + o->head, &value) < 0) {
@@ -399,7 +400,7 @@ static void capture_locals(struct ctx *c, struct py_stack *s, struct py_local *l
                 }
                 py_put_value(c, &w, value, 0);
             }
-            sw_finish(&w);
+            dsl_text_mark_cut(&w, "...");
             const char *text = arena_add(s, vbuf, w.len);
             if (!text) {
                 f->locals_truncated = true; /* text budget spent */

@@ -27,6 +27,7 @@
 #include "conf.h"
 #include "core.h"
 #include "output.h"
+#include "textbuf.h"
 #include "util.h"
 
 #ifndef SO_PEERGROUPS
@@ -52,13 +53,6 @@ struct ctl_conn {
     size_t len, off;
 };
 
-/* The answer's text, bounded by DSL_CTL_REPLY_MAX. */
-struct text {
-    char *p;
-    size_t len, cap;
-    bool truncated;
-};
-
 static char config_source[PATH_MAX + 32];
 static uint64_t started_mono;
 
@@ -70,32 +64,9 @@ void control_init(struct daemon *d, const char *source)
         started_mono = dsl_now_ns(CLOCK_MONOTONIC);
 }
 
-static void text_add(struct text *t, const char *p, size_t n)
-{
-    if (t->truncated)
-        return;
-    if (t->len + n > DSL_CTL_REPLY_MAX - 64) {
-        t->truncated = true;
-        return;
-    }
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *q = realloc(t->p, cap);
-        if (!q) {
-            t->truncated = true;
-            return;
-        }
-        t->p = q;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, p, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-}
-
-static void __attribute__((format(printf, 2, 3))) tprintf(struct text *t, const char *fmt, ...)
+/* A line of the answer, at most 2047 bytes of it (one with a very long
+ * path is cut there). */
+static void __attribute__((format(printf, 2, 3))) tprintf(struct dsl_text *t, const char *fmt, ...)
 {
     char buf[2048];
     va_list ap;
@@ -106,7 +77,7 @@ static void __attribute__((format(printf, 2, 3))) tprintf(struct text *t, const 
     va_end(ap);
     if (n < 0)
         return;
-    text_add(t, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+    dsl_text_add(t, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 /* ---- the commands ------------------------------------------------------- */
@@ -125,7 +96,7 @@ static void fmt_age(uint64_t ns, char *buf, size_t size)
                  (unsigned long long)(s / 60 % 60));
 }
 
-static void cmd_status(struct daemon *d, struct text *t)
+static void cmd_status(struct daemon *d, struct dsl_text *t)
 {
     const struct config *c = &d->cfg;
     uint64_t now = dsl_now_ns(CLOCK_MONOTONIC);
@@ -260,7 +231,7 @@ static bool is_thread_of(pid_t pid, pid_t tid)
 
 /* Snapshot one thread of w now and add the rendered report to t. */
 static int dump_thread(struct daemon *d, struct worker *w, const struct dsl_request *req,
-                       struct text *t)
+                       struct dsl_text *t)
 {
     static struct snapshot snap;
     static struct symframe frames[DSL_SYMFRAMES_MAX];
@@ -309,13 +280,13 @@ static int dump_thread(struct daemon *d, struct worker *w, const struct dsl_requ
     if (r < 0)
         tprintf(t, "cannot render: %s\n", strerror(-r));
     else
-        text_add(t, text, len);
+        dsl_text_add(t, text, len);
     free(text);
     symframes_free(frames, nframes);
     return 0;
 }
 
-static int cmd_dump(struct daemon *d, pid_t pid, pid_t tid, struct text *t, char *msg,
+static int cmd_dump(struct daemon *d, pid_t pid, pid_t tid, struct dsl_text *t, char *msg,
                     size_t msize)
 {
     struct dsl_request reqs[DUMP_THREADS_MAX];
@@ -366,7 +337,7 @@ static int cmd_dump(struct daemon *d, pid_t pid, pid_t tid, struct text *t, char
     return 0;
 }
 
-static int cmd_config(struct daemon *d, struct text *t, char *msg, size_t msize)
+static int cmd_config(struct daemon *d, struct dsl_text *t, char *msg, size_t msize)
 {
     char *dump = NULL;
     int r = config_dump(&d->cfg, config_source, &dump);
@@ -375,12 +346,12 @@ static int cmd_config(struct daemon *d, struct text *t, char *msg, size_t msize)
         snprintf(msg, msize, "cannot show the configuration: %s", strerror(-r));
         return -r;
     }
-    text_add(t, dump, strlen(dump));
+    dsl_text_puts(t, dump);
     free(dump);
     return 0;
 }
 
-static int cmd_test_alert(struct daemon *d, uid_t uid, struct text *t, char *msg, size_t msize)
+static int cmd_test_alert(struct daemon *d, uid_t uid, struct dsl_text *t, char *msg, size_t msize)
 {
     static struct worker fake;
     static struct snapshot snap;
@@ -469,7 +440,7 @@ static void ctl_free(struct daemon *d, struct ctl_conn *c)
 }
 
 /* Frame the text as DATA messages and an END. */
-static int frame_answer(struct ctl_conn *c, const struct text *t, int err, const char *msg)
+static int frame_answer(struct ctl_conn *c, const struct dsl_text *t, int err, const char *msg)
 {
     size_t chunks = (t->len + DSL_PAYLOAD_MAX - 1) / DSL_PAYLOAD_MAX;
     size_t cap = chunks * DSL_HDR_SIZE + t->len + DSL_HDR_SIZE + 8 + DSL_STR_MAX;
@@ -526,13 +497,17 @@ static const char *cmd_name(uint32_t cmd)
 void control_take(struct daemon *d, struct worker *w)
 {
     struct dsl_ctl_request req;
-    struct text t = {0};
+    struct dsl_text t;
     char msg[DSL_STR_MAX + 1] = "";
     struct ctl_conn *c;
     int err = 0;
     bool ok_req, allowed;
     struct epoll_event ev;
 
+    /* At most DSL_CTL_REPLY_MAX bytes, 64 of them kept back; whole appends
+     * or none (a dumped report goes in whole or not at all). */
+    dsl_text_init_growable(&t, DSL_CTL_REPLY_MAX, DSL_TEXT_WHOLE);
+    t.reserve = 64;
     ok_req = dsl_ctl_request_decode(w->framer->payload, w->framer->hdr.len, &req) == 0;
     allowed = access_control_allowed(d, w);
     if (d->nctls >= CTL_CONNS_MAX) {
@@ -594,8 +569,10 @@ void control_take(struct daemon *d, struct worker *w)
             break;
         }
     }
-    if (t.truncated) {
-        t.truncated = false;
+    if (t.full) {
+        /* The mark is held to the same limit: it goes in if there is room
+         * for it before the 64 bytes kept back. */
+        t.full = false;
         tprintf(&t, "\n[answer cut at %u bytes]\n", DSL_CTL_REPLY_MAX - 64);
     }
     registry_remove(d, w, NULL);

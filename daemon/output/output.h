@@ -9,6 +9,7 @@
 #define DOGSLOWD_OUTPUT_H
 
 #include "core.h"
+#include "textbuf.h"
 
 /* ---- reports (report.c) ------------------------------------------------- */
 
@@ -128,19 +129,11 @@ int report_json_write_cfg(const struct config *cfg, const char *hostname,
  * bytes the whole string needs; nothing past size is written, and no NUL. */
 size_t json_escape(char *out, size_t size, const char *s);
 
-/* A growable JSON text (report_json.c; also the Sentry event): at most max
- * bytes, of which the last `reserve` (at least 1, the NUL) are kept back,
- * e.g. for closing the document.  An append that does not fit is dropped,
- * and so is every later one: full is set.  p is NUL-terminated. */
-struct jbuf {
-    char *p;
-    size_t len, cap, max, reserve;
-    bool full;
-};
-void jb_raw(struct jbuf *b, const char *s);
-void jb_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* s as a JSON string (json_escape). */
-void jb_str(struct jbuf *b, const char *s);
+/* s as a JSON string (json_escape) into a JSON text, whole or not at all.
+ * JSON is built in a struct dsl_text (textbuf.h), growable and
+ * DSL_TEXT_WHOLE: an append that does not fit is dropped, so the text
+ * never ends in half a token. */
+void json_put_str(struct dsl_text *b, const char *s);
 
 /* ---- retention.c -------------------------------------------------------- */
 

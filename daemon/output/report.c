@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,54 +17,12 @@
 
 #include "core.h"
 #include "output.h"
+#include "textbuf.h"
 #include "util.h"
 
 #define REPORT_MAX     (1024 * 1024) /* bytes per report */
 #define SOURCE_MAX     (16 * 1024 * 1024) /* bytes of a source file scanned */
 #define SOURCE_LINE_MAX 200           /* bytes of a source line shown */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-    bool truncated;
-};
-
-static void __attribute__((format(printf, 2, 3))) bprintf(struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (b->truncated)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if (b->p && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t want = b->len + (size_t)n + 1;
-        if (want > REPORT_MAX) {
-            b->truncated = true;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < want)
-            cap *= 2;
-        if (cap > REPORT_MAX)
-            cap = REPORT_MAX;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->truncated = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
 
 static void fmt_time(uint64_t real_ns, char *out, size_t size)
 {
@@ -143,32 +100,32 @@ static void trim(char *s)
     memmove(s, s + i, n - i + 1);
 }
 
-static void render_frame(struct buf *b, const struct worker *w, const struct symframe *f,
+static void render_frame(struct dsl_text *b, const struct worker *w, const struct symframe *f,
                          bool with_locals)
 {
     char src[SOURCE_LINE_MAX + 1];
     const char *inl = f->inlined ? " (inlined)" : "";
 
     if (f->file[0] && f->line > 0) {
-        bprintf(b, "  File \"%s\", line %d, in %s%s\n", f->file, f->line,
-                f->function[0] ? f->function : "??", inl);
+        dsl_text_printf(b, "  File \"%s\", line %d, in %s%s\n", f->file, f->line,
+                        f->function[0] ? f->function : "??", inl);
         if (source_line(w, f->file, f->line, src, sizeof(src))) {
             trim(src);
             if (src[0])
-                bprintf(b, "    %s\n", src);
+                dsl_text_printf(b, "    %s\n", src);
         }
     } else if (f->function[0]) {
-        bprintf(b, "  File \"%s\", in %s+0x%llx%s\n", f->module, f->function,
-                (unsigned long long)f->offset, inl);
+        dsl_text_printf(b, "  File \"%s\", in %s+0x%llx%s\n", f->module, f->function,
+                        (unsigned long long)f->offset, inl);
     } else {
-        bprintf(b, "  File \"%s\", at 0x%llx\n", f->module, (unsigned long long)f->ip);
+        dsl_text_printf(b, "  File \"%s\", at 0x%llx\n", f->module, (unsigned long long)f->ip);
     }
     if (!with_locals)
         return;
     for (unsigned i = 0; i < f->nvars; i++)
-        bprintf(b, "      %s = %s\n", f->vars[i].name, f->vars[i].value);
+        dsl_text_printf(b, "      %s = %s\n", f->vars[i].name, f->vars[i].value);
     if (f->vars_note && f->nvars)
-        bprintf(b, "      [%s]\n", f->vars_note);
+        dsl_text_printf(b, "      [%s]\n", f->vars_note);
 }
 
 /*
@@ -207,22 +164,22 @@ unsigned report_merge(const struct snapshot *snap, const struct symframe *frames
     return n;
 }
 
-static void render_py_frame(struct buf *b, const struct config *cfg, const struct worker *w,
+static void render_py_frame(struct dsl_text *b, const struct config *cfg, const struct worker *w,
                             const struct py_frame *f, bool with_locals)
 {
     char src[SOURCE_LINE_MAX + 1];
 
     if (f->line > 0)
-        bprintf(b, "  File \"%s\", line %d, in %s\n", f->filename ? f->filename : "??",
-                f->line, f->function ? f->function : "??");
+        dsl_text_printf(b, "  File \"%s\", line %d, in %s\n", f->filename ? f->filename : "??",
+                        f->line, f->function ? f->function : "??");
     else
-        bprintf(b, "  File \"%s\", in %s\n", f->filename ? f->filename : "??",
-                f->function ? f->function : "??");
+        dsl_text_printf(b, "  File \"%s\", in %s\n", f->filename ? f->filename : "??",
+                        f->function ? f->function : "??");
     if (f->filename && f->filename[0] == '/' && f->line > 0 &&
         source_line(w, f->filename, f->line, src, sizeof(src))) {
         trim(src);
         if (src[0])
-            bprintf(b, "    %s\n", src);
+            dsl_text_printf(b, "    %s\n", src);
     }
     if (!with_locals)
         return;
@@ -231,22 +188,22 @@ static void render_py_frame(struct buf *b, const struct config *cfg, const struc
         const char *value = f->locals[i].value ? f->locals[i].value : "?";
         if (redact_name(cfg, name) || redact_card_number(value))
             value = "[redacted]";
-        bprintf(b, "      %s = %s\n", name, value);
+        dsl_text_printf(b, "      %s = %s\n", name, value);
     }
     if (f->locals_truncated)
-        bprintf(b, "      [more locals not shown]\n");
+        dsl_text_printf(b, "      [more locals not shown]\n");
 }
 
 /* The whole stack, oldest call first. */
-static void render_stack(struct buf *b, const struct config *cfg, const struct report_info *ri,
+static void render_stack(struct dsl_text *b, const struct config *cfg, const struct report_info *ri,
                          bool with_locals)
 {
     static struct report_item items[REPORT_ITEMS_MAX];
     unsigned unplaced = 0, n = report_merge(ri->snap, ri->frames, ri->nframes, items, &unplaced);
 
     if (unplaced)
-        bprintf(b, "  [%u Python frames below could not be placed among the native ones]\n",
-                unplaced);
+        dsl_text_printf(b, "  [%u Python frames below could not be placed among the native ones]\n",
+                        unplaced);
     for (unsigned i = n; i-- > 0;) {
         if (items[i].py)
             render_py_frame(b, cfg, ri->w, items[i].py, with_locals);
@@ -256,44 +213,45 @@ static void render_stack(struct buf *b, const struct config *cfg, const struct r
 }
 
 static int render(const struct config *cfg, const char *hostname, const struct report_info *ri,
-                  struct buf *b)
+                  struct dsl_text *b)
 {
     char now[64], started[64];
     const struct snapshot *s = ri->snap;
 
     fmt_time(ri->now_real_ns, now, sizeof(now));
     fmt_time(ri->start_real_ns, started, sizeof(started));
-    bprintf(b, "%s: %s\n\n", ri->heading ? ri->heading : "Undead request intercepted at", now);
-    bprintf(b, "%s %s\n", ri->req->method, ri->req->url);
-    bprintf(b, "Hostname:   %s\n", hostname);
-    bprintf(b, "Program:    %s\n", ri->w->program);
-    bprintf(b, "Thread ID:  %d\n", (int)ri->req->tid);
-    bprintf(b, "Process ID: %d\n", (int)ri->w->pid);
-    bprintf(b, "Parent PID: %d\n", (int)parent_pid(ri->w->pid));
-    bprintf(b, "Started:    %s\n", started);
-    bprintf(b, "Running:    %.3f s\n",
-            (double)(ri->now_real_ns - ri->start_real_ns) / (double)NSEC_PER_SEC);
+    dsl_text_printf(b, "%s: %s\n\n", ri->heading ? ri->heading : "Undead request intercepted at",
+                    now);
+    dsl_text_printf(b, "%s %s\n", ri->req->method, ri->req->url);
+    dsl_text_printf(b, "Hostname:   %s\n", hostname);
+    dsl_text_printf(b, "Program:    %s\n", ri->w->program);
+    dsl_text_printf(b, "Thread ID:  %d\n", (int)ri->req->tid);
+    dsl_text_printf(b, "Process ID: %d\n", (int)ri->w->pid);
+    dsl_text_printf(b, "Parent PID: %d\n", (int)parent_pid(ri->w->pid));
+    dsl_text_printf(b, "Started:    %s\n", started);
+    dsl_text_printf(b, "Running:    %.3f s\n",
+                    (double)(ri->now_real_ns - ri->start_real_ns) / (double)NSEC_PER_SEC);
     if (s->pause_ns)
-        bprintf(b, "Paused:     %llu us (the thread was held this long for the snapshot)\n",
-                (unsigned long long)(s->pause_ns / 1000));
-    bprintf(b, "\n");
+        dsl_text_printf(b, "Paused:     %llu us (the thread was held this long for the snapshot)\n",
+                        (unsigned long long)(s->pause_ns / 1000));
+    dsl_text_printf(b, "\n");
     if (s->err)
-        bprintf(b, "  [%s]\n", s->note);
+        dsl_text_printf(b, "  [%s]\n", s->note);
     else if (s->note[0])
-        bprintf(b, "  [%s]\n", s->note);
+        dsl_text_printf(b, "  [%s]\n", s->note);
     if (ri->w->py_state == -2 && ri->w->py_why[0])
-        bprintf(b, "  [%s: Python frames not shown]\n", ri->w->py_why);
+        dsl_text_printf(b, "  [%s: Python frames not shown]\n", ri->w->py_why);
     if (ri->snap && ri->snap->have_py && ri->snap->py.note[0])
-        bprintf(b, "  [Python: %s]\n", ri->snap->py.note);
+        dsl_text_printf(b, "  [Python: %s]\n", ri->snap->py.note);
     /* Oldest call first, as in a Python traceback. */
     render_stack(b, cfg, ri, false);
-    bprintf(b, "\n");
+    dsl_text_printf(b, "\n");
     if (cfg->stack_vars && ri->nframes) {
-        bprintf(b, "\nFull backtrace with local variables:\n\n");
+        dsl_text_printf(b, "\nFull backtrace with local variables:\n\n");
         render_stack(b, cfg, ri, true);
-        bprintf(b, "\n");
+        dsl_text_printf(b, "\n");
     }
-    if (b->truncated)
+    if (b->full)
         return -EFBIG;
     return b->p ? 0 : -ENOMEM;
 }
@@ -301,19 +259,22 @@ static int render(const struct config *cfg, const char *hostname, const struct r
 int report_render_cfg(const struct config *cfg, const char *hostname,
                       const struct report_info *ri, char **ret_text, size_t *ret_len)
 {
-    struct buf b = {0};
-    int r = render(cfg, hostname, ri, &b);
+    struct dsl_text b;
+    int r;
     /* report_max_bytes (config.c) caps it below REPORT_MAX. */
     size_t cap = cfg->report_max_bytes && cfg->report_max_bytes < REPORT_MAX
                      ? cfg->report_max_bytes
                      : REPORT_MAX;
 
+    /* Whole lines or none: the text stops at the first one that does not
+     * fit, then the cut is made and marked below. */
+    dsl_text_init_growable(&b, REPORT_MAX, DSL_TEXT_WHOLE);
+    r = render(cfg, hostname, ri, &b);
     if (r == -EFBIG || (r == 0 && b.len > cap)) {
         /* Keep what fits, and say so. */
-        b.truncated = false;
-        if (b.len > cap - 64)
-            b.len = cap - 64;
-        bprintf(&b, "\n[report truncated at %zu bytes]\n", cap - 64);
+        b.full = false;
+        dsl_text_rewind(&b, cap - 64);
+        dsl_text_printf(&b, "\n[report truncated at %zu bytes]\n", cap - 64);
     } else if (r < 0) {
         free(b.p);
         return r;
@@ -326,7 +287,8 @@ int report_render_cfg(const struct config *cfg, const char *hostname,
 int report_write_cfg(const struct config *cfg, const char *hostname, const struct report_info *ri,
                      char *ret_path, size_t size)
 {
-    struct buf b = {0};
+    char *text = NULL;
+    size_t len = 0;
     char stamp[32], name[128], tmpname[160];
     _cleanup_close_ int dirfd = -1, fd = -1;
     time_t t = (time_t)(ri->now_real_ns / NSEC_PER_SEC);
@@ -334,7 +296,7 @@ int report_write_cfg(const struct config *cfg, const char *hostname, const struc
     int r;
 
     report_test_write_delay();
-    r = report_render_cfg(cfg, hostname, ri, &b.p, &b.len);
+    r = report_render_cfg(cfg, hostname, ri, &text, &len);
     if (r < 0)
         return r;
 
@@ -355,7 +317,7 @@ int report_write_cfg(const struct config *cfg, const char *hostname, const struc
         r = -errno;
         goto out;
     }
-    if (fchmod(fd, 0640) < 0 || (r = dsl_write_all(fd, b.p, b.len)) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, 0640) < 0 || (r = dsl_write_all(fd, text, len)) < 0 || fsync(fd) < 0) {
         r = r < 0 ? r : -errno;
         unlinkat(dirfd, tmpname, 0);
         goto out;
@@ -380,7 +342,7 @@ int report_write_cfg(const struct config *cfg, const char *hostname, const struc
     snprintf(ret_path, size, "%s/%s", cfg->output_dir, name);
     r = 0;
 out:
-    free(b.p);
+    free(text);
     return r;
 }
 

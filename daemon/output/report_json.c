@@ -25,7 +25,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,69 +86,20 @@ size_t json_escape(char *out, size_t size, const char *s)
     return n;
 }
 
-static bool jb_room(struct jbuf *b, size_t n)
-{
-    if (b->full || b->len + n + (b->reserve > 1 ? b->reserve : 1) > b->max) {
-        b->full = true;
-        return false;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 8192;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->full = true;
-            return false;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    return true;
-}
-
-void jb_raw(struct jbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-
-    if (!jb_room(b, n))
-        return;
-    memcpy(b->p + b->len, s, n + 1);
-    b->len += n;
-}
-
-void jb_printf(struct jbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !jb_room(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void jb_str(struct jbuf *b, const char *s)
+void json_put_str(struct dsl_text *b, const char *s)
 {
     size_t need = json_escape(NULL, 0, s);
+    char *q = dsl_text_extend(b, need);
 
-    if (!jb_room(b, need))
-        return;
-    json_escape(b->p + b->len, b->cap - b->len, s);
-    b->len += need;
-    b->p[b->len] = '\0';
+    if (q)
+        json_escape(q, need, s);
 }
 
 /* "key": "value" (with a leading comma unless first). */
-static void jb_kv(struct jbuf *b, bool first, const char *key, const char *value)
+static void json_kv(struct dsl_text *b, bool first, const char *key, const char *value)
 {
-    jb_printf(b, "%s\"%s\": ", first ? "" : ", ", key);
-    jb_str(b, value);
+    dsl_text_printf(b, "%s\"%s\": ", first ? "" : ", ", key);
+    json_put_str(b, value);
 }
 
 static void iso_time(uint64_t real_ns, char *out, size_t size)
@@ -169,47 +119,47 @@ static pid_t read_ppid(pid_t pid)
     return dsl_proc_status_field(pid, 0, "PPid", &v) == 0 ? (pid_t)v : 0;
 }
 
-static void render_frame(struct jbuf *b, const struct symframe *f)
+static void render_frame(struct dsl_text *b, const struct symframe *f)
 {
-    jb_printf(b, "{\"ip\": \"0x%llx\"", (unsigned long long)f->ip);
-    jb_kv(b, false, "module", f->module);
-    jb_kv(b, false, "function", f->function);
-    jb_printf(b, ", \"offset\": %llu", (unsigned long long)f->offset);
-    jb_kv(b, false, "file", f->file);
-    jb_printf(b, ", \"line\": %d, \"inlined\": %s", f->line, f->inlined ? "true" : "false");
+    dsl_text_printf(b, "{\"ip\": \"0x%llx\"", (unsigned long long)f->ip);
+    json_kv(b, false, "module", f->module);
+    json_kv(b, false, "function", f->function);
+    dsl_text_printf(b, ", \"offset\": %llu", (unsigned long long)f->offset);
+    json_kv(b, false, "file", f->file);
+    dsl_text_printf(b, ", \"line\": %d, \"inlined\": %s", f->line, f->inlined ? "true" : "false");
     if (f->nvars) {
-        jb_printf(b, ", \"locals\": [");
+        dsl_text_printf(b, ", \"locals\": [");
         for (unsigned i = 0; i < f->nvars; i++) {
-            jb_printf(b, "%s{", i ? ", " : "");
-            jb_kv(b, true, "name", f->vars[i].name ? f->vars[i].name : "");
-            jb_kv(b, false, "value", f->vars[i].value ? f->vars[i].value : "");
-            jb_printf(b, "}");
+            dsl_text_printf(b, "%s{", i ? ", " : "");
+            json_kv(b, true, "name", f->vars[i].name ? f->vars[i].name : "");
+            json_kv(b, false, "value", f->vars[i].value ? f->vars[i].value : "");
+            dsl_text_printf(b, "}");
         }
-        jb_printf(b, "]");
+        dsl_text_printf(b, "]");
     } else if (f->vars_note) {
-        jb_kv(b, false, "locals_note", f->vars_note);
+        json_kv(b, false, "locals_note", f->vars_note);
     }
-    jb_printf(b, "}");
+    dsl_text_printf(b, "}");
 }
 
 /* A Python frame (its locals were redacted when read). */
-static void render_py_frame(struct jbuf *b, const struct py_frame *f)
+static void render_py_frame(struct dsl_text *b, const struct py_frame *f)
 {
-    jb_printf(b, "{\"language\": \"python\"");
-    jb_kv(b, false, "function", f->function ? f->function : "");
-    jb_kv(b, false, "file", f->filename ? f->filename : "");
-    jb_printf(b, ", \"line\": %d", f->line);
+    dsl_text_printf(b, "{\"language\": \"python\"");
+    json_kv(b, false, "function", f->function ? f->function : "");
+    json_kv(b, false, "file", f->filename ? f->filename : "");
+    dsl_text_printf(b, ", \"line\": %d", f->line);
     if (f->nlocals) {
-        jb_printf(b, ", \"locals\": [");
+        dsl_text_printf(b, ", \"locals\": [");
         for (unsigned i = 0; i < f->nlocals; i++) {
-            jb_printf(b, "%s{", i ? ", " : "");
-            jb_kv(b, true, "name", f->locals[i].name ? f->locals[i].name : "");
-            jb_kv(b, false, "value", f->locals[i].value ? f->locals[i].value : "");
-            jb_printf(b, "}");
+            dsl_text_printf(b, "%s{", i ? ", " : "");
+            json_kv(b, true, "name", f->locals[i].name ? f->locals[i].name : "");
+            json_kv(b, false, "value", f->locals[i].value ? f->locals[i].value : "");
+            dsl_text_printf(b, "}");
         }
-        jb_printf(b, "]");
+        dsl_text_printf(b, "]");
     }
-    jb_printf(b, "}");
+    dsl_text_printf(b, "}");
 }
 
 /* The test hook of both report writers (core.h); here, because every
@@ -234,38 +184,40 @@ void report_test_write_delay(void)
 int report_json_render_cfg(const struct config *cfg, const char *hostname,
                            const struct report_info *ri, char **ret_text, size_t *ret_len)
 {
-    struct jbuf b = {.max = cfg->report_max_bytes ? cfg->report_max_bytes : 1024 * 1024,
-                     .reserve = JSON_TAIL_RESERVE};
+    struct dsl_text b;
     const struct snapshot *s = ri->snap;
     char when[40], path[DSL_URL_MAX + 1];
     size_t plen;
     const char *pp = ignore_url_path(ri->req->url, &plen);
     bool truncated = false;
 
+    dsl_text_init_growable(&b, cfg->report_max_bytes ? cfg->report_max_bytes : 1024 * 1024,
+                           DSL_TEXT_WHOLE);
+    b.reserve = JSON_TAIL_RESERVE;
     snprintf(path, sizeof(path), "%.*s", (int)plen, pp);
     iso_time(ri->now_real_ns, when, sizeof(when));
-    jb_printf(&b, "{\"format\": \"dogslow-report/1\"");
-    jb_kv(&b, false, "intercepted_at", when);
-    jb_kv(&b, false, "hostname", hostname);
-    jb_printf(&b, ",\n \"request\": {");
-    jb_kv(&b, true, "method", ri->req->method);
-    jb_kv(&b, false, "url", ri->req->url);
-    jb_kv(&b, false, "path", path);
-    jb_printf(&b, "},\n \"process\": {\"pid\": %d, \"ppid\": %d, \"uid\": %u", (int)ri->w->pid,
-              (int)read_ppid(ri->w->pid), (unsigned)ri->w->uid);
-    jb_kv(&b, false, "program", ri->w->program);
-    jb_printf(&b, "},\n \"thread\": {\"tid\": %d},\n", (int)ri->req->tid);
+    dsl_text_printf(&b, "{\"format\": \"dogslow-report/1\"");
+    json_kv(&b, false, "intercepted_at", when);
+    json_kv(&b, false, "hostname", hostname);
+    dsl_text_printf(&b, ",\n \"request\": {");
+    json_kv(&b, true, "method", ri->req->method);
+    json_kv(&b, false, "url", ri->req->url);
+    json_kv(&b, false, "path", path);
+    dsl_text_printf(&b, "},\n \"process\": {\"pid\": %d, \"ppid\": %d, \"uid\": %u",
+                    (int)ri->w->pid, (int)read_ppid(ri->w->pid), (unsigned)ri->w->uid);
+    json_kv(&b, false, "program", ri->w->program);
+    dsl_text_printf(&b, "},\n \"thread\": {\"tid\": %d},\n", (int)ri->req->tid);
     iso_time(ri->start_real_ns, when, sizeof(when));
-    jb_printf(&b, " \"timings\": {");
-    jb_kv(&b, true, "started_at", when);
-    jb_printf(&b, ", \"running_s\": %.3f, \"timer_s\": %.3f, \"paused_us\": %llu},\n",
-              (double)(ri->now_real_ns - ri->start_real_ns) / (double)NSEC_PER_SEC,
-              (double)ri->w->timer_ns / (double)NSEC_PER_SEC,
-              (unsigned long long)(s->pause_ns / 1000));
-    jb_printf(&b, " \"snapshot\": {");
-    jb_kv(&b, true, "error", s->err ? strerror(s->err < 0 ? -s->err : s->err) : "");
-    jb_kv(&b, false, "note", s->note);
-    jb_printf(&b, "},\n \"frames\": [");
+    dsl_text_printf(&b, " \"timings\": {");
+    json_kv(&b, true, "started_at", when);
+    dsl_text_printf(&b, ", \"running_s\": %.3f, \"timer_s\": %.3f, \"paused_us\": %llu},\n",
+                    (double)(ri->now_real_ns - ri->start_real_ns) / (double)NSEC_PER_SEC,
+                    (double)ri->w->timer_ns / (double)NSEC_PER_SEC,
+                    (unsigned long long)(s->pause_ns / 1000));
+    dsl_text_printf(&b, " \"snapshot\": {");
+    json_kv(&b, true, "error", s->err ? strerror(s->err < 0 ? -s->err : s->err) : "");
+    json_kv(&b, false, "note", s->note);
+    dsl_text_printf(&b, "},\n \"frames\": [");
     if (b.full) {
         free(b.p);
         return -EFBIG; /* not even the header fits: report_max_bytes is tiny */
@@ -274,7 +226,7 @@ int report_json_render_cfg(const struct config *cfg, const char *hostname,
     for (unsigned i = 0; i < n; i++) {
         size_t mark = b.len;
 
-        jb_printf(&b, "%s\n  ", i ? "," : "");
+        dsl_text_printf(&b, "%s\n  ", i ? "," : "");
         if (!ri->items)
             render_frame(&b, &ri->frames[i]);
         else if (ri->items[i].py)
@@ -283,16 +235,15 @@ int report_json_render_cfg(const struct config *cfg, const char *hostname,
             render_frame(&b, ri->items[i].native);
         if (b.full) {
             /* Leave the frame out whole, so the document stays valid. */
-            b.len = mark;
-            b.p[b.len] = '\0';
+            dsl_text_rewind(&b, mark);
             truncated = true;
             break;
         }
     }
-    /* The reserve kept by jb_room() is for exactly this. */
+    /* The reserve kept back is for exactly this. */
     b.full = false;
     b.max += JSON_TAIL_RESERVE;
-    jb_printf(&b, "],\n \"truncated\": %s}\n", truncated ? "true" : "false");
+    dsl_text_printf(&b, "],\n \"truncated\": %s}\n", truncated ? "true" : "false");
     if (b.full || !b.p) {
         free(b.p);
         return -ENOMEM;

@@ -37,6 +37,7 @@
 
 #include "conf.h"
 #include "output.h"
+#include "textbuf.h"
 #include "util.h"
 
 #define EMAIL_TIMEOUT_MS 10000 /* each wait for the server */
@@ -44,58 +45,28 @@
 
 /* ---- building the message ----------------------------------------------- */
 
-struct mbuf {
-    char *p;
-    size_t len, cap;
-    bool full;
-};
-
-static void mb_add(struct mbuf *b, const void *s, size_t n)
+/* Growable up to EMAIL_MSG_MAX; an append that does not fit is dropped
+ * (and every later one): email_build() then refuses the message whole. */
+static void mb_init(struct dsl_text *b)
 {
-    if (b->full)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 4096;
-        char *p;
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        if (ncap > EMAIL_MSG_MAX) {
-            b->full = true;
-            return;
-        }
-        p = realloc(b->p, ncap);
-        if (!p) {
-            b->full = true;
-            return;
-        }
-        b->p = p;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void mb_str(struct mbuf *b, const char *s)
-{
-    mb_add(b, s, strlen(s));
+    dsl_text_init_growable(b, EMAIL_MSG_MAX, DSL_TEXT_WHOLE);
 }
 
 /* text as valid UTF-8 with CRLF line ends (invalid bytes become U+FFFD;
  * bare CR and LF both become CRLF). */
-static void mb_text_crlf(struct mbuf *t, const char *s, size_t n)
+static void mb_text_crlf(struct dsl_text *t, const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         const unsigned char *u = (const unsigned char *)s + i;
         size_t l;
 
         if (*u == '\r' && i + 1 < n && u[1] == '\n') {
-            mb_add(t, "\r\n", 2);
+            dsl_text_add(t, "\r\n", 2);
             i += 2;
             continue;
         }
         if (*u == '\r' || *u == '\n') {
-            mb_add(t, "\r\n", 2);
+            dsl_text_add(t, "\r\n", 2);
             i++;
             continue;
         }
@@ -105,19 +76,19 @@ static void mb_text_crlf(struct mbuf *t, const char *s, size_t n)
         }
         l = dsl_utf8_len(u, n - i);
         if (l == 0) {
-            mb_add(t, "\xef\xbf\xbd", 3);
+            dsl_text_add(t, "\xef\xbf\xbd", 3);
             i++;
         } else {
-            mb_add(t, u, l);
+            dsl_text_add(t, u, l);
             i += l;
         }
     }
     if (t->len < 2 || memcmp(t->p + t->len - 2, "\r\n", 2) != 0)
-        mb_add(t, "\r\n", 2);
+        dsl_text_add(t, "\r\n", 2);
 }
 
 /* Base64 in lines of 76, each ending in CRLF (RFC 2045). */
-static void mb_base64(struct mbuf *b, const unsigned char *s, size_t n)
+static void mb_base64(struct dsl_text *b, const unsigned char *s, size_t n)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char line[80];
@@ -135,20 +106,20 @@ static void mb_base64(struct mbuf *b, const unsigned char *s, size_t n)
         line[col++] = k > 1 ? tab[(v >> 6) & 63] : '=';
         line[col++] = k > 2 ? tab[v & 63] : '=';
         if (col == 76) {
-            mb_add(b, line, col);
-            mb_add(b, "\r\n", 2);
+            dsl_text_add(b, line, col);
+            dsl_text_add(b, "\r\n", 2);
             col = 0;
         }
     }
     if (col) {
-        mb_add(b, line, col);
-        mb_add(b, "\r\n", 2);
+        dsl_text_add(b, line, col);
+        dsl_text_add(b, "\r\n", 2);
     }
 }
 
 /* A header value: as is when printable ASCII, else RFC 2047 base64
  * words of valid UTF-8, none split inside a character. */
-static void mb_header(struct mbuf *b, const char *name, const char *value)
+static void mb_header(struct dsl_text *b, const char *name, const char *value)
 {
     bool plain = true;
     size_t n = strlen(value);
@@ -156,26 +127,30 @@ static void mb_header(struct mbuf *b, const char *name, const char *value)
     for (const char *p = value; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
             plain = false;
-    mb_str(b, name);
-    mb_str(b, ": ");
+    dsl_text_puts(b, name);
+    dsl_text_puts(b, ": ");
     if (plain && n <= 900) {
-        mb_add(b, value, n);
-        mb_add(b, "\r\n", 2);
+        dsl_text_add(b, value, n);
+        dsl_text_add(b, "\r\n", 2);
         return;
     }
-    struct mbuf clean = {0};
+    struct dsl_text clean;
+    size_t keep;
+    mb_init(&clean);
     mb_text_crlf(&clean, value, n > 900 ? 900 : n);
     /* Header values are one line: line ends become spaces. */
     for (size_t i = 0; i < clean.len; i++)
         if (clean.p[i] == '\r' || clean.p[i] == '\n')
             clean.p[i] = ' ';
-    while (clean.len && clean.p[clean.len - 1] == ' ')
-        clean.len--;
+    for (keep = clean.len; keep && clean.p[keep - 1] == ' ';)
+        keep--;
+    dsl_text_rewind(&clean, keep);
     for (size_t i = 0; i < clean.len;) {
         size_t take = 0;
         char enc[128];
-        struct mbuf w = {0};
+        struct dsl_text w;
 
+        mb_init(&w);
         /* 45 bytes of text make 60 of base64: a word stays under 76. */
         while (i + take < clean.len) {
             size_t l = dsl_utf8_len((unsigned char *)clean.p + i + take, clean.len - i - take);
@@ -187,26 +162,28 @@ static void mb_header(struct mbuf *b, const char *name, const char *value)
         }
         mb_base64(&w, (unsigned char *)clean.p + i, take);
         if (w.len >= 2)
-            w.len -= 2; /* the CRLF mb_base64 ends with */
+            dsl_text_rewind(&w, w.len - 2); /* the CRLF mb_base64 ends with */
         snprintf(enc, sizeof(enc), "%s=?UTF-8?B?%.*s?=", i ? "\r\n " : "", (int)w.len,
                  w.p ? w.p : "");
-        mb_str(b, enc);
-        free(w.p);
+        dsl_text_puts(b, enc);
+        dsl_text_free(&w);
         i += take;
     }
-    mb_add(b, "\r\n", 2);
-    free(clean.p);
+    dsl_text_add(b, "\r\n", 2);
+    dsl_text_free(&clean);
 }
 
 int email_build(const struct email_msg *m, char **ret, size_t *ret_len)
 {
-    struct mbuf b = {0}, text = {0};
+    struct dsl_text b, text;
     char line[512], date[64], boundary[64];
     time_t t = (time_t)m->date_s;
     struct tm tm;
 
     if (!m->from || !m->to || !m->subject || !m->text)
         return -EINVAL;
+    mb_init(&b);
+    mb_init(&text);
     gmtime_r(&t, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
     snprintf(boundary, sizeof(boundary), "dogslow-%llx-%x", (unsigned long long)m->date_s,
@@ -218,7 +195,7 @@ int email_build(const struct email_msg *m, char **ret, size_t *ret_len)
     mb_header(&b, "Date", date);
     if (m->id)
         mb_header(&b, "X-Dogslow-Report", m->id);
-    mb_str(&b, "Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n");
+    dsl_text_puts(&b, "Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n");
 
     mb_text_crlf(&text, m->text, m->text_len);
     if (m->json) {
@@ -226,10 +203,10 @@ int email_build(const struct email_msg *m, char **ret, size_t *ret_len)
                  "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n"
                  "This is a MIME message.\r\n--%s\r\n",
                  boundary, boundary);
-        mb_str(&b, line);
+        dsl_text_puts(&b, line);
     }
-    mb_str(&b, "Content-Type: text/plain; charset=utf-8\r\n"
-               "Content-Transfer-Encoding: base64\r\n\r\n");
+    dsl_text_puts(&b, "Content-Type: text/plain; charset=utf-8\r\n"
+                      "Content-Transfer-Encoding: base64\r\n\r\n");
     mb_base64(&b, (unsigned char *)text.p, text.len);
     if (m->json) {
         char name[128];
@@ -245,10 +222,10 @@ int email_build(const struct email_msg *m, char **ret, size_t *ret_len)
                  "Content-Disposition: attachment; filename=\"%s\"\r\n"
                  "Content-Transfer-Encoding: base64\r\n\r\n",
                  boundary, name);
-        mb_str(&b, line);
+        dsl_text_puts(&b, line);
         mb_base64(&b, (const unsigned char *)m->json, m->json_len);
         snprintf(line, sizeof(line), "--%s--\r\n", boundary);
-        mb_str(&b, line);
+        dsl_text_puts(&b, line);
     }
     free(text.p);
     if (b.full || text.full) {

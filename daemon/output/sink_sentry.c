@@ -171,7 +171,7 @@ unsigned sentry_rate_limit_seconds(const char *h)
 
 /* A JSON string of at most SENTRY_STRING_MAX characters (bytes, cut at a
  * character boundary, with "..." when cut), as Sentry's SDKs trim. */
-static void sentry_str(struct jbuf *b, const char *s)
+static void sentry_str(struct dsl_text *b, const char *s)
 {
     char cut[SENTRY_STRING_MAX + 4];
     size_t n = strlen(s);
@@ -184,21 +184,21 @@ static void sentry_str(struct jbuf *b, const char *s)
         memcpy(cut + k, "...", 4);
         s = cut;
     }
-    jb_str(b, s);
+    json_put_str(b, s);
 }
 
-static void sentry_kv(struct jbuf *b, const char *key, const char *value)
+static void sentry_kv(struct dsl_text *b, const char *key, const char *value)
 {
     sentry_str(b, key);
-    jb_raw(b, ":");
+    dsl_text_puts(b, ":");
     sentry_str(b, value);
 }
 
-static void render_vars(struct jbuf *b, const struct symframe *f)
+static void render_vars(struct dsl_text *b, const struct symframe *f)
 {
     unsigned shown = 0;
 
-    jb_raw(b, ",\"vars\":{");
+    dsl_text_puts(b, ",\"vars\":{");
     for (unsigned i = 0; i < f->nvars && shown < SENTRY_VARS_MAX; i++) {
         bool dup = false;
         /* An inlined scope can shadow a name: JSON objects want one key
@@ -208,43 +208,43 @@ static void render_vars(struct jbuf *b, const struct symframe *f)
         if (dup)
             continue;
         if (shown++)
-            jb_raw(b, ",");
+            dsl_text_puts(b, ",");
         sentry_kv(b, f->vars[i].name, f->vars[i].value ? f->vars[i].value : "");
     }
-    jb_raw(b, "}");
+    dsl_text_puts(b, "}");
 }
 
-static void render_frame(struct jbuf *b, const struct report_info *ri, const struct symframe *f,
+static void render_frame(struct dsl_text *b, const struct report_info *ri, const struct symframe *f,
                          bool with_vars)
 {
     char src[256];
 
-    jb_raw(b, "{");
+    dsl_text_puts(b, "{");
     sentry_kv(b, "function", f->function[0] ? f->function : "??");
     if (f->file[0]) {
         const char *base = strrchr(f->file, '/');
-        jb_raw(b, ",");
+        dsl_text_puts(b, ",");
         sentry_kv(b, "filename", base ? base + 1 : f->file);
-        jb_raw(b, ",");
+        dsl_text_puts(b, ",");
         sentry_kv(b, "abs_path", f->file);
     }
     if (f->line > 0) {
-        jb_printf(b, ",\"lineno\":%d", f->line);
+        dsl_text_printf(b, ",\"lineno\":%d", f->line);
         if (f->file[0] && report_source_line(ri->w, f->file, f->line, src, sizeof(src))) {
-            jb_raw(b, ",");
+            dsl_text_puts(b, ",");
             sentry_kv(b, "context_line", src);
         }
     }
     if (f->module[0]) {
-        jb_raw(b, ",");
+        dsl_text_puts(b, ",");
         sentry_kv(b, "package", f->module);
     }
     if (f->ip)
-        jb_printf(b, ",\"instruction_addr\":\"0x%llx\"", (unsigned long long)f->ip);
-    jb_printf(b, ",\"in_app\":%s", delivery_in_app(f) ? "true" : "false");
+        dsl_text_printf(b, ",\"instruction_addr\":\"0x%llx\"", (unsigned long long)f->ip);
+    dsl_text_printf(b, ",\"in_app\":%s", delivery_in_app(f) ? "true" : "false");
     if (with_vars && f->nvars)
         render_vars(b, f);
-    jb_raw(b, "}");
+    dsl_text_puts(b, "}");
 }
 
 /* A Python frame (report_merge put it in place of the interpreter loop). */
@@ -255,46 +255,46 @@ static bool py_in_app(const struct py_frame *f)
            strncmp(p, "/usr/lib/python", 15) != 0 && p[0] != '<';
 }
 
-static void render_py_frame_json(struct jbuf *b, struct daemon *d, const struct report_info *ri,
+static void render_py_frame_json(struct dsl_text *b, struct daemon *d, const struct report_info *ri,
                                  const struct py_frame *f, bool with_vars)
 {
     char src[256];
     const char *file = f->filename ? f->filename : "??";
     const char *base = strrchr(file, '/');
 
-    jb_raw(b, "{\"platform\":\"python\",");
+    dsl_text_puts(b, "{\"platform\":\"python\",");
     sentry_kv(b, "function", f->function ? f->function : "??");
-    jb_raw(b, ",");
+    dsl_text_puts(b, ",");
     sentry_kv(b, "filename", base ? base + 1 : file);
-    jb_raw(b, ",");
+    dsl_text_puts(b, ",");
     sentry_kv(b, "abs_path", file);
     if (f->line > 0) {
-        jb_printf(b, ",\"lineno\":%d", f->line);
+        dsl_text_printf(b, ",\"lineno\":%d", f->line);
         if (file[0] == '/' && report_source_line(ri->w, file, f->line, src, sizeof(src))) {
-            jb_raw(b, ",");
+            dsl_text_puts(b, ",");
             sentry_kv(b, "context_line", src);
         }
     }
-    jb_printf(b, ",\"in_app\":%s", py_in_app(f) ? "true" : "false");
+    dsl_text_printf(b, ",\"in_app\":%s", py_in_app(f) ? "true" : "false");
     if (with_vars && f->nlocals) {
         unsigned shown = 0;
-        jb_raw(b, ",\"vars\":{");
+        dsl_text_puts(b, ",\"vars\":{");
         for (unsigned i = 0; i < f->nlocals && shown < SENTRY_VARS_MAX; i++) {
             const char *name = f->locals[i].name ? f->locals[i].name : "?";
             const char *value = f->locals[i].value ? f->locals[i].value : "";
             if (redact_name(&d->cfg, name) || redact_card_number(value))
                 value = "[redacted]";
             if (shown++)
-                jb_raw(b, ",");
+                dsl_text_puts(b, ",");
             sentry_kv(b, name, value);
         }
-        jb_raw(b, "}");
+        dsl_text_puts(b, "}");
     }
-    jb_raw(b, "}");
+    dsl_text_puts(b, "}");
 }
 
 static int render_event(struct daemon *d, const struct report_info *ri, const char *message,
-                        size_t max, bool vars, unsigned keep_frames, struct jbuf *b)
+                        size_t max, bool vars, unsigned keep_frames, struct dsl_text *b)
 {
     static struct report_item items[REPORT_ITEMS_MAX];
     unsigned unplaced, nitems = report_merge(ri->snap, ri->frames, ri->nframes, items, &unplaced);
@@ -313,44 +313,44 @@ static int render_event(struct daemon *d, const struct report_info *ri, const ch
         snprintf(id + 2 * i, 3, "%02x", rnd[i]);
     delivery_fingerprint_parts(ri, route, sizeof(route), top, &ntop);
 
-    memset(b, 0, sizeof(*b));
-    b->max = max;
-    jb_printf(b,
-              "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
-              "\"level\":\"warning\",\"logger\":\"dogslow\",",
-              id, ts);
+    dsl_text_init_growable(b, max, DSL_TEXT_WHOLE);
+    dsl_text_printf(b,
+                    "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
+                    "\"level\":\"warning\",\"logger\":\"dogslow\",",
+                    id, ts);
     {
         char txn[DSL_STR_MAX * 2 + 8];
         snprintf(txn, sizeof(txn), "%s %s", ri->req->method, ri->req->url);
         sentry_kv(b, "transaction", txn);
     }
-    jb_raw(b, ",");
+    dsl_text_puts(b, ",");
     sentry_kv(b, "server_name", d->hostname);
-    jb_raw(b, ",\"message\":{");
+    dsl_text_puts(b, ",\"message\":{");
     sentry_kv(b, "formatted", message);
-    jb_raw(b, "},\"tags\":{");
+    dsl_text_puts(b, "},\"tags\":{");
     sentry_kv(b, "method", ri->req->method);
-    jb_raw(b, ",");
+    dsl_text_puts(b, ",");
     sentry_kv(b, "host", d->hostname);
-    jb_printf(b, ",\"pid\":\"%d\",\"tid\":\"%d\",", (int)ri->w->pid, (int)ri->req->tid);
+    dsl_text_printf(b, ",\"pid\":\"%d\",\"tid\":\"%d\",", (int)ri->w->pid, (int)ri->req->tid);
     sentry_kv(b, "program", ri->w->program);
-    jb_raw(b, "},\"fingerprint\":[\"dogslow\",");
+    dsl_text_puts(b, "},\"fingerprint\":[\"dogslow\",");
     sentry_str(b, route);
     for (unsigned i = 0; i < ntop; i++) {
-        jb_raw(b, ",");
+        dsl_text_puts(b, ",");
         sentry_str(b, top[i]);
     }
-    jb_printf(b, "],\"extra\":{\"running_s\":%.3f,\"timer_s\":%.3f,",
-              (double)(ri->now_real_ns - ri->start_real_ns) / 1e9, (double)ri->w->timer_ns / 1e9);
+    dsl_text_printf(b, "],\"extra\":{\"running_s\":%.3f,\"timer_s\":%.3f,",
+                    (double)(ri->now_real_ns - ri->start_real_ns) / 1e9,
+                    (double)ri->w->timer_ns / 1e9);
     sentry_kv(b, "url", ri->req->url);
     if (ri->snap && ri->snap->err) {
-        jb_raw(b, ",");
+        dsl_text_puts(b, ",");
         sentry_kv(b, "snapshot_note", ri->snap->note);
     }
-    jb_printf(b,
-              "},\"threads\":{\"values\":[{\"id\":%d,\"current\":true,\"crashed\":false,"
-              "\"stacktrace\":{\"frames\":[",
-              (int)ri->req->tid);
+    dsl_text_printf(b,
+                    "},\"threads\":{\"values\":[{\"id\":%d,\"current\":true,\"crashed\":false,"
+                    "\"stacktrace\":{\"frames\":[",
+                    (int)ri->req->tid);
     /* Oldest (outermost) first, as Sentry wants.  Past keep_frames the
      * outermost frames go: where the request is stuck is what counts. */
     for (int i = (int)(n > keep_frames ? keep_frames : n) - 1; i >= 0; i--) {
@@ -359,9 +359,9 @@ static int render_event(struct daemon *d, const struct report_info *ri, const ch
         else
             render_frame(b, ri, items[i].native, vars);
         if (i)
-            jb_raw(b, ",");
+            dsl_text_puts(b, ",");
     }
-    jb_raw(b, "]}}]}}");
+    dsl_text_puts(b, "]}}]}}");
     if (b->full) {
         free(b->p);
         b->p = NULL;
@@ -374,7 +374,7 @@ int sentry_event_render(struct daemon *d, const struct report_info *ri, const ch
                         size_t max, char **ret, size_t *ret_len)
 {
     unsigned keep = SENTRY_FRAMES_MAX;
-    struct jbuf b;
+    struct dsl_text b;
     int r;
 
     /* First everything; then without variables; then fewer frames. */
@@ -397,7 +397,7 @@ int sentry_event_render(struct daemon *d, const struct report_info *ri, const ch
 int sentry_followup_render(struct daemon *d, const struct followup_info *fu, const char *message,
                            const char *report, size_t max, char **ret, size_t *ret_len)
 {
-    struct jbuf b;
+    struct dsl_text b;
     unsigned char rnd[16];
     char eid[33], txn[DSL_STR_MAX * 2 + 8];
 
@@ -405,30 +405,29 @@ int sentry_followup_render(struct daemon *d, const struct followup_info *fu, con
         memset(rnd, 0x5a, sizeof(rnd));
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(eid + 2 * i, 3, "%02x", rnd[i]);
-    memset(&b, 0, sizeof(b));
-    b.max = max;
-    jb_printf(&b,
-              "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
-              "\"level\":\"info\",\"logger\":\"dogslow\",",
-              eid, (double)dsl_now_ns(CLOCK_REALTIME) / 1e9);
+    dsl_text_init_growable(&b, max, DSL_TEXT_WHOLE);
+    dsl_text_printf(&b,
+                    "{\"event_id\":\"%s\",\"timestamp\":%.3f,\"platform\":\"native\","
+                    "\"level\":\"info\",\"logger\":\"dogslow\",",
+                    eid, (double)dsl_now_ns(CLOCK_REALTIME) / 1e9);
     snprintf(txn, sizeof(txn), "%s %s", fu->method, fu->url);
     sentry_kv(&b, "transaction", txn);
-    jb_raw(&b, ",");
+    dsl_text_puts(&b, ",");
     sentry_kv(&b, "server_name", d->hostname);
-    jb_raw(&b, ",\"message\":{");
+    dsl_text_puts(&b, ",\"message\":{");
     sentry_kv(&b, "formatted", message);
-    jb_raw(&b, "},\"tags\":{");
+    dsl_text_puts(&b, "},\"tags\":{");
     sentry_kv(&b, "method", fu->method);
-    jb_printf(&b, ",\"pid\":\"%d\",\"tid\":\"%d\",\"followup\":\"yes\"},", (int)fu->pid,
-              (int)fu->tid);
-    jb_raw(&b, "\"fingerprint\":[\"dogslow-follow-up\",");
+    dsl_text_printf(&b, ",\"pid\":\"%d\",\"tid\":\"%d\",\"followup\":\"yes\"},", (int)fu->pid,
+                    (int)fu->tid);
+    dsl_text_puts(&b, "\"fingerprint\":[\"dogslow-follow-up\",");
     sentry_str(&b, txn);
-    jb_printf(&b, "],\"extra\":{\"duration_s\":%.3f,\"samples\":%u,\"pause_ms\":%.1f,", fu->took_s,
-              fu->samples, fu->pause_ms);
+    dsl_text_printf(&b, "],\"extra\":{\"duration_s\":%.3f,\"samples\":%u,\"pause_ms\":%.1f,",
+                    fu->took_s, fu->samples, fu->pause_ms);
     sentry_kv(&b, "report", report);
-    jb_raw(&b, ",");
+    dsl_text_puts(&b, ",");
     sentry_kv(&b, "follow_up", fu->text);
-    jb_raw(&b, "}}");
+    dsl_text_puts(&b, "}}");
     if (b.full || !b.p) {
         free(b.p);
         return b.full ? -EFBIG : -ENOMEM;
