@@ -4,7 +4,7 @@
  * to the moment its report can be read, for dogslowd and, in the same run,
  * for PHP-FPM's slowlog with request_slowlog_timeout set to the same timer.
  *
- *     bench_late DOGSLOWD TIMER_SECONDS SAMPLES
+ *     bench_late DOGSLOWD TIMER_SECONDS SAMPLES [--privsep-compare]
  *
  * Both get the same schedule: SAMPLES requests of 1.5 TIMER + 0.5 s, started
  * TIMER/3 + 71 ms apart (so they fall at every phase of PHP-FPM's
@@ -20,8 +20,16 @@
  *   and sleeps.  The entry is there when inotify says slow.log grew with
  *   a "pid N" header for that child (CLOCK_REALTIME on both sides).
  *
- * Prints two markdown rows (median, max); exit 1 if dogslowd did not report
- * every slow request exactly once, or reported a request that was not slow.
+ * --privsep-compare: a second dogslowd, with privsep = false (frames named
+ * in the daemon rather than in its analysis process), gets the same
+ * schedule at the same time, half a stagger later, from a process of its
+ * own; two more rows compare the two (issue 16: what the split costs).
+ * Side by side rather than one after the other, so that both meet the
+ * same load on this machine.
+ *
+ * Prints two markdown rows (median, max), four with --privsep-compare;
+ * exit 1 if dogslowd did not report every slow request exactly once, or
+ * reported a request that was not slow.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +40,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,21 +58,35 @@ struct sample {
     int nseen;
 };
 
-static struct sample samples[MAX_SAMPLES];
+/* The run at hand's samples: dogslowd's are in shared memory, filled by a
+ * process of their own (one per daemon). */
+static struct sample *samples;
 static int nsamples;
 static uint64_t timer_ns, hold_ns;
 static _Atomic bool stop_control;
 static _Atomic int control_tid, begin_failed;
 
-/* A sorted copy of v's lateness values in ns; returns how many. */
-static size_t lateness(int64_t *out)
+/* A sorted copy of the lateness values in ns of v[from..]; returns how
+ * many. */
+static size_t lateness_from(const struct sample *v, int from, int64_t *out)
 {
     size_t n = 0;
-    for (int i = 0; i < nsamples; i++)
-        if (samples[i].nseen == 1)
-            out[n++] = (int64_t)samples[i].seen_ns - (int64_t)(samples[i].start_ns + timer_ns);
+    for (int i = from; i < nsamples; i++)
+        if (v[i].nseen == 1)
+            out[n++] = (int64_t)v[i].seen_ns - (int64_t)(v[i].start_ns + timer_ns);
     qsort(out, n, sizeof(*out), bench_cmp_i64);
     return n;
+}
+
+static size_t lateness(const struct sample *v, int64_t *out)
+{
+    return lateness_from(v, 0, out);
+}
+
+/* The lateness of a process's first report, in ms (0 if it had none). */
+static double first_ms(const struct sample *v)
+{
+    return v[0].nseen == 1 ? ((double)v[0].seen_ns - (double)(v[0].start_ns + timer_ns)) / 1e6 : 0;
 }
 
 /* ---- dogslowd ------------------------------------------------------------- */
@@ -97,8 +120,10 @@ static void *control(void *unused)
     return NULL;
 }
 
-static int run_dogslowd(const char *dogslowd, const char *dir, const char *timer_arg, char *why,
-                        size_t whysize)
+/* One dogslowd (privsep: NULL for its default, "true", "false") and this
+ * process's slow requests, the first at t0.  Fills samples[]. */
+static int run_dogslowd(const char *dogslowd, const char *dir, const char *timer_arg,
+                        const char *privsep, uint64_t t0, char *why, size_t whysize)
 {
     char sock[256], out[256], log[256],
         buf[16 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -113,13 +138,12 @@ static int run_dogslowd(const char *dogslowd, const char *dir, const char *timer
     ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (ifd < 0 || inotify_add_watch(ifd, out, IN_MOVED_TO | IN_CREATE) < 0)
         return -errno;
-    pid_t dpid = bench_start_daemon(dogslowd, sock, out, timer_arg, log);
+    pid_t dpid = bench_start_daemon_privsep(dogslowd, sock, out, timer_arg, log, privsep);
     struct dogslow_options o = {.socket_path = sock};
     if (dpid < 0 || dogslow_register(&o) < 0) {
         snprintf(why, whysize, "dogslowd did not start or refused us (%.200s)", log);
         return -EIO;
     }
-    uint64_t t0 = bench_now_ns(CLOCK_MONOTONIC) + 300000000ull;
     uint64_t stagger = timer_ns / 3 + 71000000ull;
     for (int i = 0; i < nsamples; i++) {
         samples[i] = (struct sample){.at_ns = t0 + (uint64_t)i * stagger};
@@ -168,7 +192,52 @@ static int run_dogslowd(const char *dogslowd, const char *dir, const char *timer
                  bad, nsamples, extra, atomic_load(&begin_failed), dir);
         r = -EPROTO;
     }
+    /* A comparison needs each daemon to have named frames the way asked. */
+    int mode = bench_log_privsep(log);
+    if (r == 0 && privsep && mode != !strcmp(privsep, "true")) {
+        snprintf(why, whysize, "dogslowd was asked for privsep=%s but ran with %s (log: %s)",
+                 privsep, bench_privsep_name(mode), log);
+        r = -EPROTO;
+    }
     return r;
+}
+
+/* What a dogslowd run leaves for the parent, in shared memory. */
+struct run {
+    struct sample samples[MAX_SAMPLES];
+    int r;
+    char why[512];
+    pid_t pid;
+};
+
+/* run_dogslowd() in a process of its own (a process registers once, and
+ * each run's first report must be a process's first). */
+static void start_run(struct run *run, const char *dogslowd, const char *dir, const char *timer_arg,
+                      const char *privsep, uint64_t t0)
+{
+    /* The mapping is shared: only the parent writes pid. */
+    pid_t pid;
+
+    run->r = -ECHILD;
+    pid = fork();
+    if (pid == 0) {
+        samples = run->samples;
+        if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+            run->r = -errno;
+        else
+            run->r =
+                run_dogslowd(dogslowd, dir, timer_arg, privsep, t0, run->why, sizeof(run->why));
+        _exit(0);
+    }
+    run->pid = pid;
+    if (pid < 0)
+        run->r = -errno;
+}
+
+static void finish_run(struct run *run)
+{
+    if (run->pid > 0)
+        waitpid(run->pid, NULL, 0);
 }
 
 /* ---- PHP-FPM -------------------------------------------------------------- */
@@ -354,15 +423,17 @@ static bool have(const char *path)
 
 int main(int argc, char **argv)
 {
-    char dir[] = "/tmp/dogslow-bench-late-XXXXXX", why[512] = "";
+    char dir[] = "/tmp/dogslow-bench-late-XXXXXX", sub[2][64], why[1100] = "";
+    static struct sample php_samples[MAX_SAMPLES];
     int64_t ours[MAX_SAMPLES], php[MAX_SAMPLES];
     size_t nours, nphp = 0;
     int timer_s, r, php_logged = 0;
     const char *php_why = NULL;
+    bool compare = argc == 5 && !strcmp(argv[4], "--privsep-compare");
 
-    if (argc != 4 || (timer_s = (int)strtol(argv[2], NULL, 10)) <= 0 ||
+    if ((argc != 4 && !compare) || (timer_s = (int)strtol(argv[2], NULL, 10)) <= 0 ||
         (nsamples = (int)strtol(argv[3], NULL, 10)) <= 0 || nsamples > MAX_SAMPLES) {
-        fprintf(stderr, "usage: bench_late DOGSLOWD TIMER_SECONDS SAMPLES\n");
+        fprintf(stderr, "usage: bench_late DOGSLOWD TIMER_SECONDS SAMPLES [--privsep-compare]\n");
         return 2;
     }
     if (!mkdtemp(dir))
@@ -372,17 +443,37 @@ int main(int argc, char **argv)
      * that, or it may end before it is noticed. */
     hold_ns = timer_ns + timer_ns / 2 + 500000000ull;
 
-    r = run_dogslowd(argv[1], dir, argv[2], why, sizeof(why));
-    nours = lateness(ours);
+    /* runs[0]: the daemon as configured by default (privsep on); runs[1]
+     * (--privsep-compare): privsep = false, its requests half a stagger
+     * after runs[0]'s, so that the two daemons never work at once but
+     * meet the same moments. */
+    struct run *runs =
+        mmap(NULL, 2 * sizeof(*runs), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (runs == MAP_FAILED)
+        return 2;
+    uint64_t t0 = bench_now_ns(CLOCK_MONOTONIC) + 400000000ull;
+    for (int k = 0; k < 1 + compare; k++) {
+        snprintf(sub[k], sizeof(sub[k]), "%s/%s", dir, k ? "inproc" : "default");
+        start_run(&runs[k], argv[1], sub[k], argv[2], compare ? (k ? "false" : "true") : NULL,
+                  t0 + (uint64_t)k * (timer_ns / 3 + 71000000ull) / 2);
+    }
+    for (int k = 0; k < 1 + compare; k++)
+        finish_run(&runs[k]);
+    r = runs[0].r < 0 ? runs[0].r : compare ? runs[1].r : 0;
+    snprintf(why, sizeof(why), "%s%s%s", runs[0].why, runs[0].why[0] && runs[1].why[0] ? "; " : "",
+             compare ? runs[1].why : "");
+    nours = lateness(runs[0].samples, ours);
     /* The first report of a process loads its debug information. */
-    double first =
-        samples[0].nseen == 1
-            ? ((double)samples[0].seen_ns - (double)(samples[0].start_ns + timer_ns)) / 1e6
-            : 0;
+    double first = first_ms(runs[0].samples);
     if (getenv("BENCH_VERBOSE"))
-        for (int i = 0; i < nsamples; i++)
-            fprintf(stderr, "bench_late: dogslowd sample %d: %.1f ms\n", i,
-                    ((double)samples[i].seen_ns - (double)(samples[i].start_ns + timer_ns)) / 1e6);
+        for (int k = 0; k < 1 + compare; k++)
+            for (int i = 0; i < nsamples; i++)
+                fprintf(stderr, "bench_late: dogslowd%s sample %d: %.1f ms\n",
+                        k ? " privsep=false" : "", i,
+                        ((double)runs[k].samples[i].seen_ns -
+                         (double)(runs[k].samples[i].start_ns + timer_ns)) /
+                            1e6);
+    samples = php_samples;
 
     if (!have("/usr/sbin/php-fpm8.2"))
         php_why = "skipped: php8.2-fpm not installed";
@@ -397,7 +488,7 @@ int main(int argc, char **argv)
             snprintf(buf, sizeof(buf), "failed: %s", pwhy[0] ? pwhy : "php-fpm run failed");
             php_why = buf;
         } else {
-            nphp = lateness(php);
+            nphp = lateness(samples, php);
             for (int i = 0; i < nsamples; i++)
                 php_logged += samples[i].nseen >= 1;
         }
@@ -433,6 +524,31 @@ int main(int argc, char **argv)
         printf("| Report lateness, timer %d s, max (the first report of a process: %.1f ms) | "
                "%.1f ms | PHP-FPM slowlog: %.1f ms | %s%.1fx sooner |\n",
                timer_s, first, ox, px, ox < 1 ? "> " : "", px / (ox < 1 ? 1 : ox));
+    }
+    if (compare) {
+        /* The reports after a process's first (its debug information
+         * loaded), then the first, which privsep moves into the analysis
+         * process.  Lateness is about a millisecond and may be a little
+         * negative (the coarse clock): ratios are of values floored at
+         * 1 ms, with the difference beside them. */
+        int64_t on[MAX_SAMPLES], off[MAX_SAMPLES];
+        size_t non = lateness_from(runs[0].samples, 1, on);
+        size_t noff = lateness_from(runs[1].samples, 1, off);
+        double nm = (double)bench_median_i64(on, non) / 1e6, nx = non ? on[non - 1] / 1e6 : 0;
+        double fm = (double)bench_median_i64(off, noff) / 1e6, fx = noff ? off[noff - 1] / 1e6 : 0;
+        double ff = first_ms(runs[1].samples);
+#define FLOOR1(v) ((v) < 1 ? 1 : (v))
+        printf("| Report lateness with privsep (vs in-process), timer %d s, median / max of the "
+               "reports after a process's first (%zu and %zu, the two daemons side by side) | "
+               "%.1f ms / %.1f ms | privsep=false: %.1f ms / %.1f ms | on/off: %.2f / %.2f "
+               "(%+.1f ms / %+.1f ms) |\n",
+               timer_s, non, noff, nm, nx, fm, fx, FLOOR1(nm) / FLOOR1(fm), FLOOR1(nx) / FLOOR1(fx),
+               nm - fm, nx - fx);
+        printf("| Report lateness with privsep (vs in-process), timer %d s, a process's first "
+               "report (loads its debug information: in the analysis process with privsep) | "
+               "%.1f ms | privsep=false: %.1f ms | on/off: %.2f (%+.1f ms) |\n",
+               timer_s, first, ff, FLOOR1(first) / FLOOR1(ff), first - ff);
+#undef FLOOR1
     }
     if (r < 0) {
         printf("FAILED: bench_late: %s\n", why[0] ? why : strerror(-r));

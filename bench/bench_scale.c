@@ -4,6 +4,7 @@
  *
  *     bench_scale DOGSLOWD --procs M --threads N --rate R --seconds S
  *                 [--timer T] [--busy-ms D] [--slow-every K --slow-ms L]
+ *                 [--privsep true|false]
  *
  * Starts a private dogslowd and M worker processes holding N registered
  * threads in all, which make R requests a second in total, paced with
@@ -18,6 +19,8 @@
  * each is the time its file appeared minus (the worker's own clock read
  * just before dogslow_begin + T).  The check fails (exit 1) unless every
  * slow request got exactly one report and no other request got one.
+ *
+ * --privsep sets the daemon's privsep (default: its own default, true).
  *
  * Prints markdown table rows (figure | dogslowd | peer | ratio), and a
  * line starting with "FAILED:" for each check that did not hold.
@@ -245,7 +248,8 @@ static int cmp_slow(const void *a, const void *b)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_scale DOGSLOWD --procs M --threads N --rate R --seconds S "
-                    "[--timer T] [--busy-ms D] [--slow-every K --slow-ms L]\n");
+                    "[--timer T] [--busy-ms D] [--slow-every K --slow-ms L] "
+                    "[--privsep true|false]\n");
     exit(2);
 }
 
@@ -261,19 +265,16 @@ static char *fmt_count(char *buf, size_t size, double v)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"procs", required_argument, NULL, 'p'},
-                                         {"threads", required_argument, NULL, 'n'},
-                                         {"rate", required_argument, NULL, 'r'},
-                                         {"seconds", required_argument, NULL, 's'},
-                                         {"timer", required_argument, NULL, 't'},
-                                         {"busy-ms", required_argument, NULL, 'b'},
-                                         {"slow-every", required_argument, NULL, 'k'},
-                                         {"slow-ms", required_argument, NULL, 'l'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"procs", required_argument, NULL, 'p'},      {"threads", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},       {"seconds", required_argument, NULL, 's'},
+        {"timer", required_argument, NULL, 't'},      {"busy-ms", required_argument, NULL, 'b'},
+        {"slow-every", required_argument, NULL, 'k'}, {"slow-ms", required_argument, NULL, 'l'},
+        {"privsep", required_argument, NULL, 'P'},    {NULL, 0, NULL, 0}};
     unsigned long procs = 10, threads = 1000;
     double rate = 10000, seconds = 5, timer = 25, busy_ms = 0, slow_ms = 1000;
     unsigned long slow_every = 0;
-    const char *timer_arg = "25";
+    const char *timer_arg = "25", *privsep = NULL;
     char dir[] = "/tmp/dogslow-bench-scale-XXXXXX", out[PATH_MAX], sock[PATH_MAX], log[PATH_MAX];
     int c, failed = 0;
 
@@ -303,6 +304,11 @@ int main(int argc, char **argv)
             break;
         case 'l':
             slow_ms = strtod(optarg, NULL);
+            break;
+        case 'P':
+            if (strcmp(optarg, "true") && strcmp(optarg, "false"))
+                usage();
+            privsep = optarg;
             break;
         default:
             usage();
@@ -341,7 +347,7 @@ int main(int argc, char **argv)
     pthread_t wt;
     pthread_create(&wt, NULL, watch_loop, NULL);
 
-    pid_t dpid = bench_start_daemon(argv[optind], sock, out, timer_arg, log);
+    pid_t dpid = bench_start_daemon_privsep(argv[optind], sock, out, timer_arg, log, privsep);
     if (dpid < 0) {
         printf("FAILED: bench_scale: dogslowd did not start (log: %s)\n", log);
         return 1;

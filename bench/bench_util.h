@@ -109,23 +109,46 @@ static inline int bench_report_name(const char *name, int *ret_pid, int *ret_tid
 /*
  * Start a private dogslowd: socket sock, reports in out, timer seconds,
  * no follow-up sampling, no retention limit (a benchmark counts every
- * report).  Its log goes to log.  Returns its pid once the socket exists,
- * or -1.
+ * report).  Its log goes to log.  privsep: NULL for the daemon's default,
+ * else "true" or "false" (--set privsep=..., so that one run can compare
+ * naming in the analysis process with naming in the daemon).  Returns its
+ * pid once the socket exists, or -1.
  */
-static inline pid_t bench_start_daemon(const char *dogslowd, const char *sock, const char *out,
-                                       const char *timer, const char *log)
+static inline pid_t bench_start_daemon_privsep(const char *dogslowd, const char *sock,
+                                               const char *out, const char *timer, const char *log,
+                                               const char *privsep)
 {
-    pid_t pid = fork();
+    char ps[32];
+    const char *argv[] = {"dogslowd",
+                          "--socket",
+                          sock,
+                          "--output",
+                          out,
+                          "--timer",
+                          timer,
+                          "--timer-min",
+                          "0.1",
+                          "--follow",
+                          "0",
+                          "--set",
+                          "retention_max_files=0",
+                          "--set",
+                          "retention_max_bytes=0",
+                          "--set",
+                          getuid() == 0 ? "user=root" : "enabled=true",
+                          privsep ? "--set" : NULL,
+                          ps,
+                          NULL};
+    pid_t pid;
 
+    snprintf(ps, sizeof(ps), "privsep=%s", privsep ? privsep : "");
+    pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
         if (!freopen(log, "a", stderr) || !freopen("/dev/null", "r", stdin))
             _exit(127);
-        execl(dogslowd, "dogslowd", "--socket", sock, "--output", out, "--timer", timer,
-              "--timer-min", "0.1", "--follow", "0", "--set", "retention_max_files=0", "--set",
-              "retention_max_bytes=0", "--set", getuid() == 0 ? "user=root" : "enabled=true",
-              (char *)NULL);
+        execv(dogslowd, (char *const *)argv);
         _exit(127);
     }
     for (int i = 0; i < 500; i++) {
@@ -134,6 +157,41 @@ static inline pid_t bench_start_daemon(const char *dogslowd, const char *sock, c
         usleep(10000);
     }
     return -1;
+}
+
+static inline pid_t bench_start_daemon(const char *dogslowd, const char *sock, const char *out,
+                                       const char *timer, const char *log)
+{
+    return bench_start_daemon_privsep(dogslowd, sock, out, timer, log, NULL);
+}
+
+/*
+ * Which way did the daemon that logged to log name frames?  1: in an
+ * analysis process (it logs "privilege separation: ..." once that runs),
+ * 0: in itself, -1: the log cannot be read.  A comparison of privsep on
+ * and off is only one if each daemon really ran that way.
+ */
+static inline int bench_log_privsep(const char *log)
+{
+    char line[1024];
+    int r = 0;
+    FILE *f = fopen(log, "re");
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, "privilege separation: frames are named in a process")) {
+            r = 1;
+            break;
+        }
+    fclose(f);
+    return r;
+}
+
+/* "privsep=true"-style label of what bench_log_privsep() found. */
+static inline const char *bench_privsep_name(int found)
+{
+    return found == 1 ? "privsep=true" : found == 0 ? "privsep=false" : "unknown (no log)";
 }
 
 #endif
