@@ -563,17 +563,26 @@ static void assert_holds_nothing(pid_t pid, int filters)
     ck_assert_int_eq(field(pid, "Seccomp_filters"), filters);
 }
 
-static void slow_request(struct tdaemon *d, const char *url, int nth)
+/* A request of secs seconds at url, reported as the nth report and named;
+ * the worker is left running (its analysis process lives while a worker of
+ * its user is registered): tw_wait() it. */
+static void slow_request_in(struct tdaemon *d, struct tworker *w, const char *url, int nth,
+                            const char *secs)
 {
-    struct tworker w;
-
-    tw_start(&w, d, env_or_die("TEST_WORKER"), (const char *const[]){"slow", "1", "GET", url, NULL});
+    tw_start(w, d, env_or_die("TEST_WORKER"), (const char *const[]){"slow", secs, "GET", url, NULL});
     ck_assert_int_eq(td_wait_reports(d, nth, 10000), nth);
     char *r = td_find_report_with(d, url);
     ck_assert_ptr_nonnull(r);
     expect(strstr(r, "handle_slow_request") && strstr(r, "test_worker.c\", line "), r,
            "the report lacks the worker's named frames");
     free(r);
+}
+
+static void slow_request(struct tdaemon *d, const char *url, int nth)
+{
+    struct tworker w;
+
+    slow_request_in(d, &w, url, nth, "1");
     ck_assert_int_eq(tw_wait(&w, 10000), 0);
 }
 
@@ -602,18 +611,18 @@ static void holder_path(char *buf, size_t size)
     snprintf(buf, size, "%s/secret_holder", env_or_die("DEEP_WORKER_DIR"));
 }
 
-/* secret_holder's honest worker as uid: one request of 1.2 s burning CPU
- * (/honest/compute), reported with the daemon's 0.3 s timer. */
-static void honest_worker(struct tdaemon *d, const char *prog, const char *uid, int nth)
+/* secret_holder's honest worker as uid: one request of secs burning CPU
+ * (/honest/compute), reported (the nth report) with the daemon's 0.3 s
+ * timer; left running: tw_wait() it. */
+static void honest_worker(struct tdaemon *d, struct tworker *w, const char *prog, const char *uid,
+                          const char *secs, int nth)
 {
-    struct tworker w;
-    const char *args[] = {"worker", uid, "1.2", NULL};
+    const char *args[] = {"worker", uid, secs, NULL};
 
-    tw_start(&w, d, prog, args);
-    ck_assert_msg(tw_expect(&w, "ready pid=", 5000), "the worker did not register:\n%s",
+    tw_start(w, d, prog, args);
+    ck_assert_msg(tw_expect(w, "ready pid=", 5000), "the worker did not register:\n%s",
                   td_log(d));
     ck_assert_msg(td_wait_reports(d, nth, 8000) == nth, "no report:\n%s", td_log(d));
-    ck_assert_int_eq(tw_wait(&w, 10000), 0);
 }
 
 START_TEST(one_analysis_process_per_user)
@@ -626,11 +635,14 @@ START_TEST(one_analysis_process_per_user)
     td_init(&d);
     ck_assert_int_eq(chmod(d.dir, 0755), 0);
     td_launch(&d, "0.3", NULL);
-    honest_worker(&d, holder, "0", 1);
+    struct tworker root_w, nobody_w;
+    honest_worker(&d, &root_w, holder, "0", "4", 1);
     ck_assert_int_eq(analysis_pids(&d, pids, 8), 1);
-    honest_worker(&d, holder, "65534", 2);
+    honest_worker(&d, &nobody_w, holder, "65534", "1.2", 2);
     /* nobody's snapshot went to an analysis process of its own. */
     ck_assert_int_eq(analysis_pids(&d, pids, 8), 2);
+    ck_assert_int_eq(tw_wait(&nobody_w, 10000), 0);
+    ck_assert_int_eq(tw_wait(&root_w, 10000), 0);
     char *r = td_find_report_with(&d, "/honest/compute");
     ck_assert_ptr_nonnull(r);
     expect(strstr(r, "in compute_quietly"), r, "not named");
@@ -712,9 +724,11 @@ START_TEST(analysis_process_holds_nothing)
     struct tdaemon d;
     char link[600], target[600], path[300];
 
+    struct tworker w;
+
     td_start(&d, "0.3", NULL);
     ck_assert(td_wait_log(&d, "privilege separation", 5000));
-    slow_request(&d, "/named-elsewhere", 1);
+    slow_request_in(&d, &w, "/named-elsewhere", 1, "4");
 
     pid_t spawner = child_named(d.pid, "dogslowd-spawn");
     pid_t an = analysis_pid(&d);
@@ -772,11 +786,17 @@ START_TEST(analysis_process_holds_nothing)
     ck_assert_msg(at && sscanf(at + strlen(want), "%lu snapshots named there", &named) == 1 &&
                       named >= 1,
                   "want '%s' and a count in:\n%s", want, out);
-    ck_assert_int_eq(td_stop(&d), 0);
-    /* Gone with the daemon. */
+    /* Once its user has no worker left, it ends (its sessions with it). */
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
     for (int i = 0; i < 100 && kill(an, 0) == 0; i++)
         sleep_ms(20);
-    ck_assert_msg(kill(an, 0) < 0, "analysis process %d outlived the daemon", (int)an);
+    ck_assert_msg(kill(an, 0) < 0, "analysis process %d outlived its user's last worker", (int)an);
+    ck_assert(td_wait_log(&d, "no worker of that user is registered any more", 1000));
+    /* The spawner goes with the daemon. */
+    ck_assert_int_eq(td_stop(&d), 0);
+    for (int i = 0; i < 100 && kill(spawner, 0) == 0; i++)
+        sleep_ms(20);
+    ck_assert_msg(kill(spawner, 0) < 0, "the spawner %d outlived the daemon", (int)spawner);
     td_cleanup(&d);
 }
 END_TEST
@@ -785,8 +805,10 @@ START_TEST(a_killed_analysis_process_is_replaced)
 {
     struct tdaemon d;
 
+    struct tworker w;
+
     td_start(&d, "0.3", NULL);
-    slow_request(&d, "/first", 1);
+    slow_request_in(&d, &w, "/first", 1, "4"); /* its worker stays: so does its process */
     pid_t an = analysis_pid(&d);
     ck_assert_int_gt(an, 0);
     ck_assert_int_eq(kill(an, SIGKILL), 0);
@@ -797,6 +819,7 @@ START_TEST(a_killed_analysis_process_is_replaced)
     ck_assert_msg(again > 0 && again != an, "no new analysis process (was %d, now %d)", (int)an,
                   (int)again);
     ck_assert(td_wait_log(&d, "dropped", 1000));
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
     ck_assert_int_eq(td_stop(&d), 0);
     td_cleanup(&d);
 }

@@ -648,6 +648,9 @@ int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, boo
              struct symframe *out, unsigned max);
 /* w is gone: the analysis process drops its session with the next job. */
 void sep_forget(const struct worker *w);
+/* From the scan timer: end the analysis processes of users that have no
+ * registered worker left (their sessions' memory goes with them). */
+void sep_sweep(struct daemon *d);
 /* Statistics for dogslowctl status and the log. */
 struct sep_stats {
     unsigned nprocs;        /* analysis processes now: one per user whose workers they name */

@@ -698,6 +698,7 @@ static void loop(struct daemon *d)
                 watch_stops(d, now);
                 update_status(d, now, false);
                 sandbox_poll();
+                sep_sweep(d);
                 break;
             }
             case EV_WATCHDOG:

@@ -318,6 +318,32 @@ void sep_forget(const struct worker *w)
     pthread_mutex_unlock(&forget_lock);
 }
 
+void sep_sweep(struct daemon *d)
+{
+    /* Not while snapshots wait to be named: one of a worker that has just
+     * exited still needs its process (and its warm sessions). */
+    if (!sep_active() || !procs_ready || watch_pending() || !sep_trylock())
+        return; /* next time */
+    pthread_mutex_lock(&forget_lock);
+    for (unsigned i = 0; i < PROCS_MAX; i++) {
+        struct proc *p = &procs[i];
+        const struct uid_use *u;
+
+        if (p->chan < 0)
+            continue;
+        u = uids_find(&d->uids, p->uid, false);
+        if (!u || u->workers == 0) {
+            /* Its user has no worker left: its sessions go with it. */
+            log_info("analysis process %d (for uid %u) ended: no worker of that user is "
+                     "registered any more",
+                     (int)p->pid, (unsigned)p->uid);
+            drop_proc(p, NULL);
+        }
+    }
+    pthread_mutex_unlock(&forget_lock);
+    sep_unlock();
+}
+
 void sep_get_stats(struct sep_stats *ret)
 {
     memset(ret, 0, sizeof(*ret));
