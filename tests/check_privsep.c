@@ -818,6 +818,19 @@ START_TEST(a_killed_analysis_process_is_replaced)
     pid_t again = analysis_pid(&d);
     ck_assert_msg(again > 0 && again != an, "no new analysis process (was %d, now %d)", (int)an,
                   (int)again);
+    /* The killed one was reaped: no zombie under the spawner. */
+    pid_t zombie = 0, sp = child_named(d.pid, "dogslowd-spawn");
+    DIR *dir = opendir("/proc");
+    struct dirent *e;
+    ck_assert_ptr_nonnull(dir);
+    while ((e = readdir(dir)) != NULL) {
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+        const char *st = pid > 0 && ppid_of(pid) == sp ? strstr(proc_text(pid, "status"), "State:\t") : NULL;
+        if (st && st[7] == 'Z')
+            zombie = pid;
+    }
+    closedir(dir);
+    ck_assert_msg(zombie == 0, "analysis process %d is a zombie", (int)zombie);
     ck_assert(td_wait_log(&d, "dropped", 1000));
     ck_assert_int_eq(tw_wait(&w, 10000), 0);
     ck_assert_int_eq(td_stop(&d), 0);

@@ -105,12 +105,14 @@ static int drop_all_caps(void)
 /* Close every descriptor but 0-2 and keep. */
 static void close_others(int keep)
 {
-    for (int fd = 3; fd < 65536; fd++) {
-        if (fd == keep)
-            continue;
-        if (fcntl(fd, F_GETFD) >= 0)
+#ifdef SYS_close_range
+    if ((keep <= 3 || syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) == 0) &&
+        syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
+        return;
+#endif
+    for (int fd = 3; fd < 65536; fd++)
+        if (fd != keep && fcntl(fd, F_GETFD) >= 0)
             close(fd);
-    }
 }
 
 static void __attribute__((noreturn)) spawner_main(int ctl, pid_t daemon_pid)
@@ -120,6 +122,11 @@ static void __attribute__((noreturn)) spawner_main(int ctl, pid_t daemon_pid)
     if (getppid() != daemon_pid)
         _exit(0);
     close_others(ctl);
+    /* The daemon's signals are blocked for its signalfd: not here (a
+     * SIGTERM to the service's cgroup ends these processes too). */
+    sigset_t unblocked;
+    sigemptyset(&unblocked);
+    sigprocmask(SIG_SETMASK, &unblocked, NULL);
     signal(SIGCHLD, SIG_IGN); /* analysis processes are reaped by the kernel */
     signal(SIGPIPE, SIG_IGN);
     if (drop_all_caps() < 0) {
