@@ -838,6 +838,35 @@ START_TEST(a_killed_analysis_process_is_replaced)
 }
 END_TEST
 
+/* An analysis process that answers nonsense (as one taken over by a
+ * crafted file might): dropped, that report says why, the next report is
+ * named by a new one. */
+START_TEST(a_malformed_result_is_refused)
+{
+    static const char *const env[] = {"DOGSLOWD_TEST_ANALYSIS_GARBAGE=1", NULL};
+    struct tdaemon d;
+    struct tworker w;
+
+    td_init(&d);
+    d.env = env;
+    td_launch(&d, "0.3", NULL);
+    tw_start(&w, &d, env_or_die("TEST_WORKER"),
+             (const char *const[]){"slow", "1", "GET", "/answered-with-garbage", NULL});
+    ck_assert_int_eq(td_wait_reports(&d, 1, 10000), 1);
+    char *r = td_find_report_with(&d, "/answered-with-garbage");
+    ck_assert_ptr_nonnull(r);
+    expect(strstr(r, "frames not named: the analysis process sent a malformed result"), r,
+           "the report does not say why its frames are not named");
+    expect(!strstr(r, "handle_slow_request"), r, "named all the same");
+    free(r);
+    ck_assert(td_wait_log(&d, "dropped: sent a malformed result", 2000));
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    slow_request(&d, "/named-again", 2);
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
 START_TEST(privsep_false_names_in_the_daemon)
 {
     struct tdaemon d;
@@ -870,6 +899,7 @@ int main(void)
     tcase_add_test(daemon, analysis_process_holds_nothing);
     tcase_add_test(daemon, a_killed_analysis_process_is_replaced);
     tcase_add_test(daemon, privsep_false_names_in_the_daemon);
+    tcase_add_test(daemon, a_malformed_result_is_refused);
     tcase_add_test(daemon, one_analysis_process_per_user);
     tcase_add_test(daemon, a_swapped_file_is_not_handed_over);
     suite_add_tcase(s, daemon);

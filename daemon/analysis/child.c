@@ -238,7 +238,7 @@ void analysis_child_prepare(void)
     symbolize_init();
 }
 
-void analysis_child_main(int fd, bool confine)
+void analysis_child_main(int fd, bool confine, bool test_garbage)
 {
     static struct sep_job job;
 
@@ -270,6 +270,17 @@ void analysis_child_main(int fd, bool confine)
         }
         for (unsigned i = 0; i < job.nforget; i++)
             forget(job.forget[i]);
+        if (test_garbage) {
+            /* A result claiming more named frames than it carries. */
+            static const uint8_t bad[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          0, 0, 0xff, 0xff, 0, 0};
+            sep_begin(&out, SEP_RESULT);
+            sep_put_bytes(&out, bad, sizeof(bad));
+            if (sep_send(sock, &out, -1) < 0)
+                _exit(1);
+            test_garbage = false;
+            continue;
+        }
         run(&job);
     }
 }

@@ -662,7 +662,7 @@ struct sep_stats {
 void sep_get_stats(struct sep_stats *ret);
 /* The analysis process's main loop (analysis/child.c), in the forked
  * process: never returns. */
-void analysis_child_main(int sock, bool confine) __attribute__((noreturn));
+void analysis_child_main(int sock, bool confine, bool test_garbage) __attribute__((noreturn));
 /* Before the spawner's filter: what the analysis process needs and cannot
  * do once confined (the vDSO copy, the demangler). */
 void analysis_child_prepare(void);
@@ -743,6 +743,8 @@ struct sep_result {
 
 void sep_begin(struct sep_buf *b, enum sep_type type);
 void sep_buf_free(struct sep_buf *b);
+/* Raw bytes after sep_begin() (tests, and the test hook of child.c). */
+void sep_put_bytes(struct sep_buf *b, const void *p, size_t n);
 /* Send b (begun with sep_begin) whole, pass_fd with it if >= 0. */
 int sep_send(int fd, struct sep_buf *b, int pass_fd);
 /* Receive one message into b (payload only) and its header; a descriptor

@@ -57,6 +57,7 @@
 #define JOB_TIMEOUT_NS    (150 * NSEC_PER_SEC) /* longer than the child's own alarm */
 #define SPAWN_TIMEOUT_NS  (5 * NSEC_PER_SEC)
 #define JOB_READ_BUDGET   (64u << 20)          /* bytes of memory served per job */
+#define BUF_KEEP          (1u << 20)           /* message buffers kept between jobs */
 
 static int spawner = -1; /* socket to the spawner; -1: privsep off */
 static pid_t spawner_pid;
@@ -117,6 +118,12 @@ static void close_others(int keep)
 
 static void __attribute__((noreturn)) spawner_main(int ctl, pid_t daemon_pid)
 {
+    /* Test hook (DOGSLOWD_TEST_ANALYSIS_GARBAGE): the first analysis
+     * process answers its first job with a malformed result, as one taken
+     * over by a crafted file might. */
+    bool test_garbage = getenv("DOGSLOWD_TEST_ANALYSIS_GARBAGE") != NULL;
+    unsigned spawned = 0;
+
     (void)prctl(PR_SET_NAME, "dogslowd-spawn", 0, 0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() != daemon_pid)
@@ -163,8 +170,9 @@ static void __attribute__((noreturn)) spawner_main(int ctl, pid_t daemon_pid)
             close(ctl);
             close(sv[0]);
             (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-            analysis_child_main(sv[1], confine);
+            analysis_child_main(sv[1], confine, test_garbage && spawned == 0);
         }
+        spawned += pid > 0;
         close(sv[1]);
         int32_t p = pid > 0 ? (int32_t)pid : -1;
         (void)dsl_send_fd(ctl, &p, sizeof(p), pid > 0 ? sv[0] : -1, MSG_NOSIGNAL);
@@ -618,5 +626,11 @@ int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, boo
         s->note[0] = '\0';
         r = attempt(cfg, w, s, with_locals, out_sym, max);
     }
+    /* A big job (a stack of 1 MiB, the maps of a process with thousands of
+     * threads) does not keep its buffers for the daemon's life. */
+    if (in.cap > BUF_KEEP)
+        sep_buf_free(&in);
+    if (out.cap > BUF_KEEP)
+        sep_buf_free(&out);
     return r;
 }

@@ -99,6 +99,11 @@ void sep_begin(struct sep_buf *b, enum sep_type type)
     put(b, &h, sizeof(h));
 }
 
+void sep_put_bytes(struct sep_buf *b, const void *p, size_t n)
+{
+    put(b, p, n);
+}
+
 void sep_buf_free(struct sep_buf *b)
 {
     free(b->p);
