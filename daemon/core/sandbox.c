@@ -338,6 +338,28 @@ static void block_null(struct prog *b, unsigned arg)
     emit(b, STMT(BPF_RET | BPF_K, RET_DENY));
 }
 
+/* A program's start: only this ABI (anything else -- i386 int 0x80, x32 --
+ * is killed), then the calls allowed whatever their arguments. */
+static void emit_head(struct prog *p, const struct sc *list, size_t n)
+{
+    p->n = 0;
+    p->overflow = false;
+    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
+#ifdef DS_AUDIT_ARCH
+    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, DS_AUDIT_ARCH, 1, 0));
+    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+#endif
+    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+#ifdef __x86_64__
+    emit(p, JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u /* __X32_SYSCALL_BIT */, 0, 1));
+    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+#endif
+    for (size_t i = 0; i < n; i++) {
+        emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)list[i].nr, 0, 1));
+        emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+    }
+}
+
 static void build(struct prog *p, pid_t self)
 {
     static struct prog b; /* scratch: too big for the stack */
@@ -358,23 +380,7 @@ static void build(struct prog *p, pid_t self)
     static const uint32_t ioctl_ok[] = {FIONREAD, FIONBIO, TCGETS, TIOCGWINSZ};
     uint32_t me = (uint32_t)self;
 
-    p->n = 0;
-    p->overflow = false;
-    /* Only this ABI: anything else (i386 int 0x80, x32) is killed. */
-    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
-#ifdef DS_AUDIT_ARCH
-    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, DS_AUDIT_ARCH, 1, 0));
-    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-#endif
-    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
-#ifdef __x86_64__
-    emit(p, JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u /* __X32_SYSCALL_BIT */, 0, 1));
-    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-#endif
-    for (size_t i = 0; i < ARRAY_SIZE(allowed); i++) {
-        emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)allowed[i].nr, 0, 1));
-        emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-    }
+    emit_head(p, allowed, ARRAY_SIZE(allowed));
 
     block_arg_in(&b, 0, ptrace_ok, ARRAY_SIZE(ptrace_ok), RET_DENY);
     emit_block(p, __NR_ptrace, &b);
@@ -437,22 +443,7 @@ static void build_confined(struct prog *p, pid_t self, bool spawner)
     static const uint32_t prctl_ok[] = {PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG,
                                         PR_SET_NO_NEW_PRIVS, PR_GET_DUMPABLE};
 
-    p->n = 0;
-    p->overflow = false;
-    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
-#ifdef DS_AUDIT_ARCH
-    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, DS_AUDIT_ARCH, 1, 0));
-    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-#endif
-    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
-#ifdef __x86_64__
-    emit(p, JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u /* __X32_SYSCALL_BIT */, 0, 1));
-    emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-#endif
-    for (size_t i = 0; i < ARRAY_SIZE(confined); i++) {
-        emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)confined[i].nr, 0, 1));
-        emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-    }
+    emit_head(p, confined, ARRAY_SIZE(confined));
     /* Quietly refused: libdw looks for files by itself, and resolves paths
      * (realpath: "not a link" leaves a path as it is). */
 #ifdef __NR_readlink
