@@ -13,7 +13,9 @@
 #   - a C worker and a Python worker, running as another unprivileged user,
 #     get their slow requests reported in /var/log/dogslow with function
 #     names and source lines (the sandbox does not break snapshots), and
-#     their requests end normally;
+#     their requests end normally; their frames are named in an analysis
+#     process (privsep) of the dogslow user with no capability at all,
+#     NoNewPrivs and two seccomp filters more than systemd's;
 #   - socket activation: with the service stopped and the socket listening,
 #     a worker registering starts the service, and is reported;
 #   - reload (SIGHUP) is logged;
@@ -350,10 +352,44 @@ pyworker() {
     echo "rc=$?" >>"$tmp/python.out"
 }
 
+# check_analysis: while the workers run, their frames are named in an
+# analysis process (privsep) of the daemon's user, without any capability,
+# under no_new_privs and the spawner's and its own seccomp filters on top of
+# systemd's.
+check_analysis() {
+    end=$(($(date +%s) + 3))
+    pids=
+    while [ -z "$pids" ] && [ "$(date +%s)" -le "$end" ]; do
+        pids=$(ct 5 sh -c 'for d in /proc/[0-9]*; do
+            [ "$(cat "$d/comm" 2>/dev/null)" = dogslowd-analys ] && echo "${d#/proc/}"; done')
+        [ -n "$pids" ] || sleep 0.2
+    done
+    [ -n "$pids" ] || fail "no analysis process (dogslowd-analys) while the workers' reports are named"
+    for apid in $pids; do
+        aps=$(ct 5 cat "/proc/$apid/status") || continue
+        afield() { echo "$aps" | awk -v f="$1:" '$1 == f { print $2; exit }'; }
+        [ "$(afield Uid)" = "$dsuid" ] || fail "analysis process $apid runs as uid $(afield Uid)"
+        for f in CapEff CapPrm CapAmb; do
+            [ "$(afield $f)" = 0000000000000000 ] ||
+                fail "analysis process $apid: $f is $(afield $f), not empty"
+        done
+        [ "$(afield NoNewPrivs)" = 1 ] || fail "analysis process $apid: NoNewPrivs $(afield NoNewPrivs)"
+        # systemd's filters, the spawner's and its own: the daemon's count
+        # (systemd's and the daemon's own) plus one.
+        mfilters=$(ct 5 cat "/proc/$(show MainPID)/status" | awk '$1 == "Seccomp_filters:" { print $2 }')
+        [ "$(afield Seccomp)" = 2 ] && [ "$(afield Seccomp_filters)" = $((mfilters + 1)) ] ||
+            fail "analysis process $apid: $(afield Seccomp_filters) seccomp filters, not $((mfilters + 1))"
+        echo "$aps" | grep -E '^(Uid|CapEff|CapPrm|NoNewPrivs|Seccomp|Seccomp_filters):' |
+            sed "s/^/  analysis pid $apid /"
+    done
+}
+
 worker native /systemd/native 3 &
 w1=$!
 pyworker &
 w2=$!
+sleep 1
+check_analysis
 wait $w1 $w2
 check_worker native /systemd/native 3
 out=$(cat "$tmp/python.out")
