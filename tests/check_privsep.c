@@ -28,11 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
-#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -348,154 +344,6 @@ START_TEST(only_mapped_files_and_debug_files)
                       "%s allowed", bad_debug[i]);
     /* A debug path is never a module, nor the other way round. */
     ck_assert(!sep_open_allowed((enum sep_open_kind)3, "/usr/bin/worker", maps, len, &dev, &ino));
-}
-END_TEST
-
-/* ---- the analysis process's filter, on a child of this test --------------- */
-
-static int err_of(long r)
-{
-    return r < 0 ? errno : 0;
-}
-
-static int p_open(void)
-{
-    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0)
-        close(fd);
-    return err_of(fd);
-}
-
-static int p_readlink(void)
-{
-    char b[64];
-    return err_of(readlink("/proc/self/exe", b, sizeof(b)));
-}
-
-static int p_stat(void)
-{
-    struct stat st;
-    return err_of(stat("/etc/passwd", &st));
-}
-
-static int p_fstat(void)
-{
-    struct stat st;
-    return err_of(fstat(2, &st));
-}
-
-static int p_socket(void)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0)
-        close(fd);
-    return err_of(fd);
-}
-
-static int p_vm_readv(void)
-{
-    char buf[8], src[8] = "abcdefg";
-    struct iovec l = {buf, sizeof(buf)}, r = {src, sizeof(src)};
-    return err_of(process_vm_readv(getpid(), &l, 1, &r, 1, 0));
-}
-
-static int p_fork(void)
-{
-    pid_t pid = fork();
-    if (pid == 0)
-        _exit(0);
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
-    return err_of(pid);
-}
-
-static int p_mmap_x(void)
-{
-    void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p != MAP_FAILED)
-        munmap(p, 4096);
-    return p == MAP_FAILED ? errno : 0;
-}
-
-static int p_memory(void)
-{
-    void *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return errno;
-    memset(p, 1, 1 << 20);
-    munmap(p, 1 << 20);
-    char *q = malloc(10 << 20);
-    if (!q)
-        return ENOMEM;
-    free(q);
-    return 0;
-}
-
-struct cprobe {
-    const char *name;
-    int (*run)(void);
-    int analysis, spawner; /* errno under each filter; 0: must work */
-};
-
-static const struct cprobe cprobes[] = {
-    {"open a file", p_open, EACCES, EACCES},
-    {"readlink", p_readlink, EINVAL, EINVAL},
-    {"stat a path", p_stat, EPERM, EPERM},
-    {"fstat a descriptor", p_fstat, 0, 0},
-    {"make a socket", p_socket, EPERM, EPERM},
-    {"process_vm_readv", p_vm_readv, EPERM, EPERM},
-    {"fork", p_fork, EPERM, 0},
-    {"executable memory", p_mmap_x, EPERM, EPERM},
-    {"memory", p_memory, 0, 0},
-};
-
-static void run_cprobes(int mode, int *res)
-{
-    int p[2], st;
-    pid_t pid;
-
-    ck_assert_int_eq(pipe(p), 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int r[ARRAY_SIZE(cprobes)];
-        close(p[0]);
-        if (mode == 1 && sandbox_enter_analysis() < 0)
-            _exit(3);
-        if (mode == 2 && sandbox_enter_spawner() < 0)
-            _exit(3);
-        for (size_t i = 0; i < ARRAY_SIZE(cprobes); i++)
-            r[i] = cprobes[i].run();
-        _exit(write(p[1], r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 4);
-    }
-    close(p[1]);
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "probe child (mode %d): status %#x", mode,
-                  st);
-    ck_assert_int_eq(read(p[0], res, sizeof(int) * ARRAY_SIZE(cprobes)),
-                     (ssize_t)(sizeof(int) * ARRAY_SIZE(cprobes)));
-    close(p[0]);
-}
-
-/* What the analysis process and the spawner cannot do, each refusal next
- * to the same call without the filter (so that it is the filter's). */
-START_TEST(confined_filters_refuse_files_sockets_and_tracing)
-{
-    int free_run[ARRAY_SIZE(cprobes)], analysis[ARRAY_SIZE(cprobes)],
-        spawner[ARRAY_SIZE(cprobes)];
-
-    run_cprobes(0, free_run);
-    run_cprobes(1, analysis);
-    run_cprobes(2, spawner);
-    for (size_t i = 0; i < ARRAY_SIZE(cprobes); i++) {
-        const struct cprobe *c = &cprobes[i];
-        ck_assert_msg(free_run[i] == 0, "%s fails without a filter: %s", c->name,
-                      strerror(free_run[i]));
-        ck_assert_msg(analysis[i] == c->analysis, "%s in the analysis process: %s, not %s",
-                      c->name, strerror(analysis[i]), strerror(c->analysis));
-        ck_assert_msg(spawner[i] == c->spawner, "%s in the spawner: %s, not %s", c->name,
-                      strerror(spawner[i]), strerror(c->spawner));
-    }
 }
 END_TEST
 
@@ -893,7 +741,6 @@ int main(void)
     tcase_add_test(units, result_refuses_a_forged_variable_count);
     tcase_add_test(units, corpus_seeds_decode);
     tcase_add_test(units, only_mapped_files_and_debug_files);
-    tcase_add_test(units, confined_filters_refuse_files_sockets_and_tracing);
     suite_add_tcase(s, units);
     tcase_set_timeout(daemon, 120);
     tcase_add_test(daemon, analysis_process_holds_nothing);

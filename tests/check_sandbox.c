@@ -10,6 +10,9 @@
  *   without the filter succeeds or fails differently, and is logged; what
  *   the daemon needs (threads, files, AF_UNIX sockets, process_vm_readv,
  *   signals to itself) still works; another ABI's system call kills.
+ * - The analysis process's and the spawner's filters (privsep), the same
+ *   way: no file opened, no path resolved or stat'ed, no socket made, no
+ *   process_vm_readv, no executable memory, no fork but the spawner's.
  *
  * Every other suite runs the real daemon with the filter on, and the
  * harness fails any test whose daemon log shows a denied call: that is the
@@ -34,6 +37,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -437,24 +441,13 @@ static const struct probe probes[] = {
     {"unshare", EPERM, p_unshare, true},
 };
 
-/* In a child: run every probe, with or without the filter; write one
- * errno per probe to fd, then the count of denials sandbox_denied() saw. */
-static void child(int fd, bool filtered)
-{
-    int res[ARRAY_SIZE(probes) + 1];
+typedef int (*probe_fn)(void);
 
-    if (filtered && sandbox_enter() < 0)
-        _exit(3);
-    for (size_t i = 0; i < ARRAY_SIZE(probes); i++)
-        res[i] = probes[i].run();
-    res[ARRAY_SIZE(probes)] = (int)sandbox_denied(NULL);
-    if (write(fd, res, sizeof(res)) != (ssize_t)sizeof(res))
-        _exit(4);
-    _exit(0);
-}
-
-/* Run the probes in a child whose stderr goes to errpath. */
-static void run_probes(bool filtered, int *res, const char *errpath)
+/* In a child whose stderr goes to errpath: put a filter on (enter, unless
+ * NULL), run fns, write one errno each and then the count of denials
+ * sandbox_denied() saw into res[0..n]. */
+static void run_in_child(int (*enter)(void), const probe_fn *fns, size_t n, int *res,
+                         const char *errpath)
 {
     int p[2], st;
     pid_t pid;
@@ -467,15 +460,29 @@ static void run_probes(bool filtered, int *res, const char *errpath)
         if (e < 0 || dup2(e, 2) < 0)
             _exit(5);
         close(p[0]);
-        child(p[1], filtered);
+        if (enter && enter() < 0)
+            _exit(3);
+        for (size_t i = 0; i < n; i++)
+            res[i] = fns[i]();
+        res[n] = (int)sandbox_denied(NULL);
+        _exit(write(p[1], res, sizeof(int) * (n + 1)) == (ssize_t)(sizeof(int) * (n + 1)) ? 0 : 4);
     }
     close(p[1]);
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "probe child (%s the filter): status %#x",
-                  filtered ? "with" : "without", st);
-    ck_assert_int_eq(read(p[0], res, sizeof(int) * (ARRAY_SIZE(probes) + 1)),
-                     (ssize_t)(sizeof(int) * (ARRAY_SIZE(probes) + 1)));
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "probe child (%s): status %#x",
+                  enter ? "with a filter" : "without a filter", st);
+    ck_assert_int_eq(read(p[0], res, sizeof(int) * (n + 1)), (ssize_t)(sizeof(int) * (n + 1)));
     close(p[0]);
+}
+
+/* Run the daemon's probes in a child, with or without its filter. */
+static void run_probes(bool filtered, int *res, const char *errpath)
+{
+    probe_fn fns[ARRAY_SIZE(probes)];
+
+    for (size_t i = 0; i < ARRAY_SIZE(probes); i++)
+        fns[i] = probes[i].run;
+    run_in_child(filtered ? sandbox_enter : NULL, fns, ARRAY_SIZE(probes), res, errpath);
 }
 
 static char *slurp(const char *path)
@@ -530,6 +537,100 @@ START_TEST(filter_refuses_what_the_daemon_must_not_do)
     ck_assert_msg(strstr(err, "seccomp: denied system call process_vm_writev ("), "%s", err);
     ck_assert_msg(strstr(err, "seccomp: denied system call open_by_handle_at ("), "%s", err);
     ck_assert_msg(strstr(err, "it failed with EPERM"), "%s", err);
+}
+END_TEST
+
+/* ---- the analysis process's and the spawner's filters (privsep) -------- */
+
+static int p_open_file(void)
+{
+    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0)
+        close(fd);
+    return fail_errno(fd);
+}
+
+static int p_readlink(void)
+{
+    char b[64];
+    return fail_errno(readlink("/proc/self/exe", b, sizeof(b)));
+}
+
+static int p_stat_path(void)
+{
+    struct stat st;
+    return fail_errno(stat("/etc/passwd", &st));
+}
+
+static int p_fstat(void)
+{
+    struct stat st;
+    return fail_errno(fstat(2, &st));
+}
+
+static int p_memory(void)
+{
+    void *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *q;
+
+    if (p == MAP_FAILED)
+        return errno;
+    memset(p, 1, 1 << 20);
+    munmap(p, 1 << 20);
+    q = malloc(10 << 20);
+    if (!q)
+        return ENOMEM;
+    free(q);
+    return 0;
+}
+
+/* Each probe and the errno under each filter (0: must work). */
+struct cprobe {
+    const char *name;
+    probe_fn run;
+    int analysis, spawner;
+};
+
+static const struct cprobe cprobes[] = {
+    {"open a file", p_open_file, EACCES, EACCES},
+    {"readlink", p_readlink, EINVAL, EINVAL},
+    {"stat a path", p_stat_path, EPERM, EPERM},
+    {"fstat a descriptor", p_fstat, 0, 0},
+    {"make a socket", p_socket_unix, EPERM, EPERM},
+    {"process_vm_readv", p_process_vm_readv, EPERM, EPERM},
+    {"fork", p_fork, EPERM, 0},
+    {"executable memory", p_mmap_wx, EPERM, EPERM},
+    {"memory", p_memory, 0, 0},
+};
+
+/* What the analysis process and the spawner cannot do, each refusal next
+ * to the same call without a filter (so that it is the filter's). */
+START_TEST(confined_filters_refuse_files_sockets_and_tracing)
+{
+    int free_run[ARRAY_SIZE(cprobes) + 1], analysis[ARRAY_SIZE(cprobes) + 1],
+        spawner[ARRAY_SIZE(cprobes) + 1];
+    probe_fn fns[ARRAY_SIZE(cprobes)];
+    char errpath[] = "/tmp/dogslow-sandbox-err-XXXXXX";
+    int fd = mkstemp(errpath);
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    for (size_t i = 0; i < ARRAY_SIZE(cprobes); i++)
+        fns[i] = cprobes[i].run;
+    run_in_child(NULL, fns, ARRAY_SIZE(cprobes), free_run, errpath);
+    run_in_child(sandbox_enter_analysis, fns, ARRAY_SIZE(cprobes), analysis, errpath);
+    run_in_child(sandbox_enter_spawner, fns, ARRAY_SIZE(cprobes), spawner, errpath);
+    unlink(errpath);
+    for (size_t i = 0; i < ARRAY_SIZE(cprobes); i++) {
+        const struct cprobe *c = &cprobes[i];
+        ck_assert_msg(free_run[i] == 0, "%s fails without a filter: %s", c->name,
+                      strerror(free_run[i]));
+        ck_assert_msg(analysis[i] == c->analysis, "%s in the analysis process: %s, not %s",
+                      c->name, strerror(analysis[i]), strerror(c->analysis));
+        ck_assert_msg(spawner[i] == c->spawner, "%s in the spawner: %s, not %s", c->name,
+                      strerror(spawner[i]), strerror(c->spawner));
+    }
 }
 END_TEST
 
@@ -607,6 +708,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, program_fits_and_names_calls);
     tcase_add_test(tc, filter_refuses_what_the_daemon_must_not_do);
+    tcase_add_test(tc, confined_filters_refuse_files_sockets_and_tracing);
 #ifdef __x86_64__
     tcase_add_test(tc, another_abi_is_killed);
 #endif
