@@ -290,39 +290,17 @@ static void block_arg_in(struct prog *b, unsigned arg, const uint32_t *vals, siz
     emit(b, STMT(BPF_RET | BPF_K, otherwise));
 }
 
-/* Block: deny when (argument arg & mask) == bad, else allow. */
-static void block_mask(struct prog *b, unsigned arg, uint32_t mask, uint32_t bad)
+/* Block: if_equal when (argument arg & mask) == value, else otherwise. */
+static void block_mask(struct prog *b, unsigned arg, uint32_t mask, uint32_t value,
+                       uint32_t if_equal, uint32_t otherwise)
 {
     b->n = 0;
     b->overflow = false;
     emit(b, STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)));
     emit(b, STMT(BPF_ALU | BPF_AND | BPF_K, mask));
-    emit(b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, bad, 0, 1));
-    emit(b, STMT(BPF_RET | BPF_K, RET_DENY));
-    emit(b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-}
-
-/* Block: deny when the low 32 bits of argument arg are val, else allow. */
-static void block_arg_not(struct prog *b, unsigned arg, uint32_t val)
-{
-    b->n = 0;
-    b->overflow = false;
-    emit(b, STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)));
-    emit(b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, val, 0, 1));
-    emit(b, STMT(BPF_RET | BPF_K, RET_DENY));
-    emit(b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-}
-
-/* Block: allow when argument arg has none of mask's bits, else deny. */
-static void block_none_of(struct prog *b, unsigned arg, uint32_t mask)
-{
-    b->n = 0;
-    b->overflow = false;
-    emit(b, STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)));
-    emit(b, STMT(BPF_ALU | BPF_AND | BPF_K, mask));
-    emit(b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1));
-    emit(b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-    emit(b, STMT(BPF_RET | BPF_K, RET_DENY));
+    emit(b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, value, 0, 1));
+    emit(b, STMT(BPF_RET | BPF_K, if_equal));
+    emit(b, STMT(BPF_RET | BPF_K, otherwise));
 }
 
 /* Block: allow when argument arg is 0 (both halves: a pointer). */
@@ -384,9 +362,9 @@ static void build(struct prog *p, pid_t self)
 
     block_arg_in(&b, 0, ptrace_ok, ARRAY_SIZE(ptrace_ok), RET_DENY);
     emit_block(p, __NR_ptrace, &b);
-    block_mask(&b, 2, PROT_WRITE | PROT_EXEC, PROT_WRITE | PROT_EXEC);
+    block_mask(&b, 2, PROT_WRITE | PROT_EXEC, PROT_WRITE | PROT_EXEC, RET_DENY, SECCOMP_RET_ALLOW);
     emit_block(p, __NR_mmap, &b);
-    block_mask(&b, 2, PROT_EXEC, PROT_EXEC);
+    block_mask(&b, 2, PROT_EXEC, PROT_EXEC, RET_DENY, SECCOMP_RET_ALLOW);
     emit_block(p, __NR_mprotect, &b);
 #ifdef __NR_pkey_mprotect
     emit_block(p, __NR_pkey_mprotect, &b);
@@ -396,7 +374,8 @@ static void build(struct prog *p, pid_t self)
     block_arg_in(&b, 0, families, 1, SECCOMP_RET_ERRNO | EAFNOSUPPORT);
     emit_block(p, __NR_socketpair, &b);
 #ifndef DS_LSAN
-    block_mask(&b, 0, CLONE_THREAD, 0); /* no CLONE_THREAD: a new process */
+    /* No CLONE_THREAD: a new process. */
+    block_mask(&b, 0, CLONE_THREAD, 0, RET_DENY, SECCOMP_RET_ALLOW);
     emit_block(p, __NR_clone, &b);
 #else
     emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 1));
@@ -459,9 +438,9 @@ static void build_confined(struct prog *p, pid_t self, bool spawner)
     emit(p, STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES));
 #endif
     /* fstat() of a descriptor it holds, not stat() of a path. */
-    block_arg_not(&b, 0, (uint32_t)AT_FDCWD);
+    block_mask(&b, 0, ~0u, (uint32_t)AT_FDCWD, RET_DENY, SECCOMP_RET_ALLOW);
     emit_block(p, __NR_newfstatat, &b);
-    block_mask(&b, 2, PROT_EXEC, PROT_EXEC);
+    block_mask(&b, 2, PROT_EXEC, PROT_EXEC, RET_DENY, SECCOMP_RET_ALLOW);
     emit_block(p, __NR_mmap, &b);
     emit_block(p, __NR_mprotect, &b);
     block_arg_in(&b, 0, &me, 1, RET_DENY);
@@ -472,9 +451,10 @@ static void build_confined(struct prog *p, pid_t self, bool spawner)
     if (spawner) {
         static const uint32_t unix_only = AF_UNIX;
         /* fork: a new process sharing nothing, in the same namespaces */
-        block_none_of(&b, 0,
-                      CLONE_THREAD | CLONE_VM | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID |
-                          CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP);
+        block_mask(&b, 0,
+                   CLONE_THREAD | CLONE_VM | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID |
+                       CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP,
+                   0, SECCOMP_RET_ALLOW, RET_DENY);
         emit_block(p, __NR_clone, &b);
         block_arg_in(&b, 0, &unix_only, 1, RET_DENY);
         emit_block(p, __NR_socketpair, &b);
