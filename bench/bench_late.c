@@ -158,19 +158,16 @@ static int run_dogslowd(const char *dogslowd, const char *dir, const char *timer
             usleep(200);
             continue;
         }
-        for (char *p = buf; p < buf + len;) {
-            const struct inotify_event *ev = (const struct inotify_event *)p;
-            int pid, tid, hit = 0;
-            if (ev->len && bench_report_name(ev->name, &pid, &tid) == 0) {
-                for (int i = 0; i < nsamples; i++)
-                    if (samples[i].tid == tid) {
-                        if (samples[i].nseen++ == 0)
-                            samples[i].seen_ns = now;
-                        hit = 1;
-                    }
-                extra += !hit;
-            }
-            p += sizeof(*ev) + ev->len;
+        int tid;
+        for (const char *p = buf; bench_next_report(&p, buf + len, &tid, NULL);) {
+            int hit = 0;
+            for (int i = 0; i < nsamples; i++)
+                if (samples[i].tid == tid) {
+                    if (samples[i].nseen++ == 0)
+                        samples[i].seen_ns = now;
+                    hit = 1;
+                }
+            extra += !hit;
         }
     }
     atomic_store(&stop_control, true);

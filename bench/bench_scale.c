@@ -205,25 +205,19 @@ static void *watch_loop(void *unused)
             usleep(500);
             continue;
         }
-        for (char *p = buf; p < buf + len;) {
-            const struct inotify_event *ev = (const struct inotify_event *)p;
-            int pid, tid;
-            if (ev->mask & IN_Q_OVERFLOW)
-                watch.overflow = true;
-            if (ev->len && bench_report_name(ev->name, &pid, &tid) == 0) {
-                if (watch.n == watch.cap) {
-                    size_t cap = watch.cap ? watch.cap * 2 : 4096;
-                    struct seen *v = realloc(watch.v, cap * sizeof(*v));
-                    if (!v)
-                        abort();
-                    watch.v = v;
-                    watch.cap = cap;
-                }
-                watch.v[watch.n++] = (struct seen){.tid = tid, .when_ns = now};
-                atomic_store(&watch.count, watch.n);
-                atomic_store(&watch.last_ns, now);
+        int tid;
+        for (const char *p = buf; bench_next_report(&p, buf + len, &tid, &watch.overflow);) {
+            if (watch.n == watch.cap) {
+                size_t cap = watch.cap ? watch.cap * 2 : 4096;
+                struct seen *v = realloc(watch.v, cap * sizeof(*v));
+                if (!v)
+                    abort();
+                watch.v = v;
+                watch.cap = cap;
             }
-            p += sizeof(*ev) + ev->len;
+            watch.v[watch.n++] = (struct seen){.tid = tid, .when_ns = now};
+            atomic_store(&watch.count, watch.n);
+            atomic_store(&watch.last_ns, now);
         }
     }
     return NULL;

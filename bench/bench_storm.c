@@ -280,25 +280,22 @@ static void storm(const char *dogslowd, const char *dir, bool privsep, uint32_t 
             usleep(200);
             continue;
         }
-        for (char *p = buf; p < buf + len;) {
-            const struct inotify_event *ev = (const struct inotify_event *)p;
-            int pid, tid, hit = 0;
-            if (ev->len && bench_report_name(ev->name, &pid, &tid) == 0) {
-                for (uint32_t i = 0; i < total; i++)
-                    if (sh->rec[i].tid == tid) {
-                        if (sh->rec[i].nseen++ == 0) {
-                            sh->rec[i].seen_ns = now;
-                            got++;
-                            if (!first)
-                                first = now;
-                            last = now;
-                        }
-                        hit = 1;
-                        break;
+        int tid;
+        for (const char *p = buf; bench_next_report(&p, buf + len, &tid, NULL);) {
+            int hit = 0;
+            for (uint32_t i = 0; i < total; i++)
+                if (sh->rec[i].tid == tid) {
+                    if (sh->rec[i].nseen++ == 0) {
+                        sh->rec[i].seen_ns = now;
+                        got++;
+                        if (!first)
+                            first = now;
+                        last = now;
                     }
-                extra += !hit;
-            }
-            p += sizeof(*ev) + ev->len;
+                    hit = 1;
+                    break;
+                }
+            extra += !hit;
         }
         if (got >= (int)total && !cpu1)
             cpu1 = tree_cpu_ns(dpid, 0);

@@ -7,10 +7,12 @@
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -103,6 +105,24 @@ static inline int bench_report_name(const char *name, int *ret_pid, int *ret_tid
         return -1;
     *ret_pid = pid;
     *ret_tid = tid;
+    return 0;
+}
+
+/* The next report file an inotify buffer [*p, end) announces (events of
+ * other files skipped): 1 with its tid, *p moved past it; 0 at the end.
+ * *overflow (if not NULL) is set when the kernel's queue overflowed. */
+static inline int bench_next_report(const char **p, const char *end, int *ret_tid, bool *overflow)
+{
+    while (*p < end) {
+        const struct inotify_event *ev = (const struct inotify_event *)(const void *)*p;
+        int pid;
+
+        *p += sizeof(*ev) + ev->len;
+        if (overflow && (ev->mask & IN_Q_OVERFLOW))
+            *overflow = true;
+        if (ev->len && bench_report_name(ev->name, &pid, ret_tid) == 0)
+            return 1;
+    }
     return 0;
 }
 
