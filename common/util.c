@@ -230,3 +230,57 @@ size_t dsl_utf8_len(const unsigned char *s, size_t n)
         return 0;
     return len;
 }
+
+bool dsl_maps_line(const char *line, size_t len, struct dsl_mapping *ret)
+{
+    char buf[PATH_MAX + 128];
+    char *p, *end;
+    unsigned long long v[3];
+    unsigned long maj, min;
+
+    if (len >= sizeof(buf))
+        return false;
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+    p = buf;
+    v[0] = strtoull(p, &end, 16);
+    if (end == p || *end != '-')
+        return false;
+    p = end + 1;
+    v[1] = strtoull(p, &end, 16);
+    if (end == p || *end != ' ')
+        return false;
+    p = end + 1;
+    p = strchr(p, ' '); /* permissions */
+    if (!p)
+        return false;
+    p++;
+    v[2] = strtoull(p, &end, 16);
+    if (end == p || *end != ' ')
+        return false;
+    p = end + 1; /* device: major:minor, in hex */
+    maj = strtoul(p, &end, 16);
+    if (end == p || *end != ':')
+        return false;
+    p = end + 1;
+    min = strtoul(p, &end, 16);
+    if (end == p || *end != ' ')
+        return false;
+    p = end + 1;
+    ret->inode = strtoull(p, &end, 10);
+    if (end == p)
+        return false;
+    p = end;
+    while (*p == ' ')
+        p++;
+    if (*p != '/' || strlen(p) >= sizeof(ret->path))
+        return false;
+    ret->start = v[0];
+    ret->end = v[1];
+    ret->offset = v[2];
+    ret->major = (unsigned)maj;
+    ret->minor = (unsigned)min;
+    memcpy(ret->path, p, strlen(p) + 1);
+    return true;
+}
+

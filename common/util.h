@@ -3,6 +3,7 @@
 #ifndef DOGSLOW_UTIL_H
 #define DOGSLOW_UTIL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,6 +59,16 @@ int dsl_proc_status_field(pid_t pid, pid_t tid, const char *key, long *ret);
  * with the pid it names one process for good), and field 3, its state
  * ('Z': exited, not yet reaped).  Either pointer may be NULL.  0 or -errno. */
 int dsl_proc_stat(pid_t pid, uint64_t *starttime, char *state);
+
+/* One line of /proc/PID/maps ("start-end perms offset major:minor inode
+ * path"), without its newline, when it maps a file: false for anonymous
+ * and special mappings ([heap], [vdso]) and for anything malformed. */
+struct dsl_mapping {
+    uint64_t start, end, offset, inode;
+    unsigned major, minor;
+    char path[PATH_MAX];
+};
+bool dsl_maps_line(const char *line, size_t len, struct dsl_mapping *ret);
 
 /* One read() of a small file (the /proc files: they hand over their whole
  * text in one read) into buf, NUL-terminated.  Returns the length, -errno

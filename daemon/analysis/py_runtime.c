@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "analysis.h"
+#include "util.h"
 
 void py_version_string(uint32_t v, char *buf, size_t size)
 {
@@ -58,11 +59,6 @@ static const char *const sym_names[SYM_COUNT] = {
     [SYM_FROZENSET] = "PyFrozenSet_Type",
     /* Every CPython has it, also those too old for _PyRuntime. */
     [SYM_INITIALIZE] = "Py_Initialize",
-};
-
-struct mapping {
-    uint64_t start, end, offset, inode;
-    char path[PATH_MAX];
 };
 
 static int pread_exact(int fd, void *buf, size_t len, uint64_t off)
@@ -196,54 +192,6 @@ static int elf_scan(int fd, uint64_t values[SYM_COUNT], bool found[SYM_COUNT],
     return r;
 }
 
-/* Parse one /proc/PID/maps line; false if it is not a file mapping. */
-static bool parse_maps_line(const char *line, size_t len, struct mapping *ret)
-{
-    char buf[PATH_MAX + 128];
-    char *p, *end;
-    unsigned long long v[3];
-
-    if (len >= sizeof(buf))
-        return false;
-    memcpy(buf, line, len);
-    buf[len] = '\0';
-    p = buf;
-    v[0] = strtoull(p, &end, 16);
-    if (end == p || *end != '-')
-        return false;
-    p = end + 1;
-    v[1] = strtoull(p, &end, 16);
-    if (end == p || *end != ' ')
-        return false;
-    p = end + 1;
-    p = strchr(p, ' '); /* permissions */
-    if (!p)
-        return false;
-    p++;
-    v[2] = strtoull(p, &end, 16);
-    if (end == p || *end != ' ')
-        return false;
-    p = strchr(end + 1, ' '); /* device */
-    if (!p)
-        return false;
-    p++;
-    ret->inode = strtoull(p, &end, 10);
-    if (end == p)
-        return false;
-    p = end;
-    while (*p == ' ')
-        p++;
-    if (*p != '/')
-        return false;
-    ret->start = v[0];
-    ret->end = v[1];
-    ret->offset = v[2];
-    if (strlen(p) >= sizeof(ret->path))
-        return false;
-    memcpy(ret->path, p, strlen(p) + 1);
-    return true;
-}
-
 static const char *base_name(const char *path)
 {
     const char *s = strrchr(path, '/');
@@ -270,7 +218,7 @@ static uint32_t version_from_name(const char *path)
     return (major << 24) | (minor << 16);
 }
 
-static int open_mapping(pid_t pid, const struct mapping *mp)
+static int open_mapping(pid_t pid, const struct dsl_mapping *mp)
 {
     char path[PATH_MAX + 64];
     struct stat st;
@@ -388,7 +336,7 @@ static void fill_types(struct py_types *t, const uint64_t *v, const bool *found,
 
 int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_size)
 {
-    struct mapping *cand = NULL;
+    struct dsl_mapping *cand = NULL;
     unsigned ncand = 0;
     char exe[PATH_MAX], path[64], *maps = NULL;
     size_t maps_len = 0;
@@ -420,10 +368,10 @@ int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_siz
         const char *line = maps + pos;
         const char *nl = memchr(line, '\n', maps_len - pos);
         size_t len = nl ? (size_t)(nl - line) : maps_len - pos;
-        struct mapping mp;
+        struct dsl_mapping mp;
 
         pos += len + 1;
-        if (!parse_maps_line(line, len, &mp) || mp.offset != 0)
+        if (!dsl_maps_line(line, len, &mp) || mp.offset != 0)
             continue;
         bool is_exe = exe[0] && strcmp(mp.path, exe) == 0;
         const char *bn = base_name(mp.path);

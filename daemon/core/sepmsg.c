@@ -582,34 +582,22 @@ int sep_open_decode(const uint8_t *p, size_t len, enum sep_open_kind *ret_kind, 
 
 /* ---- what the daemon opens for it ----------------------------------------- */
 
-/* Does a line of the maps text name path as its file, exactly?  The path
- * is a line's last field and starts at its first '/' (the fields before
- * are numbers and flags: "start-end perms offset major:minor inode").
- * The mapped file's device and inode in *ret_dev, *ret_ino. */
+/* Does a line of the maps text name path as its file, exactly?  The mapped
+ * file's device and inode in *ret_dev, *ret_ino. */
 static bool maps_names(const char *maps, size_t len, const char *path, dev_t *ret_dev,
                        uint64_t *ret_ino)
 {
-    size_t plen = strlen(path);
+    struct dsl_mapping m;
     const char *end = maps + len;
 
     for (const char *line = maps; line < end;) {
         const char *eol = memchr(line, '\n', (size_t)(end - line));
         const char *stop = eol ? eol : end;
-        const char *slash = memchr(line, '/', (size_t)(stop - line));
-        char head[128];
-        unsigned maj, min;
-        unsigned long long ino;
-        size_t hl = slash ? (size_t)(slash - line) : 0;
 
-        if (slash && (size_t)(stop - slash) == plen && !memcmp(slash, path, plen) &&
-            hl < sizeof(head)) {
-            memcpy(head, line, hl);
-            head[hl] = '\0';
-            if (sscanf(head, "%*x-%*x %*s %*x %x:%x %llu", &maj, &min, &ino) == 3 && ino) {
-                *ret_dev = makedev(maj, min);
-                *ret_ino = ino;
-                return true;
-            }
+        if (dsl_maps_line(line, (size_t)(stop - line), &m) && m.inode && !strcmp(m.path, path)) {
+            *ret_dev = makedev(m.major, m.minor);
+            *ret_ino = m.inode;
+            return true;
         }
         line = stop + 1;
     }
