@@ -421,26 +421,19 @@ int sep_result_encode(struct sep_buf *b, const struct sep_result *r)
     return b->err ? -EMSGSIZE : 0;
 }
 
+/* A string as dsl_get_str_max() reads it (checked the same way), malloc'd;
+ * max <= SEP_VAR_VALUE_MAX. */
 static char *get_dup(struct dsl_cursor *c, size_t max)
 {
-    uint16_t n = dsl_get_u16(c);
+    char tmp[SEP_VAR_VALUE_MAX + 1];
     char *s;
 
+    dsl_get_str_max(c, tmp, max);
     if (c->err)
         return NULL;
-    if (n > max || c->len - c->off < n || memchr(c->p + c->off, '\0', n)) {
+    s = strdup(tmp);
+    if (!s)
         c->err = true;
-        return NULL;
-    }
-    s = malloc((size_t)n + 1);
-    if (!s) {
-        c->err = true;
-        return NULL;
-    }
-    if (n) /* the payload may be empty, and its pointer NULL */
-        memcpy(s, c->p + c->off, n);
-    s[n] = '\0';
-    c->off += n;
     return s;
 }
 
