@@ -47,6 +47,10 @@
 #define PENDING_TIMEOUT_NS (5 * NSEC_PER_SEC)
 /* How long dogslow_register() waits for the daemon. */
 #define REGISTER_TIMEOUT_MS 2000
+/* A full listen backlog (connect() says EAGAIN) is the daemon's to drain,
+ * within milliseconds even under a flood of connections: try again soon
+ * rather than after RETRY_INTERVAL_NS. */
+#define BACKLOG_RETRY_NS (20 * NSEC_PER_MSEC)
 
 struct client {
     /* The scoreboard in use, or NULL; read lock-free by the hot path. */
@@ -58,6 +62,7 @@ struct client {
     /* Everything below is touched only by the thread holding 'busy'. */
     int busy;
     bool wanted; /* dogslow_register() was called and not undone */
+    bool queue_full; /* the last connect() found the daemon's queue full */
     int memfd;   /* kept so a restarted daemon can adopt the scoreboard */
     struct dsl_sb_header *map; /* our mapping of memfd; outlives registrations */
     size_t sb_size;
@@ -174,38 +179,48 @@ static void drop_scoreboard_after_fork(void)
     g.busy = 0;
 }
 
-static int connect_socket(const char *path, int *ret_fd)
+/*
+ * Connect to path.  With wait_ms > 0 a full queue of connections is waited
+ * for, in line with the other connecting processes, at most that long; else
+ * connect() says EAGAIN at once.  The socket is non-blocking afterwards.
+ */
+static int connect_socket(const char *path, int *ret_fd, int wait_ms)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct timeval tv = {.tv_sec = wait_ms / 1000, .tv_usec = (wait_ms % 1000) * 1000};
     _cleanup_close_ int fd = -1;
 
     if (strlen(path) >= sizeof(sa.sun_path))
         return -ENAMETOOLONG;
     dsl_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (wait_ms > 0 ? 0 : SOCK_NONBLOCK), 0);
     if (fd < 0)
         return -errno;
+    if (wait_ms > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+        return -errno;
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+        return errno == EINTR ? -EAGAIN : -errno;
+    if (wait_ms > 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
         return -errno;
     *ret_fd = dsl_take_fd(&fd);
     return 0;
 }
 
 /* Connect to the configured socket, or to the first default that answers. */
-static int connect_daemon(int *ret_fd, char *ret_path, size_t size)
+static int connect_daemon(int *ret_fd, char *ret_path, size_t size, int wait_ms)
 {
     char path[sizeof(g.socket_path)];
     int r = -ENOENT;
 
     if (g.socket_path[0]) {
         dsl_strlcpy(ret_path, g.socket_path, size);
-        return connect_socket(g.socket_path, ret_fd);
+        return connect_socket(g.socket_path, ret_fd, wait_ms);
     }
     for (int i = 0; i < 2; i++) {
         if (dsl_socket_path_candidate(i, path, sizeof(path)) < 0)
             continue;
         dsl_strlcpy(ret_path, path, size);
-        r = connect_socket(path, ret_fd);
+        r = connect_socket(path, ret_fd, wait_ms);
         if (r == 0)
             return 0;
     }
@@ -335,8 +350,11 @@ static int install(int sock, const struct dsl_welcome *w, int memfd)
     return 0;
 }
 
-/* One non-blocking step towards being registered; called with 'busy' held. */
-static void reconnect_step(uint64_t now)
+/*
+ * One step towards being registered; called with 'busy' held.  Non-blocking
+ * from the hot path (wait_ms 0); dogslow_register() lets connect() wait.
+ */
+static void reconnect_step(uint64_t now, int wait_ms)
 {
     struct dsl_welcome w;
     char path[sizeof(g.socket_path)];
@@ -346,7 +364,13 @@ static void reconnect_step(uint64_t now)
         if (now < g.next_try_ns)
             return;
         g.next_try_ns = now + RETRY_INTERVAL_NS;
-        r = connect_daemon(&g.pending, path, sizeof(path));
+        r = connect_daemon(&g.pending, path, sizeof(path), wait_ms);
+        g.queue_full = r == -EAGAIN;
+        if (r == -EAGAIN) {
+            g.next_try_ns = now + BACKLOG_RETRY_NS;
+            set_error(EAGAIN, "dogslowd's socket %s has a full queue of connections", path);
+            return;
+        }
         if (r < 0) {
             set_error(-r, "cannot connect to dogslowd at %s", path);
             return;
@@ -458,12 +482,17 @@ DSL_EXPORT int dogslow_register(const struct dogslow_options *opts)
     }
     g.next_try_ns = 0;
     deadline = dsl_now_ns(CLOCK_MONOTONIC) + REGISTER_TIMEOUT_MS * NSEC_PER_MSEC;
-    reconnect_step(dsl_now_ns(CLOCK_MONOTONIC));
-    while (g.pending >= 0) {
+    reconnect_step(dsl_now_ns(CLOCK_MONOTONIC), REGISTER_TIMEOUT_MS);
+    /* Wait for the answer.  connect() waited in the queue of connections;
+     * interrupted there, it is tried again. */
+    while (g.pending >= 0 || g.queue_full) {
         struct pollfd pfd = {.fd = g.pending, .events = POLLIN};
         uint64_t now = dsl_now_ns(CLOCK_MONOTONIC);
+        int left_ms = now < deadline ? (int)((deadline - now) / NSEC_PER_MSEC) + 1 : 0;
 
-        if (now >= deadline) {
+        if (!left_ms && g.pending < 0)
+            break; /* still full: last_error says so */
+        if (!left_ms) {
             snprintf(g.last_error, sizeof(g.last_error), "dogslowd did not answer in %d ms",
                      REGISTER_TIMEOUT_MS);
             close(g.pending);
@@ -471,8 +500,11 @@ DSL_EXPORT int dogslow_register(const struct dogslow_options *opts)
             r = -ETIMEDOUT;
             break;
         }
-        (void)poll(&pfd, 1, (int)((deadline - now) / NSEC_PER_MSEC) + 1);
-        reconnect_step(dsl_now_ns(CLOCK_MONOTONIC));
+        if (g.pending >= 0)
+            (void)poll(&pfd, 1, left_ms);
+        else
+            g.next_try_ns = 0;
+        reconnect_step(dsl_now_ns(CLOCK_MONOTONIC), left_ms);
     }
     if (r == 0 && !g.sb)
         r = g.last_err > 0 ? -g.last_err : -ENOTCONN;
@@ -509,7 +541,7 @@ static __attribute__((noinline)) void upkeep(uint64_t now)
     if (!g.wanted || !try_lock())
         return;
     if (g.wanted)
-        reconnect_step(now);
+        reconnect_step(now, 0);
     unlock();
 }
 

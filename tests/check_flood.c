@@ -499,7 +499,8 @@ START_TEST(flood_of_half_open_connections_locks_nobody_out)
 
     /* A real worker (libdogslow) registers and is reported meanwhile. */
     tw_start(&w, &d, getenv("TEST_WORKER"), wargs);
-    const char *line = tw_expect(&w, "ready", 5000);
+    /* Its first line: "ready", or why it could not register. */
+    const char *line = tw_expect(&w, "", 5000);
     ck_assert_msg(line && !strncmp(line, "ready pid=", 10), "the worker did not register: %s",
                   line ? line : "(nothing)");
     ck_assert_msg(td_wait_reports(&d, 1, 5000) == 1, "no report during the flood:\n%s", td_log(&d));
@@ -611,6 +612,54 @@ static void capped_user(const char *sock, int in, int out)
     if (reg[0] >= 0)
         close(reg[0]);
 }
+
+/*
+ * A worker that starts while the daemon's queue of connections is full (the
+ * daemon was busy: here, stopped) is not refused: libdogslow tries again
+ * until the daemon drains the queue, within dogslow_register()'s wait.
+ */
+START_TEST(full_queue_delays_a_registration_but_does_not_fail_it)
+{
+    struct tdaemon d;
+    struct tworker w;
+    const char *wargs[] = {"slow", "1.0", "GET", "/after-the-queue", NULL};
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fill[1024], nfill = 0;
+
+    td_init(&d);
+    td_launch(&d, "0.3", NULL);
+    dsl_strlcpy(sa.sun_path, d.sock, sizeof(sa.sun_path));
+    ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+    while (nfill < (int)(sizeof(fill) / sizeof(fill[0]))) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+        ck_assert_int_ge(fd, 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            ck_assert_msg(errno == EAGAIN, "connect: %s", strerror(errno));
+            close(fd);
+            break;
+        }
+        fill[nfill++] = fd;
+    }
+    fprintf(stderr, "flood: the queue was full after %d connections\n", nfill);
+    ck_assert_int_lt(nfill, (int)(sizeof(fill) / sizeof(fill[0])));
+
+    tw_start(&w, &d, getenv("TEST_WORKER"), wargs);
+    sleep_ms(300);
+    ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+    /* Its first line: "ready", or why it could not register. */
+    const char *line = tw_expect(&w, "", 5000);
+    ck_assert_msg(line && !strncmp(line, "ready pid=", 10), "the worker did not register: %s",
+                  line ? line : "(nothing)");
+    ck_assert_msg(td_wait_reports(&d, 1, 5000) == 1, "no report:\n%s", td_log(&d));
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    ck_assert(td_alive(&d));
+    td_stop(&d);
+    td_cleanup(&d);
+}
+END_TEST
 
 START_TEST(per_user_caps_hold_and_are_released)
 {
@@ -803,6 +852,7 @@ int main(void)
     tcase_add_test(tc, uid_table_keeps_every_count);
     tcase_add_test(tc, ratelimit_lets_a_burst_through_and_counts_the_rest);
     tcase_add_test(tc, ratelimited_lines_say_how_many_were_suppressed);
+    tcase_add_test(tc, full_queue_delays_a_registration_but_does_not_fail_it);
     tcase_add_test(tc, per_user_caps_hold_and_are_released);
     tcase_add_test(tc, flood_of_half_open_connections_locks_nobody_out);
     suite_add_tcase(s, tc);
