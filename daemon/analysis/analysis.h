@@ -44,6 +44,7 @@ struct analysis_io {
 };
 /* NULL: read and open directly (the daemon naming in-process). */
 void analysis_set_io(const struct analysis_io *io);
+const struct analysis_io *analysis_get_io(void);
 /* Free this thread's cache of frame names (threads free theirs at exit). */
 void symbolize_cache_release(void);
 
@@ -152,6 +153,11 @@ int locals_fuzz_eval(const uint8_t *data, size_t size);
  * report ("unsupported Python 3.10") and ret is untouched.
  */
 int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_size);
+/* The same with the executable's path given (exe: "" for none), for the
+ * analysis process, which cannot read /proc/PID/exe; it reads the maps and
+ * opens the files through its analysis_io. */
+int py_runtime_find_exe(pid_t pid, const char *exe, struct py_runtime *ret, char *why,
+                        size_t why_size);
 
 /*
  * Fill ret for version_hex with the built-in offsets (3.11, 3.12, 3.13,
@@ -202,6 +208,22 @@ int py_read_stack(struct py_runtime *rt, struct remote_mem *m, pid_t tid,
 int py_capture(const struct py_runtime *rt, struct remote_mem *m, pid_t tid,
                const struct py_limits *lim, struct py_stack *ret);
 void py_finish(struct py_runtime *rt, struct remote_mem *m, struct py_stack *s);
+
+/* A stack's one allocation, laid out as py_capture() lays it out for lim
+ * (bounded the same way; NULL: the defaults), with extra_text bytes of
+ * text room beyond max_text_bytes; for decoding a stack sent between the
+ * daemon and its analysis process (sepmsg.c).  py_stack_locals(): the
+ * room for frame i's locals (max_locals of them).  py_stack_add_text():
+ * text copied into the arena, NUL-terminated; NULL when it is full. */
+int py_stack_alloc(struct py_stack *s, const struct py_limits *lim, size_t extra_text);
+struct py_local *py_stack_locals(struct py_stack *s, unsigned frame);
+const char *py_stack_add_text(struct py_stack *s, const char *text, size_t len);
+
+/* The worker's code cache (struct py_runtime): an entry py_finish() made in
+ * the analysis process, put into the daemon's copy; and an entry looked up
+ * by code object. */
+void py_code_cache_put(struct py_runtime *rt, const struct py_code_slot *e);
+bool py_code_cache_get(const struct py_runtime *rt, uint64_t code, struct py_code_slot *ret);
 
 /* A short human-readable version, "3.11.7". */
 void py_version_string(uint32_t version_hex, char *buf, size_t size);

@@ -41,33 +41,36 @@ static struct sep_buf in, ans, out;
 struct mirror {
     struct mirror *next;
     struct worker w;
+    struct py_runtime *py; /* its CPython runtime, as the last Python job gave it */
 };
 static struct mirror *mirrors;
 
-static struct worker *mirror_of(const struct sep_job *j)
+static struct mirror *mirror_of(uint64_t worker_id, pid_t pid)
 {
     struct mirror *m;
 
     for (m = mirrors; m; m = m->next)
-        if (m->w.id == j->worker_id)
+        if (m->w.id == worker_id)
             break;
-    if (m && m->w.pid != j->pid) { /* cannot be: ids are never reused */
+    if (m && m->w.pid != pid) { /* cannot be: ids are never reused */
         symbolize_release_worker(&m->w);
         m->w.modules_ns = 0;
+        free(m->py);
+        m->py = NULL;
     }
     if (!m) {
         m = calloc(1, sizeof(*m));
         if (!m)
             return NULL;
-        m->w.id = j->worker_id;
+        m->w.id = worker_id;
         m->w.pidfd = m->w.conn = m->w.memfd = -1;
         pthread_mutex_init(&m->w.dwfl_lock, NULL);
         m->next = mirrors;
         mirrors = m;
     }
-    m->w.pid = j->pid;
-    snprintf(m->w.program, sizeof(m->w.program), "pid %d", (int)j->pid);
-    return &m->w;
+    m->w.pid = pid;
+    snprintf(m->w.program, sizeof(m->w.program), "pid %d", (int)pid);
+    return m;
 }
 
 static void forget(uint64_t id)
@@ -78,6 +81,7 @@ static void forget(uint64_t id)
             *p = m->next;
             symbolize_release_worker(&m->w);
             pthread_mutex_destroy(&m->w.dwfl_lock);
+            free(m->py);
             free(m);
             return;
         }
@@ -174,7 +178,8 @@ static void run(const struct sep_job *j)
     static struct symframe sym[DSL_SYMFRAMES_MAX];
     static struct sep_result res;
     struct config cfg;
-    struct worker *w = mirror_of(j);
+    struct mirror *m = mirror_of(j->worker_id, j->pid);
+    struct worker *w = m ? &m->w : NULL;
     int n = 0;
 
     /* What analysis reads of a configuration (config_defaults() would look
@@ -233,17 +238,121 @@ static void run(const struct sep_job *j)
     symframes_free(sym, res.nsym);
 }
 
+/* ---- the CPython reader's unheld halves ----------------------------------- */
+
+static void send_or_exit(void)
+{
+    if (sep_send(sock, &out, -1) < 0) {
+        fprintf(stderr, "dogslowd (analysis): cannot send a result\n");
+        _exit(1);
+    }
+}
+
+/* Is the worker a CPython process?  The ELF files are read here. */
+static void py_find(const struct sep_py_find *f)
+{
+    static struct sep_py_found res;
+    struct mirror *m = mirror_of(f->worker_id, f->pid);
+    struct py_runtime *rt = calloc(1, sizeof(*rt));
+
+    memset(&res, 0, sizeof(res));
+    alarm(JOB_ALARM_S);
+    res.r = rt ? py_runtime_find_exe(f->pid, f->exe, rt, res.why, sizeof(res.why)) : -ENOMEM;
+    alarm(0);
+    if (res.r == 0) {
+        res.version_hex = rt->version_hex;
+        res.runtime_addr = rt->runtime_addr;
+        res.types = rt->types;
+        dsl_strlcpy(res.path, rt->path, sizeof(res.path));
+    }
+    if (m && res.r == 0) {
+        free(m->py);
+        m->py = rt;
+    } else {
+        free(rt);
+    }
+    if (sep_py_found_encode(&out, &res) < 0)
+        _exit(1);
+    send_or_exit();
+}
+
+/* The worker's runtime as the job describes it: the one found here, or
+ * one set up from the version and address (this process was replaced
+ * since, or the daemon found it itself). */
+static struct py_runtime *py_runtime_of(struct mirror *m, const struct sep_py_job *j)
+{
+    struct remote_mem mem;
+    struct remote_proc p;
+
+    if (m->py && m->py->version_hex == j->version_hex && m->py->runtime_addr == j->runtime_addr)
+        return m->py;
+    free(m->py);
+    m->py = calloc(1, sizeof(*m->py));
+    if (!m->py)
+        return NULL;
+    remote_mem_proc(&mem, &p, j->pid);
+    if (py_runtime_init(m->py, j->version_hex, j->runtime_addr) < 0 ||
+        (((j->version_hex >> 16) & 0xff) >= 13 && py_runtime_load_debug_offsets(m->py, &mem) < 0)) {
+        free(m->py);
+        m->py = NULL;
+        return NULL;
+    }
+    m->py->pid = j->pid;
+    m->py->types = j->types;
+    return m->py;
+}
+
+/* Name the frames the daemon read while the thread was held. */
+static void py_name(struct sep_py_job *j)
+{
+    static struct sep_py_result res;
+    struct mirror *m = mirror_of(j->worker_id, j->pid);
+    struct py_runtime *rt = m ? py_runtime_of(m, j) : NULL;
+    struct remote_mem mem;
+    struct remote_proc p;
+
+    res.ncache = 0;
+    if (!rt) {
+        /* Nothing to name them with: no frames, saying why. */
+        j->stack.nframes = 0;
+        j->stack.err = -EPROTO;
+        snprintf(j->stack.note, sizeof(j->stack.note), "the Python runtime could not be read");
+        j->stack.finished = true;
+    } else {
+        remote_mem_proc(&mem, &p, j->tid);
+        alarm(JOB_ALARM_S);
+        py_finish(rt, &mem, &j->stack);
+        alarm(0);
+        /* What it learnt of the code objects, for the daemon's code cache. */
+        for (unsigned i = 0; i < j->stack.nframes; i++) {
+            struct py_code_slot e;
+            bool dup = false;
+
+            if (!py_code_cache_get(rt, j->stack.frames[i].code_addr, &e))
+                continue;
+            for (unsigned k = 0; k < res.ncache && !dup; k++)
+                dup = res.cache[k].code == e.code;
+            if (!dup)
+                res.cache[res.ncache++] = e;
+        }
+    }
+    res.stack = j->stack;
+    if (sep_py_result_encode(&out, &res) < 0)
+        _exit(1);
+    send_or_exit();
+}
+
 void analysis_child_prepare(void)
 {
     symbolize_init();
 }
 
-void analysis_child_main(int fd, bool confine, bool test_garbage)
+void analysis_child_main(int fd, bool confine, bool test_garbage, bool python)
 {
     static struct sep_job job;
 
     sock = fd;
-    (void)prctl(PR_SET_NAME, "dogslowd-analys", 0, 0, 0);
+    (void)prctl(PR_SET_NAME, python ? "dogslowd-python" : "dogslowd-analys", 0, 0, 0);
     signal(SIGALRM, SIG_DFL);
     if (confine && sandbox_enter_analysis() < 0) {
         fprintf(stderr, "dogslowd (analysis): cannot install its seccomp filter\n");
@@ -262,6 +371,43 @@ void analysis_child_main(int fd, bool confine, bool test_garbage)
                 forget(mirrors->w.id);
             close(sock);
             _exit(0);
+        }
+        if (r == 0 && h.type == SEP_PY_FIND) {
+            static struct sep_py_find f;
+
+            if (sep_py_find_decode(in.p, in.len, &f) < 0) {
+                fprintf(stderr, "dogslowd (analysis): a bad job: malformed\n");
+                _exit(1);
+            }
+            py_find(&f);
+            continue;
+        }
+        if (r == 0 && h.type == SEP_PY_JOB) {
+            static struct sep_py_job pj;
+
+            if (sep_py_job_decode(in.p, in.len, &pj) < 0) {
+                fprintf(stderr, "dogslowd (analysis): a bad job: malformed\n");
+                _exit(1);
+            }
+            if (test_garbage) {
+                /* Named frames where the job sent none: more than it may. */
+                pj.stack.nframes = 0;
+                pj.stack.finished = true;
+                static struct sep_py_result bad;
+                bad.stack = pj.stack;
+                bad.ncache = 1;
+                bad.cache[0] = (struct py_code_slot){.code = 0x1000, .names = 8, .n = 1};
+                if (sep_py_result_encode(&out, &bad) < 0 || sep_send(sock, &out, -1) < 0)
+                    _exit(1);
+                py_stack_free(&pj.stack);
+                test_garbage = false;
+                continue;
+            }
+            for (unsigned i = 0; i < pj.nforget; i++)
+                forget(pj.forget[i]);
+            py_name(&pj);
+            py_stack_free(&pj.stack);
+            continue;
         }
         if (r < 0 || h.type != SEP_JOB || sep_job_decode(in.p, in.len, &job) < 0) {
             fprintf(stderr, "dogslowd (analysis): a bad job: %s\n",

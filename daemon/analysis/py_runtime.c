@@ -336,21 +336,35 @@ static void fill_types(struct py_types *t, const uint64_t *v, const bool *found,
 
 int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_size)
 {
-    struct dsl_mapping *cand = NULL;
-    unsigned ncand = 0;
-    char exe[PATH_MAX], path[64], *maps = NULL;
-    size_t maps_len = 0;
+    char exe[PATH_MAX], path[64];
     ssize_t n;
-    int r;
 
-    if (pid <= 0 || !ret)
-        return -EINVAL;
-    (void)remote_cache_prepare(); /* now, not while a thread is held */
     snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
     n = readlink(path, exe, sizeof(exe) - 1);
     exe[n > 0 ? n : 0] = '\0';
+    return py_runtime_find_exe(pid, exe, ret, why, why_size);
+}
 
-    r = read_maps(pid, &maps, &maps_len);
+int py_runtime_find_exe(pid_t pid, const char *exe, struct py_runtime *ret, char *why,
+                        size_t why_size)
+{
+    const struct analysis_io *io = analysis_get_io();
+    struct dsl_mapping *cand = NULL;
+    unsigned ncand = 0;
+    char *maps = NULL;
+    size_t maps_len = 0;
+    int r;
+
+    if (pid <= 0 || !ret || !exe)
+        return -EINVAL;
+    (void)remote_cache_prepare(); /* now, not while a thread is held */
+    if (io) {
+        /* The analysis process: the daemon reads the maps for it. */
+        maps = io->read_maps(pid, &maps_len);
+        r = maps ? 0 : -ESRCH;
+    } else {
+        r = read_maps(pid, &maps, &maps_len);
+    }
     if (r < 0) {
         set_why(why, why_size, "cannot read /proc/%d/maps: %s", (int)pid, strerror(-r));
         return r;
@@ -398,7 +412,7 @@ int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_siz
     for (unsigned i = 0; i < ncand; i++) {
         uint64_t v[SYM_COUNT] = {0}, load_vaddr = 0, bias;
         bool found[SYM_COUNT] = {false};
-        int fd = open_mapping(pid, &cand[i]);
+        int fd = io ? io->open_file(SEP_OPEN_MODULE, cand[i].path) : open_mapping(pid, &cand[i]);
         int e;
 
         if (fd < 0)

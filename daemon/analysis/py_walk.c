@@ -580,42 +580,93 @@ static void finish_frames(struct ctx *c, struct py_stack *s)
     free(vbuf);
 }
 
+/* The one allocation of a stack: frames, then max_locals locals for each,
+ * then the text arena. */
+static size_t frames_size(const struct py_limits *lim)
+{
+    return (size_t)lim->max_frames * sizeof(struct py_frame);
+}
+
+int py_stack_alloc(struct py_stack *s, const struct py_limits *lim, size_t extra_text)
+{
+    size_t locals_size;
+
+    memset(s, 0, sizeof(*s));
+    if (lim)
+        s->lim = *lim;
+    else
+        py_limits_default(&s->lim);
+    py_limits_fix(&s->lim);
+    if (extra_text > (64u << 20))
+        return -E2BIG;
+    locals_size = (size_t)s->lim.max_frames * s->lim.max_locals * sizeof(struct py_local);
+    s->text_cap = s->lim.max_text_bytes + extra_text;
+    s->mem = malloc(frames_size(&s->lim) + locals_size + s->text_cap);
+    if (!s->mem)
+        return -ENOMEM;
+    s->frames = s->mem;
+    s->text = (char *)s->mem + frames_size(&s->lim) + locals_size;
+    return 0;
+}
+
+struct py_local *py_stack_locals(struct py_stack *s, unsigned frame)
+{
+    return (struct py_local *)((char *)s->mem + frames_size(&s->lim)) +
+           (size_t)frame * s->lim.max_locals;
+}
+
+const char *py_stack_add_text(struct py_stack *s, const char *text, size_t len)
+{
+    return arena_add(s, text, len);
+}
+
+void py_code_cache_put(struct py_runtime *rt, const struct py_code_slot *e)
+{
+    *code_slot(rt, e->code) = *e;
+}
+
+bool py_code_cache_get(const struct py_runtime *rt, uint64_t code, struct py_code_slot *ret)
+{
+    const struct py_code_slot *e = code_slot(rt, code);
+
+    if (!code || e->code != code)
+        return false;
+    *ret = *e;
+    return true;
+}
+
 int py_capture(const struct py_runtime *rt, struct remote_mem *m, pid_t tid,
                const struct py_limits *lim_in, struct py_stack *ret)
 {
     struct ctx c;
     struct py_stack s;
-    uint64_t frame = 0;
-    size_t frames_size, locals_size;
+    struct py_limits lim;
+    uint64_t frame = 0, gen = 0;
     int r;
 
     if (!rt || !m || !ret || tid <= 0)
         return -EINVAL;
-    memset(&s, 0, sizeof(s));
     if (lim_in)
-        s.lim = *lim_in;
+        lim = *lim_in;
     else
-        py_limits_default(&s.lim);
-    py_limits_fix(&s.lim);
-    if (ctx_init(&c, rt, &s.lim, m, true, &s.generation) < 0)
+        py_limits_default(&lim);
+    py_limits_fix(&lim);
+    if (ctx_init(&c, rt, &lim, m, true, &gen) < 0)
         return -ENOMEM;
     c.defer_types = true;
 
     r = find_thread(&c, tid, &frame);
     if (r < 0)
         return r;
+    r = py_stack_alloc(&s, &lim, 0);
+    if (r < 0)
+        return r;
+    c.lim = &s.lim;
+    s.generation = gen;
     s.version_hex = rt->version_hex;
-    frames_size = (size_t)s.lim.max_frames * sizeof(struct py_frame);
-    locals_size = (size_t)s.lim.max_frames * s.lim.max_locals * sizeof(struct py_local);
-    s.mem = malloc(frames_size + locals_size + s.lim.max_text_bytes);
-    if (!s.mem)
-        return -ENOMEM;
-    s.frames = s.mem;
-    s.text = (char *)s.mem + frames_size + locals_size;
-    s.text_cap = s.lim.max_text_bytes;
     walk_frames(&c, &s, frame);
     if (s.lim.max_locals)
-        capture_locals(&c, &s, (struct py_local *)((char *)s.mem + frames_size));
+        capture_locals(&c, &s, py_stack_locals(&s, 0));
     s.bytes_read = s.held_bytes = remote_cache_bytes(c.pc);
     s.reads = s.held_reads = remote_cache_reads(c.pc);
     *ret = s;

@@ -64,6 +64,11 @@ void analysis_set_io(const struct analysis_io *set)
     io = set;
 }
 
+const struct analysis_io *analysis_get_io(void)
+{
+    return io;
+}
+
 void symbolize_release_worker(struct worker *w)
 {
     if (w->dwfl) {

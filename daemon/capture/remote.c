@@ -31,16 +31,14 @@ int remote_read(struct remote_mem *m, uint64_t addr, void *buf, size_t len)
     return r;
 }
 
+/* The analysis process's reader (remote_set_live), or NULL. */
+static remote_live_fn live_override;
+
 static int proc_read(void *ctx, uint64_t addr, void *buf, size_t len)
 {
     const struct remote_proc *p = ctx;
-    struct iovec local = {.iov_base = buf, .iov_len = len};
-    struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
-    ssize_t n = process_vm_readv(p->pid, &local, 1, &remote, 1, 0);
 
-    if (n < 0)
-        return -errno;
-    return (size_t)n == len ? 0 : -EFAULT;
+    return remote_live_read(p->pid, addr, buf, len);
 }
 
 /* process_vm_readv stops at the first remote range it cannot read whole;
@@ -73,7 +71,9 @@ void remote_mem_proc(struct remote_mem *m, struct remote_proc *p, pid_t pid)
     p->pid = pid;
     memset(m, 0, sizeof(*m));
     m->read = proc_read;
-    m->readv = proc_readv;
+    /* Where reads are asked of the daemon (remote_set_live), one at a
+     * time. */
+    m->readv = live_override ? NULL : proc_readv;
     m->ctx = p;
 }
 
@@ -327,8 +327,6 @@ void remote_cache_prefetch(struct remote_cache *c, const struct remote_span *ran
 out:
     pc_flush(c, rr, slots, k);
 }
-
-static remote_live_fn live_override;
 
 void remote_set_live(remote_live_fn fn)
 {

@@ -150,6 +150,15 @@ static void cmd_status(struct daemon *d, struct dsl_text *t)
                 "%lu snapshots named there, %lu replaced, %lu requests refused\n",
                 ss.nprocs, ss.nprocs ? ", pid " : "", pids,
                 ss.nprocs > ARRAY_SIZE(ss.pids) ? ", ..." : "", ss.jobs, ss.restarts, ss.refused);
+        pids[0] = '\0';
+        for (unsigned i = 0, n = 0; i < ss.py_nprocs && i < ARRAY_SIZE(ss.py_pids); i++)
+            n += (unsigned)snprintf(pids + n, sizeof(pids) - n, "%s%d", i ? ", " : "",
+                                    (int)ss.py_pids[i]);
+        tprintf(t,
+                "Python analysis processes: %u%s%s%s (one per user of Python workers); "
+                "%lu Python stacks named or runtimes looked for there\n",
+                ss.py_nprocs, ss.py_nprocs ? ", pid " : "", pids,
+                ss.py_nprocs > ARRAY_SIZE(ss.py_pids) ? ", ..." : "", ss.py_jobs);
     } else {
         tprintf(t, "analysis processes: none: frames are named in the daemon (privsep = false)\n");
     }

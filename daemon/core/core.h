@@ -646,6 +646,15 @@ void sep_unlock(void);
  * snapshot, and s->err/s->note say why). */
 int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, bool with_locals,
              struct symframe *out, unsigned max);
+/* The CPython reader's unheld halves, in w's user's Python analysis
+ * process (the loop waits: a few milliseconds).  sep_py_find(): is w a
+ * CPython process?  As py_runtime_find(); the ELF files are read there,
+ * the offsets set up here from the version it names.  sep_py_name(): name
+ * the frames py_capture() read while tid was held (py_finish() there) and
+ * keep what it learnt in w's code cache; s is replaced by the named stack,
+ * or emptied with a note saying why it could not be named. */
+int sep_py_find(struct worker *w, struct py_runtime *ret, char *why, size_t why_size);
+void sep_py_name(struct worker *w, pid_t tid, struct py_stack *s);
 /* w is gone: the analysis process drops its session with the next job. */
 void sep_forget(const struct worker *w);
 /* From the scan timer: end the analysis processes of users that have no
@@ -655,14 +664,18 @@ void sep_sweep(struct daemon *d);
 struct sep_stats {
     unsigned nprocs;        /* analysis processes now: one per user whose workers they name */
     pid_t pids[4];          /* the first ones */
+    unsigned py_nprocs;     /* Python analysis processes: one per user of Python workers */
+    pid_t py_pids[4];
     unsigned long jobs;     /* snapshots named there */
+    unsigned long py_jobs;  /* Python stacks named and runtimes looked for there */
     unsigned long restarts; /* analysis processes replaced */
     unsigned long refused;  /* requests of it refused (reads, files) */
 };
 void sep_get_stats(struct sep_stats *ret);
 /* The analysis process's main loop (analysis/child.c), in the forked
  * process: never returns. */
-void analysis_child_main(int sock, bool confine, bool test_garbage) __attribute__((noreturn));
+void analysis_child_main(int sock, bool confine, bool test_garbage, bool python)
+    __attribute__((noreturn));
 /* Before the spawner's filter: what the analysis process needs and cannot
  * do once confined (the vDSO copy, the demangler). */
 void analysis_child_prepare(void);
@@ -687,6 +700,10 @@ enum sep_type {
     SEP_MAPS_TEXT, /* daemon -> analysis: an answer: errno, the text */
     SEP_OPEN,      /* analysis -> daemon: u8 kind, a path */
     SEP_OPENED,    /* daemon -> analysis: an answer: errno; the descriptor with it */
+    SEP_PY_FIND,   /* daemon -> analysis: find CPython in a worker (struct sep_py_find) */
+    SEP_PY_FOUND,  /* analysis -> daemon: what it found (struct sep_py_found) */
+    SEP_PY_JOB,    /* daemon -> analysis: Python frames read while held (struct sep_py_job) */
+    SEP_PY_RESULT, /* analysis -> daemon: them named, the code cache's entries */
     SEP_TYPE_END
 };
 
@@ -741,6 +758,45 @@ struct sep_result {
     struct symframe *sym; /* the caller's array; decoded vars are malloc'd */
 };
 
+/* The CPython reader's unheld halves (take.c): finding the runtime, and
+ * naming the frames captured while the thread was held (py_finish). */
+#define SEP_PY_NAME_MAX 1024u   /* a frame's file or function, on the wire */
+#define SEP_PY_FRAMES_MAX 1024u /* struct py_limits' max_frames ceiling */
+#define SEP_PY_LOCALS_MAX 1024u /* and max_locals' */
+struct sep_py_find {
+    uint64_t worker_id;
+    pid_t pid;
+    char exe[PATH_MAX]; /* /proc/PID/exe, read by the daemon ("" unknown) */
+};
+
+struct sep_py_found {
+    int r; /* py_runtime_find()'s: 0, -ENOENT, -EPROTONOSUPPORT, ... */
+    char why[128];
+    uint32_t version_hex;
+    uint64_t runtime_addr;
+    struct py_types types;
+    char path[256];
+};
+
+struct sep_py_job {
+    uint64_t worker_id;
+    pid_t pid, tid; /* the worker, and the thread whose memory is read */
+    uint32_t version_hex;
+    uint64_t runtime_addr;
+    struct py_types types;
+    unsigned nforget;
+    uint64_t forget[SEP_FORGET_MAX];
+    /* encoding: the capture (py_capture's, unnamed); decoded: a new one
+     * (py_stack_free), laid out as py_capture() lays it out */
+    struct py_stack stack;
+};
+
+struct sep_py_result {
+    struct py_stack stack; /* named; decoded: a new one (py_stack_free) */
+    unsigned ncache;       /* code objects py_finish() checked, for the code cache */
+    struct py_code_slot cache[SEP_PY_FRAMES_MAX];
+};
+
 void sep_begin(struct sep_buf *b, enum sep_type type);
 void sep_buf_free(struct sep_buf *b);
 /* Raw bytes after sep_begin() (tests, and the test hook of child.c). */
@@ -766,6 +822,20 @@ int sep_answer_decode(const uint8_t *p, size_t len, int *ret_err, const uint8_t 
 void sep_open_encode(struct sep_buf *b, enum sep_open_kind kind, const char *path);
 int sep_open_decode(const uint8_t *p, size_t len, enum sep_open_kind *ret_kind, char *path,
                     size_t size);
+int sep_py_find_encode(struct sep_buf *b, const struct sep_py_find *f);
+int sep_py_find_decode(const uint8_t *p, size_t len, struct sep_py_find *f);
+int sep_py_found_encode(struct sep_buf *b, const struct sep_py_found *f);
+int sep_py_found_decode(const uint8_t *p, size_t len, struct sep_py_found *f);
+int sep_py_job_encode(struct sep_buf *b, const struct sep_py_job *j);
+/* The stack is laid out for the limits the message carries (bounded as
+ * py_capture() bounds them). */
+int sep_py_job_decode(const uint8_t *p, size_t len, struct sep_py_job *j);
+int sep_py_result_encode(struct sep_buf *b, const struct sep_py_result *r);
+/* Decoded against what was sent (job): the limits must be the job's, and
+ * no more frames or locals come back than went; each cache entry is one of
+ * the job's code objects. */
+int sep_py_result_decode(const uint8_t *p, size_t len, const struct py_stack *job,
+                         struct sep_py_result *r);
 /* May the analysis process have this file?  A module: a path the process
  * maps (a line of its maps text names it exactly); the mapped file's
  * device and inode come back in *ret_dev, *ret_ino, and what is opened

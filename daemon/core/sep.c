@@ -76,16 +76,34 @@ struct proc {
     unsigned nforget;
     uint64_t forget[SEP_FORGET_MAX];
 };
-static struct proc procs[PROCS_MAX];
-static bool procs_ready;
-static struct proc *cur; /* the one sep_name() works with (under chan_lock) */
-static pthread_mutex_t chan_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sep_buf in, out;
+/*
+ * Two sets of them, each one per user: the naming processes (sep_name, on
+ * the analysis thread, jobs of up to seconds), and the Python processes,
+ * which the loop waits for (sep_py_find, sep_py_name: a few milliseconds
+ * each), so that the loop never waits behind a long naming job.
+ */
+struct pool {
+    struct proc procs[PROCS_MAX];
+    bool ready;
+};
+static struct pool naming, python;
+
+/* A conversation with one process of a pool: under its lock. */
+struct chan {
+    struct pool *pool;
+    struct proc *cur; /* the process it works with */
+    struct sep_buf in, out;
+};
+static struct chan name_chan = {.pool = &naming}, py_chan = {.pool = &python};
+static pthread_mutex_t chan_lock = PTHREAD_MUTEX_INITIALIZER; /* name_chan */
+static pthread_mutex_t py_lock = PTHREAD_MUTEX_INITIALIZER;   /* py_chan */
+static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER; /* the spawner's socket */
 
 static pthread_mutex_t forget_lock = PTHREAD_MUTEX_INITIALIZER; /* procs' forget lists */
 
 static bool confine; /* seccomp filters on the spawner and analysis processes */
-static unsigned long stat_jobs, stat_restarts, stat_refused;
+static unsigned long stat_jobs, stat_py_jobs, stat_restarts, stat_refused;
+static uint64_t stat_seq; /* jobs of any kind, for least-recently-used */
 
 static struct ratelimit rl_sep = RATELIMIT_INIT("analysis process", 1000, 5);
 
@@ -119,9 +137,10 @@ static void close_others(int keep)
 static void __attribute__((noreturn)) spawner_main(int ctl, pid_t daemon_pid)
 {
     /* Test hook (DOGSLOWD_TEST_ANALYSIS_GARBAGE): the first analysis
-     * process answers its first job with a malformed result, as one taken
-     * over by a crafted file might. */
-    bool test_garbage = getenv("DOGSLOWD_TEST_ANALYSIS_GARBAGE") != NULL;
+     * process (=python: the first Python one) answers its first job with a
+     * malformed result, as one taken over by a crafted file might. */
+    const char *garbage = getenv("DOGSLOWD_TEST_ANALYSIS_GARBAGE");
+    bool test_garbage = garbage != NULL, garbage_py = garbage && !strcmp(garbage, "python");
     unsigned spawned = 0;
 
     (void)prctl(PR_SET_NAME, "dogslowd-spawn", 0, 0, 0);
@@ -170,9 +189,11 @@ static void __attribute__((noreturn)) spawner_main(int ctl, pid_t daemon_pid)
             close(ctl);
             close(sv[0]);
             (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-            analysis_child_main(sv[1], confine, test_garbage && spawned == 0);
+            analysis_child_main(sv[1], confine,
+                                test_garbage && spawned == 0 && garbage_py == (c == 'p'),
+                                c == 'p');
         }
-        spawned += pid > 0;
+        spawned += pid > 0 && garbage_py == (c == 'p');
         close(sv[1]);
         int32_t p = pid > 0 ? (int32_t)pid : -1;
         (void)dsl_send_fd(ctl, &p, sizeof(p), pid > 0 ? sv[0] : -1, MSG_NOSIGNAL);
@@ -213,17 +234,18 @@ bool sep_active(void)
     return spawner >= 0;
 }
 
-static void init_procs(void)
+static void init_procs(struct pool *pool)
 {
-    if (procs_ready)
+    if (pool->ready)
         return;
     for (unsigned i = 0; i < PROCS_MAX; i++)
-        procs[i].chan = -1;
-    procs_ready = true;
+        pool->procs[i].chan = -1;
+    pool->ready = true;
 }
 
-/* A new analysis process from the spawner, into p; 0 or -errno. */
-static int spawn(struct proc *p)
+/* A new analysis process from the spawner, into p (a Python one for the
+ * python pool); 0 or -errno. */
+static int spawn(struct proc *p, bool py)
 {
     int32_t pid = -1;
     int fd = -1, nfds = 0;
@@ -231,11 +253,17 @@ static int spawn(struct proc *p)
     ssize_t n;
     struct pollfd pf = {.fd = spawner, .events = POLLIN};
 
-    if (send(spawner, "s", 1, MSG_NOSIGNAL) != 1)
+    pthread_mutex_lock(&spawn_lock);
+    if (send(spawner, py ? "p" : "s", 1, MSG_NOSIGNAL) != 1) {
+        pthread_mutex_unlock(&spawn_lock);
         return -EPIPE;
-    if (poll(&pf, 1, (int)(SPAWN_TIMEOUT_NS / NSEC_PER_MSEC)) != 1)
+    }
+    if (poll(&pf, 1, (int)(SPAWN_TIMEOUT_NS / NSEC_PER_MSEC)) != 1) {
+        pthread_mutex_unlock(&spawn_lock);
         return -ETIMEDOUT;
+    }
     n = dsl_recv_fd(spawner, &pid, sizeof(pid), &fd, &nfds, &ctrunc);
+    pthread_mutex_unlock(&spawn_lock);
     if (n != sizeof(pid) || fd < 0 || pid <= 0) {
         if (fd >= 0)
             close(fd);
@@ -267,13 +295,13 @@ static void drop_proc(struct proc *p, const char *why)
 
 /* The analysis process for uid's workers: its slot, a free one, or the
  * least recently used one, ended (never NULL). */
-static struct proc *proc_for(uid_t uid)
+static struct proc *proc_for(struct pool *pool, uid_t uid)
 {
-    struct proc *free_slot = NULL, *lru = &procs[0];
+    struct proc *free_slot = NULL, *lru = &pool->procs[0];
 
-    init_procs();
+    init_procs(pool);
     for (unsigned i = 0; i < PROCS_MAX; i++) {
-        struct proc *p = &procs[i];
+        struct proc *p = &pool->procs[i];
         if (p->chan >= 0 && p->uid == uid)
             return p;
         if (p->chan < 0 && !free_slot)
@@ -293,14 +321,18 @@ static struct proc *proc_for(uid_t uid)
 
 void sep_stop(void)
 {
+    struct chan *chans[] = {&name_chan, &py_chan};
+
     /* They see the end of their streams and exit. */
-    for (unsigned i = 0; procs_ready && i < PROCS_MAX; i++)
-        drop_proc(&procs[i], NULL);
+    for (size_t k = 0; k < ARRAY_SIZE(chans); k++) {
+        for (unsigned i = 0; chans[k]->pool->ready && i < PROCS_MAX; i++)
+            drop_proc(&chans[k]->pool->procs[i], NULL);
+        sep_buf_free(&chans[k]->in);
+        sep_buf_free(&chans[k]->out);
+    }
     if (spawner >= 0)
         close(spawner);
     spawner = -1;
-    sep_buf_free(&in);
-    sep_buf_free(&out);
 }
 
 void sep_lock(void)
@@ -322,26 +354,27 @@ void sep_forget(const struct worker *w)
 {
     if (!sep_active())
         return;
+    struct pool *pools[] = {&naming, &python};
+
     pthread_mutex_lock(&forget_lock);
-    for (unsigned i = 0; procs_ready && i < PROCS_MAX; i++) {
-        struct proc *p = &procs[i];
-        /* More than that between two jobs: the oldest sessions stay until
-         * the process is replaced; harmless. */
-        if (p->chan >= 0 && p->uid == w->uid && p->nforget < SEP_FORGET_MAX)
-            p->forget[p->nforget++] = w->id;
+    for (size_t k = 0; k < ARRAY_SIZE(pools); k++) {
+        for (unsigned i = 0; pools[k]->ready && i < PROCS_MAX; i++) {
+            struct proc *p = &pools[k]->procs[i];
+            /* More than that between two jobs: the oldest sessions stay
+             * until the process is replaced; harmless. */
+            if (p->chan >= 0 && p->uid == w->uid && p->nforget < SEP_FORGET_MAX)
+                p->forget[p->nforget++] = w->id;
+        }
     }
     pthread_mutex_unlock(&forget_lock);
 }
 
-void sep_sweep(struct daemon *d)
+/* End the processes of pool whose user has no registered worker left. */
+static void sweep_pool(struct daemon *d, struct pool *pool, const char *what)
 {
-    /* Not while snapshots wait to be named: one of a worker that has just
-     * exited still needs its process (and its warm sessions). */
-    if (!sep_active() || !procs_ready || watch_pending() || !sep_trylock())
-        return; /* next time */
     pthread_mutex_lock(&forget_lock);
-    for (unsigned i = 0; i < PROCS_MAX; i++) {
-        struct proc *p = &procs[i];
+    for (unsigned i = 0; pool->ready && i < PROCS_MAX; i++) {
+        struct proc *p = &pool->procs[i];
         const struct uid_use *u;
 
         if (p->chan < 0)
@@ -349,29 +382,52 @@ void sep_sweep(struct daemon *d)
         u = uids_find(&d->uids, p->uid, false);
         if (!u || u->workers == 0) {
             /* Its user has no worker left: its sessions go with it. */
-            log_info("analysis process %d (for uid %u) ended: no worker of that user is "
+            log_info("%s process %d (for uid %u) ended: no worker of that user is "
                      "registered any more",
-                     (int)p->pid, (unsigned)p->uid);
+                     what, (int)p->pid, (unsigned)p->uid);
             drop_proc(p, NULL);
         }
     }
     pthread_mutex_unlock(&forget_lock);
+}
+
+void sep_sweep(struct daemon *d)
+{
+    if (!sep_active())
+        return;
+    /* The Python processes are the loop's, and this is the loop. */
+    pthread_mutex_lock(&py_lock);
+    sweep_pool(d, &python, "Python analysis");
+    pthread_mutex_unlock(&py_lock);
+    /* Not while snapshots wait to be named: one of a worker that has just
+     * exited still needs its process (and its warm sessions). */
+    if (watch_pending() || !sep_trylock())
+        return; /* next time */
+    sweep_pool(d, &naming, "analysis");
     sep_unlock();
 }
 
 void sep_get_stats(struct sep_stats *ret)
 {
+    struct pool *pools[] = {&naming, &python};
+
     memset(ret, 0, sizeof(*ret));
     pthread_mutex_lock(&forget_lock);
-    for (unsigned i = 0; procs_ready && i < PROCS_MAX; i++) {
-        if (procs[i].chan >= 0) {
-            if (ret->nprocs < ARRAY_SIZE(ret->pids))
-                ret->pids[ret->nprocs] = procs[i].pid;
-            ret->nprocs++;
+    for (size_t k = 0; k < ARRAY_SIZE(pools); k++) {
+        unsigned *n = k ? &ret->py_nprocs : &ret->nprocs;
+        pid_t *pids = k ? ret->py_pids : ret->pids;
+
+        for (unsigned i = 0; pools[k]->ready && i < PROCS_MAX; i++) {
+            if (pools[k]->procs[i].chan >= 0) {
+                if (*n < ARRAY_SIZE(ret->pids))
+                    pids[*n] = pools[k]->procs[i].pid;
+                (*n)++;
+            }
         }
     }
     pthread_mutex_unlock(&forget_lock);
     ret->jobs = stat_jobs;
+    ret->py_jobs = stat_py_jobs;
     ret->restarts = stat_restarts;
     ret->refused = stat_refused;
 }
@@ -438,9 +494,9 @@ static int open_checked(struct serving *v, enum sep_open_kind kind, const char *
     return 0;
 }
 
-/* Answer the request in `in` (header h).  0, or -errno: the process
+/* Answer the request in ch->in (header h).  0, or -errno: the process
  * broke the protocol. */
-static int serve(struct serving *v, const struct sep_hdr *h)
+static int serve(struct chan *ch, struct serving *v, const struct sep_hdr *h)
 {
     static uint8_t buf[SEP_READ_MAX];
     int r;
@@ -450,7 +506,7 @@ static int serve(struct serving *v, const struct sep_hdr *h)
         uint64_t addr;
         uint32_t len;
 
-        if (sep_mem_read_decode(in.p, in.len, &addr, &len) < 0)
+        if (sep_mem_read_decode(ch->in.p, ch->in.len, &addr, &len) < 0)
             return -EBADMSG;
         if (v->read_bytes + len > JOB_READ_BUDGET) {
             stat_refused++;
@@ -459,34 +515,35 @@ static int serve(struct serving *v, const struct sep_hdr *h)
             v->read_bytes += len;
             r = snapshot_read(v->s, addr, buf, len);
         }
-        sep_answer_encode(&out, SEP_MEM_DATA, -r, buf, len);
-        return sep_send(cur->chan, &out, -1);
+        sep_answer_encode(&ch->out, SEP_MEM_DATA, -r, buf, len);
+        return sep_send(ch->cur->chan, &ch->out, -1);
     }
     case SEP_MAPS: {
         const char *maps;
 
-        if (in.len != 0)
+        if (ch->in.len != 0)
             return -EBADMSG;
         maps = maps_of(v);
-        sep_answer_encode(&out, SEP_MAPS_TEXT, maps ? 0 : ESRCH, maps, maps ? v->maps_len : 0);
-        return sep_send(cur->chan, &out, -1);
+        sep_answer_encode(&ch->out, SEP_MAPS_TEXT, maps ? 0 : ESRCH, maps,
+                          maps ? v->maps_len : 0);
+        return sep_send(ch->cur->chan, &ch->out, -1);
     }
     case SEP_OPEN: {
         static char path[PATH_MAX];
         enum sep_open_kind kind;
         int fd = -1;
 
-        if (sep_open_decode(in.p, in.len, &kind, path, sizeof(path)) < 0)
+        if (sep_open_decode(ch->in.p, ch->in.len, &kind, path, sizeof(path)) < 0)
             return -EBADMSG;
         r = open_checked(v, kind, path, &fd);
         if (r == -EACCES) {
             stat_refused++;
             log_ratelimited(&rl_sep, LOG_LVL_WARN,
                             "analysis process %d asked for %s: not a file pid %d maps; refused",
-                            (int)cur->pid, path, (int)v->s->pid);
+                            (int)ch->cur->pid, path, (int)v->s->pid);
         }
-        sep_answer_encode(&out, SEP_OPENED, -r, NULL, 0);
-        r = sep_send(cur->chan, &out, fd);
+        sep_answer_encode(&ch->out, SEP_OPENED, -r, NULL, 0);
+        r = sep_send(ch->cur->chan, &ch->out, fd);
         if (fd >= 0)
             close(fd);
         return r;
@@ -494,6 +551,87 @@ static int serve(struct serving *v, const struct sep_hdr *h)
     default:
         return -EBADMSG;
     }
+}
+
+/* uid's process of ch's pool, started if need be: 0, or -errno. */
+static int take_proc(struct chan *ch, uid_t uid)
+{
+    int r;
+
+    ch->cur = proc_for(ch->pool, uid);
+    if (ch->cur->chan >= 0)
+        return 0;
+    r = spawn(ch->cur, ch == &py_chan);
+    if (r < 0)
+        log_ratelimited(&rl_sep, LOG_LVL_ERR,
+                        "cannot start an analysis process: %s (the spawner's own line above "
+                        "says why it is gone); frames are not named; privsep = false names "
+                        "them in the daemon",
+                        strerror(-r));
+    return r;
+}
+
+/* The workers ch's process is to forget, handed over with a job. */
+static unsigned take_forget(struct chan *ch, uint64_t *forget)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&forget_lock);
+    n = ch->cur->nforget;
+    memcpy(forget, ch->cur->forget, n * sizeof(*forget));
+    ch->cur->nforget = 0;
+    pthread_mutex_unlock(&forget_lock);
+    return n;
+}
+
+/* Send the job in ch->out and serve the process's requests until its
+ * answer, of type want, is in ch->in.  0, or -errno with *why set (then
+ * the process is to be dropped). */
+static int exchange(struct chan *ch, struct serving *v, enum sep_type want, uint64_t timeout_ns,
+                    const char **why)
+{
+    uint64_t deadline;
+    int r = sep_send(ch->cur->chan, &ch->out, -1);
+
+    if (r < 0) {
+        *why = "could not be given the job";
+        return r;
+    }
+    ch->cur->used = ++stat_seq;
+    deadline = dsl_now_ns(CLOCK_MONOTONIC) + timeout_ns;
+    for (;;) {
+        struct sep_hdr h;
+
+        r = sep_recv(ch->cur->chan, &ch->in, &h, NULL, deadline);
+        if (r < 0 || h.type == want)
+            break;
+        r = serve(ch, v, &h);
+        if (r < 0)
+            break;
+    }
+    if (v->maps_owned)
+        free(v->maps);
+    v->maps = NULL;
+    v->maps_owned = false;
+    *why = r == -EPIPE ? "exited" : r == -ETIMEDOUT ? "took too long" : "broke the protocol";
+    return r;
+}
+
+static void drop_cur(struct chan *ch, const char *why)
+{
+    pthread_mutex_lock(&forget_lock);
+    drop_proc(ch->cur, why);
+    pthread_mutex_unlock(&forget_lock);
+}
+
+/* A big job (a stack of 1 MiB, the maps of a process with thousands of
+ * threads) does not keep its buffers for the daemon's life. */
+static void trim(struct chan *ch)
+{
+    if (ch->in.cap > BUF_KEEP)
+        sep_buf_free(&ch->in);
+    if (ch->out.cap > BUF_KEEP)
+        sep_buf_free(&ch->out);
 }
 
 /* ---- naming a snapshot there --------------------------------------------- */
@@ -528,18 +666,12 @@ static void fill_job(struct sep_job *j, const struct config *cfg, const struct w
         j->nframes = s->nframes;
         memcpy(j->frames, s->frames, s->nframes * sizeof(*s->frames));
     }
-    pthread_mutex_lock(&forget_lock);
-    j->nforget = cur->nforget;
-    memcpy(j->forget, cur->forget, cur->nforget * sizeof(*cur->forget));
-    cur->nforget = 0;
-    pthread_mutex_unlock(&forget_lock);
+    j->nforget = take_forget(&name_chan, j->forget);
 }
 
 static int fail(struct snapshot *s, int err, const char *why)
 {
-    pthread_mutex_lock(&forget_lock);
-    drop_proc(cur, why);
-    pthread_mutex_unlock(&forget_lock);
+    drop_cur(&name_chan, why);
     s->nframes = 0;
     s->err = -err;
     snprintf(s->note, sizeof(s->note), "frames not named: the analysis process %s", why);
@@ -553,52 +685,24 @@ static int attempt(const struct config *cfg, struct worker *w, struct snapshot *
 {
     static struct sep_job job;
     static struct sep_result res;
+    struct chan *ch = &name_chan;
     struct serving v = {.w = w, .s = s};
-    uint64_t deadline;
+    const char *why;
     int r;
 
-    cur = proc_for(w->uid);
-    if (cur->chan < 0) {
-        r = spawn(cur);
-        if (r < 0) {
-            log_ratelimited(&rl_sep, LOG_LVL_ERR,
-                            "cannot start an analysis process: %s (the spawner's own line above "
-                            "says why it is gone); frames are not named; privsep = false names "
-                            "them in the daemon",
-                            strerror(-r));
-            return fail(s, r, "could not be started");
-        }
-    }
+    r = take_proc(ch, w->uid);
+    if (r < 0)
+        return fail(s, r, "could not be started");
     fill_job(&job, cfg, w, s, with_locals);
-    r = sep_job_encode(&out, &job);
-    if (r == 0)
-        r = sep_send(cur->chan, &out, -1);
+    r = sep_job_encode(&ch->out, &job);
     if (r < 0)
         return fail(s, r, "could not be given the snapshot");
     stat_jobs++;
-    cur->used = stat_jobs;
-    deadline = dsl_now_ns(CLOCK_MONOTONIC) + JOB_TIMEOUT_NS;
-    for (;;) {
-        struct sep_hdr h;
-
-        r = sep_recv(cur->chan, &in, &h, NULL, deadline);
-        if (r < 0)
-            break;
-        if (h.type == SEP_RESULT)
-            break;
-        r = serve(&v, &h);
-        if (r < 0)
-            break;
-    }
-    if (v.maps_owned)
-        free(v.maps);
+    r = exchange(ch, &v, SEP_RESULT, JOB_TIMEOUT_NS, &why);
     if (r < 0)
-        return fail(s, r,
-                    r == -EPIPE       ? "exited"
-                    : r == -ETIMEDOUT ? "took too long"
-                                      : "broke the protocol");
+        return fail(s, r, why);
     res.sym = out_sym;
-    if (sep_result_decode(in.p, in.len, &res, max) < 0)
+    if (sep_result_decode(ch->in.p, ch->in.len, &res, max) < 0)
         return fail(s, -EBADMSG, "sent a malformed result");
     s->needs_unwind = false;
     s->err = res.err;
@@ -626,11 +730,176 @@ int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, boo
         s->note[0] = '\0';
         r = attempt(cfg, w, s, with_locals, out_sym, max);
     }
-    /* A big job (a stack of 1 MiB, the maps of a process with thousands of
-     * threads) does not keep its buffers for the daemon's life. */
-    if (in.cap > BUF_KEEP)
-        sep_buf_free(&in);
-    if (out.cap > BUF_KEEP)
-        sep_buf_free(&out);
+    trim(&name_chan);
     return r;
+}
+
+/* ---- the CPython reader's unheld halves there ---------------------------- */
+
+/*
+ * The loop waits for these: they read a few dozen objects or one ELF
+ * symbol table, and a process that takes longer than PY_TIMEOUT_NS is
+ * dropped.  Reads are of the worker's live memory only while it is the
+ * registered process (the loop's own thread; the identity is checked by
+ * take.c after), maps and files as for naming.
+ */
+#define PY_TIMEOUT_NS (5 * NSEC_PER_SEC)
+
+/* A snapshot with no copy: reads go to the live process pid. */
+static struct snapshot py_view;
+
+/* Send the job encode() builds to uid's Python process and wait for its
+ * answer (want): 0, or -errno with *why.  A dead process is replaced and
+ * the job sent once more. */
+static int py_job(const struct worker *w, pid_t read_pid, enum sep_type want,
+                  int (*encode)(struct chan *ch, const void *arg), const void *arg,
+                  const char **why)
+{
+    struct chan *ch = &py_chan;
+    struct serving v = {.w = w, .s = &py_view};
+    int r = 0;
+
+    memset(&py_view, 0, offsetof(struct snapshot, frames));
+    py_view.pid = read_pid;
+    py_view.tid = read_pid;
+    for (int tries = 0; tries < 2; tries++) {
+        r = take_proc(ch, w->uid);
+        if (r < 0) {
+            *why = "could not be started";
+            return r;
+        }
+        r = encode(ch, arg);
+        if (r < 0) {
+            *why = "could not be given the job";
+            return r;
+        }
+        stat_py_jobs++;
+        r = exchange(ch, &v, want, PY_TIMEOUT_NS, why);
+        if (r == 0)
+            return 0;
+        drop_cur(ch, *why);
+        if (r != -EPIPE)
+            break;
+    }
+    return r;
+}
+
+static int encode_find(struct chan *ch, const void *arg)
+{
+    const struct worker *w = arg;
+    static struct sep_py_find f;
+    char link[64];
+    ssize_t n;
+
+    memset(&f, 0, sizeof(f));
+    f.worker_id = w->id;
+    f.pid = w->pid;
+    snprintf(link, sizeof(link), "/proc/%d/exe", (int)w->pid);
+    n = readlink(link, f.exe, sizeof(f.exe) - 1);
+    f.exe[n > 0 ? n : 0] = '\0';
+    if (f.exe[0] != '/')
+        f.exe[0] = '\0';
+    return sep_py_find_encode(&ch->out, &f);
+}
+
+int sep_py_find(struct worker *w, struct py_runtime *ret, char *why, size_t why_size)
+{
+    static struct sep_py_found found;
+    struct remote_mem m;
+    struct remote_proc p;
+    const char *how;
+    struct py_runtime rt;
+    int r;
+
+    pthread_mutex_lock(&py_lock);
+    r = py_job(w, w->pid, SEP_PY_FOUND, encode_find, w, &how);
+    if (r == 0 && sep_py_found_decode(py_chan.in.p, py_chan.in.len, &found) < 0) {
+        drop_cur(&py_chan, "sent a malformed result");
+        how = "sent a malformed result";
+        r = -EBADMSG;
+    }
+    trim(&py_chan);
+    pthread_mutex_unlock(&py_lock);
+    if (r < 0) {
+        snprintf(why, why_size, "the Python analysis process %s", how);
+        return r;
+    }
+    if (found.r < 0) {
+        dsl_strlcpy(why, found.why, why_size);
+        return found.r;
+    }
+    /* The offsets the held read uses are the daemon's own: the built-in
+     * table for the version it names, or (3.13+) the runtime's table,
+     * read and checked here. */
+    remote_mem_proc(&m, &p, w->pid);
+    r = py_runtime_init(&rt, found.version_hex, found.runtime_addr);
+    if (r == 0 && ((found.version_hex >> 16) & 0xff) >= 13)
+        r = py_runtime_load_debug_offsets(&rt, &m);
+    if (r < 0) {
+        char vs[32];
+        py_version_string(found.version_hex, vs, sizeof(vs));
+        snprintf(why, why_size, "unsupported Python %s", vs);
+        return -EPROTONOSUPPORT;
+    }
+    rt.pid = w->pid;
+    rt.types = found.types;
+    dsl_strlcpy(rt.path, found.path, sizeof(rt.path));
+    *ret = rt;
+    return 0;
+}
+
+struct py_name_arg {
+    const struct worker *w;
+    pid_t tid;
+    const struct py_stack *stack;
+};
+
+static int encode_py_job(struct chan *ch, const void *arg)
+{
+    const struct py_name_arg *a = arg;
+    static struct sep_py_job j;
+
+    memset(&j, 0, offsetof(struct sep_py_job, stack));
+    j.worker_id = a->w->id;
+    j.pid = a->w->pid;
+    j.tid = a->tid;
+    j.version_hex = a->w->py->version_hex;
+    j.runtime_addr = a->w->py->runtime_addr;
+    j.types = a->w->py->types;
+    j.nforget = take_forget(ch, j.forget);
+    j.stack = *a->stack;
+    return sep_py_job_encode(&ch->out, &j);
+}
+
+void sep_py_name(struct worker *w, pid_t tid, struct py_stack *s)
+{
+    static struct sep_py_result res;
+    struct py_name_arg a = {.w = w, .tid = tid, .stack = s};
+    const char *how;
+    int r;
+
+    if (!s->mem || s->finished || !w->py)
+        return;
+    pthread_mutex_lock(&py_lock);
+    r = py_job(w, tid, SEP_PY_RESULT, encode_py_job, &a, &how);
+    if (r == 0 && sep_py_result_decode(py_chan.in.p, py_chan.in.len, s, &res) < 0) {
+        drop_cur(&py_chan, "sent a malformed result");
+        how = "sent a malformed result";
+        r = -EBADMSG;
+    }
+    trim(&py_chan);
+    pthread_mutex_unlock(&py_lock);
+    if (r < 0) {
+        /* Captured values without names are shown to nobody. */
+        s->nframes = 0;
+        s->err = r;
+        snprintf(s->note, sizeof(s->note), "Python frames not named: the analysis process %s",
+                 how);
+        s->finished = true;
+        return;
+    }
+    for (unsigned i = 0; i < res.ncache; i++)
+        py_code_cache_put(w->py, &res.cache[i]);
+    py_stack_free(s);
+    *s = res.stack;
 }

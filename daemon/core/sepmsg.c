@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "analysis.h"
 #include "core.h"
 #include "util.h"
 
@@ -571,6 +572,374 @@ int sep_open_decode(const uint8_t *p, size_t len, enum sep_open_kind *ret_kind, 
         return -EBADMSG;
     *ret_kind = (enum sep_open_kind)kind;
     return 0;
+}
+
+/* ---- the CPython reader's halves ------------------------------------------ */
+
+/* A rendered value: a u32 length and the bytes (no NUL), up to this. */
+#define PY_VALUE_MAX (65536u + 4096u)
+
+static void put_text(struct sep_buf *b, const char *s, size_t max)
+{
+    size_t n = s ? strnlen(s, max) : 0;
+
+    put_u32(b, (uint32_t)n);
+    put(b, s, n);
+}
+
+/* A string of at most max bytes into s's arena; NULL (and c->err) when it
+ * is malformed or the arena is full. */
+static const char *get_text(struct dsl_cursor *c, struct py_stack *s, bool wide, size_t max)
+{
+    uint32_t n = wide ? dsl_get_u32(c) : dsl_get_u16(c);
+    const char *t;
+
+    if (c->err)
+        return NULL;
+    if (n > max || c->len - c->off < n || memchr(c->p + c->off, '\0', n)) {
+        c->err = true;
+        return NULL;
+    }
+    t = py_stack_add_text(s, (const char *)c->p + c->off, n);
+    if (!t)
+        c->err = true;
+    c->off += n;
+    return t;
+}
+
+static void put_types(struct sep_buf *b, const struct py_types *t)
+{
+    const uint64_t v[] = {t->code, t->cell, t->none, t->boolean, t->integer, t->floating, t->str,
+                          t->bytes, t->tuple, t->list, t->dict, t->set, t->frozenset};
+
+    _Static_assert(sizeof(v) == sizeof(*t), "every type is sent");
+    for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+        put_u64(b, v[i]);
+}
+
+static void get_types(struct dsl_cursor *c, struct py_types *t)
+{
+    uint64_t *v[] = {&t->code, &t->cell, &t->none, &t->boolean, &t->integer, &t->floating, &t->str,
+                     &t->bytes, &t->tuple, &t->list, &t->dict, &t->set, &t->frozenset};
+
+    for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+        *v[i] = dsl_get_u64(c);
+}
+
+#define PYF_ENTRY     0x1u
+#define PYF_LTRUNC    0x2u
+#define PYF_NAMED     0x4u
+#define PYF_KNOWN     0x7u
+#define PYS_TRUNC     0x1u
+#define PYS_FINISHED  0x2u
+#define PYS_KNOWN     0x3u
+
+static void put_py_stack(struct sep_buf *b, const struct py_stack *s)
+{
+    const struct py_limits *l = &s->lim;
+    int err = s->err < 0 && s->err > -4096 ? -s->err : 0;
+
+    put_u32(b, l->max_frames);
+    put_u32(b, l->max_locals);
+    put_u32(b, l->max_value_bytes);
+    put_u32(b, l->max_items);
+    put_u64(b, l->max_text_bytes);
+    put_u64(b, l->max_read_bytes);
+    put_u32(b, (s->truncated ? PYS_TRUNC : 0) | (s->finished ? PYS_FINISHED : 0));
+    put_u32(b, (uint32_t)err);
+    put_str(b, s->note, sizeof(s->note) - 1);
+    put_u32(b, s->version_hex);
+    put_u64(b, s->bytes_read);
+    put_u32(b, s->reads);
+    put_u64(b, s->held_bytes);
+    put_u32(b, s->held_reads);
+    put_u32(b, s->code_misses);
+    put_u32(b, s->nframes);
+    for (unsigned i = 0; i < s->nframes; i++) {
+        const struct py_frame *f = &s->frames[i];
+        bool named = f->filename && f->function;
+
+        put_u32(b, (f->entry ? PYF_ENTRY : 0) | (f->locals_truncated ? PYF_LTRUNC : 0) |
+                       (named ? PYF_NAMED : 0));
+        if (named) {
+            put_str(b, f->filename, SEP_PY_NAME_MAX);
+            put_str(b, f->function, SEP_PY_NAME_MAX);
+        }
+        put_u32(b, f->line > 0 ? (uint32_t)f->line : 0);
+        put_u64(b, f->frame_addr);
+        put_u64(b, f->code_addr);
+        put_u64(b, f->instr);
+        put_u32(b, (uint32_t)f->tlbc_index);
+        put_u64(b, f->names_seen);
+        put_u64(b, (uint64_t)f->nslots_seen);
+        put_u32(b, f->nlocals);
+        for (unsigned k = 0; k < f->nlocals; k++) {
+            const struct py_local *lo = &f->locals[k];
+
+            put_u32(b, lo->slot);
+            put_u8(b, lo->name != NULL);
+            if (lo->name)
+                put_str(b, lo->name, SEP_PY_NAME_MAX);
+            put_text(b, lo->value, PY_VALUE_MAX);
+        }
+    }
+}
+
+/* Into a new stack laid out for the limits the message carries (the
+ * caller compares them with what it expects); extra text room for the
+ * files and functions, which the sender's arena may have shared between
+ * frames. */
+static int get_py_stack(struct dsl_cursor *c, struct py_stack *s)
+{
+    struct py_limits l;
+    uint32_t flags, err, nframes;
+
+    memset(s, 0, sizeof(*s));
+    memset(&l, 0, sizeof(l));
+    l.max_frames = dsl_get_u32(c);
+    l.max_locals = dsl_get_u32(c);
+    l.max_value_bytes = dsl_get_u32(c);
+    l.max_items = dsl_get_u32(c);
+    l.max_text_bytes = dsl_get_u64(c);
+    l.max_read_bytes = dsl_get_u64(c);
+    if (c->err || l.max_frames == 0 || l.max_frames > SEP_PY_FRAMES_MAX ||
+        l.max_locals > SEP_PY_LOCALS_MAX || l.max_value_bytes < 16 || l.max_value_bytes > 65536 ||
+        l.max_items > 64 || l.max_text_bytes < 1024 || l.max_text_bytes > (64u << 20) ||
+        l.max_read_bytes == 0 || l.max_read_bytes > (64u << 20))
+        return -EBADMSG;
+    if (py_stack_alloc(s, &l, (size_t)l.max_frames * 2 * (SEP_PY_NAME_MAX + 1)) < 0)
+        return -ENOMEM;
+    if (memcmp(&s->lim, &l, sizeof(l)) != 0)
+        goto bad; /* bounded differently than py_capture() bounds them */
+    flags = dsl_get_u32(c);
+    err = dsl_get_u32(c);
+    dsl_get_str_max(c, s->note, sizeof(s->note) - 1);
+    s->version_hex = dsl_get_u32(c);
+    s->bytes_read = dsl_get_u64(c);
+    s->reads = dsl_get_u32(c);
+    s->held_bytes = dsl_get_u64(c);
+    s->held_reads = dsl_get_u32(c);
+    s->code_misses = dsl_get_u32(c);
+    nframes = dsl_get_u32(c);
+    if (c->err || (flags & ~PYS_KNOWN) || err > 4095 || nframes > l.max_frames)
+        goto bad;
+    s->truncated = flags & PYS_TRUNC;
+    s->finished = flags & PYS_FINISHED;
+    s->err = -(int)err;
+    for (unsigned i = 0; i < nframes && !c->err; i++) {
+        struct py_frame *f = &s->frames[i];
+        uint32_t ff = dsl_get_u32(c), line, nlocals;
+
+        memset(f, 0, sizeof(*f));
+        s->nframes = i + 1;
+        if (ff & ~PYF_KNOWN) {
+            c->err = true;
+            break;
+        }
+        f->entry = ff & PYF_ENTRY;
+        f->locals_truncated = ff & PYF_LTRUNC;
+        if (ff & PYF_NAMED) {
+            f->filename = get_text(c, s, false, SEP_PY_NAME_MAX);
+            f->function = get_text(c, s, false, SEP_PY_NAME_MAX);
+        }
+        line = dsl_get_u32(c);
+        f->frame_addr = dsl_get_u64(c);
+        f->code_addr = dsl_get_u64(c);
+        f->instr = dsl_get_u64(c);
+        f->tlbc_index = (int32_t)dsl_get_u32(c);
+        f->names_seen = dsl_get_u64(c);
+        f->nslots_seen = (int64_t)dsl_get_u64(c);
+        nlocals = dsl_get_u32(c);
+        if (c->err || line > INT32_MAX || nlocals > l.max_locals || f->nslots_seen < -1 ||
+            f->nslots_seen > 65536) {
+            c->err = true;
+            break;
+        }
+        f->line = (int)line;
+        f->locals = py_stack_locals(s, i);
+        for (unsigned k = 0; k < nlocals && !c->err; k++) {
+            struct py_local *lo = &f->locals[k];
+
+            lo->slot = dsl_get_u32(c);
+            uint8_t has_name = dsl_get_u8(c);
+            if (has_name > 1) {
+                c->err = true;
+                break;
+            }
+            lo->name = has_name ? get_text(c, s, false, SEP_PY_NAME_MAX) : NULL;
+            lo->value = get_text(c, s, true, PY_VALUE_MAX);
+            f->nlocals = k + 1;
+        }
+    }
+    if (c->err)
+        goto bad;
+    return 0;
+bad:
+    py_stack_free(s);
+    return -EBADMSG;
+}
+
+int sep_py_find_encode(struct sep_buf *b, const struct sep_py_find *f)
+{
+    sep_begin(b, SEP_PY_FIND);
+    put_u64(b, f->worker_id);
+    put_u32(b, (uint32_t)f->pid);
+    put_str(b, f->exe, sizeof(f->exe) - 1);
+    return b->err ? -EMSGSIZE : 0;
+}
+
+int sep_py_find_decode(const uint8_t *p, size_t len, struct sep_py_find *f)
+{
+    struct dsl_cursor c;
+
+    dsl_cursor_init(&c, p, len);
+    f->worker_id = dsl_get_u64(&c);
+    f->pid = (pid_t)dsl_get_u32(&c);
+    dsl_get_str_max(&c, f->exe, sizeof(f->exe) - 1);
+    if (dsl_cursor_finish(&c) < 0 || f->pid <= 0 || (f->exe[0] && f->exe[0] != '/'))
+        return -EBADMSG;
+    return 0;
+}
+
+int sep_py_found_encode(struct sep_buf *b, const struct sep_py_found *f)
+{
+    sep_begin(b, SEP_PY_FOUND);
+    put_u32(b, (uint32_t)(f->r < 0 && f->r > -4096 ? -f->r : f->r ? EIO : 0));
+    put_str(b, f->why, sizeof(f->why) - 1);
+    put_u32(b, f->version_hex);
+    put_u64(b, f->runtime_addr);
+    put_types(b, &f->types);
+    put_str(b, f->path, sizeof(f->path) - 1);
+    return b->err ? -EMSGSIZE : 0;
+}
+
+int sep_py_found_decode(const uint8_t *p, size_t len, struct sep_py_found *f)
+{
+    struct dsl_cursor c;
+    uint32_t err;
+
+    memset(f, 0, sizeof(*f));
+    dsl_cursor_init(&c, p, len);
+    err = dsl_get_u32(&c);
+    dsl_get_str_max(&c, f->why, sizeof(f->why) - 1);
+    f->version_hex = dsl_get_u32(&c);
+    f->runtime_addr = dsl_get_u64(&c);
+    get_types(&c, &f->types);
+    dsl_get_str_max(&c, f->path, sizeof(f->path) - 1);
+    if (dsl_cursor_finish(&c) < 0 || err > 4095)
+        return -EBADMSG;
+    f->r = -(int)err;
+    return 0;
+}
+
+int sep_py_job_encode(struct sep_buf *b, const struct sep_py_job *j)
+{
+    if (j->nforget > SEP_FORGET_MAX || !j->stack.mem || j->stack.nframes > j->stack.lim.max_frames)
+        return -EINVAL;
+    sep_begin(b, SEP_PY_JOB);
+    put_u64(b, j->worker_id);
+    put_u32(b, (uint32_t)j->pid);
+    put_u32(b, (uint32_t)j->tid);
+    put_u32(b, j->version_hex);
+    put_u64(b, j->runtime_addr);
+    put_types(b, &j->types);
+    put_u32(b, j->nforget);
+    for (unsigned i = 0; i < j->nforget; i++)
+        put_u64(b, j->forget[i]);
+    put_py_stack(b, &j->stack);
+    return b->err ? -EMSGSIZE : 0;
+}
+
+int sep_py_job_decode(const uint8_t *p, size_t len, struct sep_py_job *j)
+{
+    struct dsl_cursor c;
+
+    memset(j, 0, sizeof(*j));
+    dsl_cursor_init(&c, p, len);
+    j->worker_id = dsl_get_u64(&c);
+    j->pid = (pid_t)dsl_get_u32(&c);
+    j->tid = (pid_t)dsl_get_u32(&c);
+    j->version_hex = dsl_get_u32(&c);
+    j->runtime_addr = dsl_get_u64(&c);
+    get_types(&c, &j->types);
+    j->nforget = dsl_get_u32(&c);
+    if (c.err || j->nforget > SEP_FORGET_MAX || j->pid <= 0 || j->tid <= 0)
+        return -EBADMSG;
+    for (unsigned i = 0; i < j->nforget; i++)
+        j->forget[i] = dsl_get_u64(&c);
+    if (c.err || get_py_stack(&c, &j->stack) < 0)
+        return -EBADMSG;
+    if (dsl_cursor_finish(&c) < 0) {
+        py_stack_free(&j->stack);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+int sep_py_result_encode(struct sep_buf *b, const struct sep_py_result *r)
+{
+    if (!r->stack.mem || r->ncache > SEP_PY_FRAMES_MAX)
+        return -EINVAL;
+    sep_begin(b, SEP_PY_RESULT);
+    put_py_stack(b, &r->stack);
+    put_u32(b, r->ncache);
+    for (unsigned i = 0; i < r->ncache; i++) {
+        put_u64(b, r->cache[i].code);
+        put_u64(b, r->cache[i].names);
+        put_u64(b, (uint64_t)r->cache[i].n);
+    }
+    return b->err ? -EMSGSIZE : 0;
+}
+
+int sep_py_result_decode(const uint8_t *p, size_t len, const struct py_stack *job,
+                         struct sep_py_result *r)
+{
+    struct dsl_cursor c;
+    struct py_stack *s = &r->stack;
+
+    r->ncache = 0;
+    dsl_cursor_init(&c, p, len);
+    if (get_py_stack(&c, s) < 0)
+        return -EBADMSG;
+    /* Naming only names and leaves out: the same limits, no frame or
+     * local that was not sent, each frame where it was. */
+    if (memcmp(&s->lim, &job->lim, sizeof(s->lim)) != 0 || s->nframes > job->nframes ||
+        !s->finished)
+        goto bad;
+    for (unsigned i = 0; i < s->nframes; i++) {
+        const struct py_frame *f = &s->frames[i], *g = &job->frames[i];
+
+        if (f->code_addr != g->code_addr || f->frame_addr != g->frame_addr ||
+            f->nlocals > g->nlocals || !f->filename || !f->function)
+            goto bad;
+        for (unsigned k = 0; k < f->nlocals; k++)
+            if (!f->locals[k].name)
+                goto bad;
+    }
+    r->ncache = dsl_get_u32(&c);
+    if (c.err || r->ncache > job->nframes) {
+        r->ncache = 0;
+        goto bad;
+    }
+    for (unsigned i = 0; i < r->ncache && !c.err; i++) {
+        struct py_code_slot *e = &r->cache[i];
+        bool known = false;
+
+        e->code = dsl_get_u64(&c);
+        e->names = dsl_get_u64(&c);
+        e->n = (int64_t)dsl_get_u64(&c);
+        for (unsigned k = 0; k < job->nframes && !known; k++)
+            known = job->frames[k].code_addr == e->code;
+        if (!known || !e->code || e->n < 0 || e->n > 65536)
+            c.err = true;
+    }
+    if (dsl_cursor_finish(&c) < 0)
+        goto bad;
+    return 0;
+bad:
+    r->ncache = 0;
+    py_stack_free(s);
+    return -EBADMSG;
 }
 
 /* ---- what the daemon opens for it ----------------------------------------- */

@@ -94,7 +94,11 @@ static void find_python(struct worker *w)
     if (!rt)
         return;
     w->py_why[0] = '\0';
-    r = py_runtime_find(w->pid, rt, w->py_why, sizeof(w->py_why));
+    /* With privsep, the ELF files are read in the analysis process. */
+    if (sep_active())
+        r = sep_py_find(w, rt, w->py_why, sizeof(w->py_why));
+    else
+        r = py_runtime_find(w->pid, rt, w->py_why, sizeof(w->py_why));
     if (r == 0) {
         w->py = rt;
         w->py_state = 1;
@@ -149,6 +153,16 @@ static void read_python(const struct config *cfg, struct worker *w, pid_t tid,
         w->py_cold = s->py.code_misses > 2;
 }
 
+/* py_finish(): in the Python analysis process with privsep (which sends
+ * back what it learnt for the code cache), else here. */
+static void name_python(struct worker *w, pid_t tid, struct remote_mem *m, struct py_stack *st)
+{
+    if (sep_active())
+        sep_py_name(w, tid, st);
+    else
+        py_finish(w->py, m, st);
+}
+
 /*
  * Before the first hold of a Python worker, and after a hold that met code
  * objects its code cache did not have: read the thread's stack once without
@@ -171,7 +185,7 @@ static void warm_python(struct worker *w, pid_t tid)
     py_limits_default(&lim);
     lim.max_locals = 0; /* the code objects are what it is for */
     if (capture_python(w, &m, tid, &lim, &tmp) == 0) {
-        py_finish(w->py, &m, &tmp);
+        name_python(w, tid, &m, &tmp);
         py_stack_free(&tmp);
     }
 }
@@ -191,7 +205,7 @@ static void finish_python(const struct config *cfg, struct worker *w, struct sna
         return;
     s->py_captured = false;
     remote_mem_proc(&m, &p, s->tid);
-    py_finish(w->py, &m, &s->py);
+    name_python(w, s->tid, &m, &s->py);
     if (s->tid == w->pid && ident_verify(&w->ident, w->pid, 0, NULL, why, sizeof(why)) != 0) {
         py_stack_free(&s->py);
         return;
