@@ -24,7 +24,9 @@ the two figures sit side by side.
 
 Prints one markdown table: per kind of stack, the Python frames shown,
 the number of snapshots, and the median and largest held time (--rows:
-bench/run's rows instead).  Fails if
+bench/run's rows instead); and how long the daemon's loop waited, after
+each hold, for the frames to be named (with privsep, the default, in the
+Python analysis process; --no-privsep: in the daemon).  Fails if
 a slow request went unreported or its report has no Python frames.
 """
 import glob
@@ -243,11 +245,13 @@ def main():
                PYTHONPATH=tmp + (":" + pypath if pypath else ""))
     daemon = server = None
     failed = []
+    named = []
     try:
         make_project(tmp, slow)
         daemon = subprocess.Popen(
             [dogslowd, "--socket", sock, "--output", out, "--timer", "0.1", "--timer-min",
-             "0.05", "--stack-vars", "--follow", "0"],
+             "0.05", "--stack-vars", "--follow", "0", "--set",
+             "privsep=%s" % ("false" if "--no-privsep" in sys.argv else "true")],
             stderr=open(os.path.join(tmp, "daemon.log"), "w"))
         for _ in range(300):
             if os.path.exists(sock):
@@ -310,6 +314,12 @@ def main():
         if daemon:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=20)
+            try:
+                named = [float(m) for m in re.findall(
+                    r"Python frames named in ([0-9.]+) ms",
+                    open(os.path.join(tmp, "daemon.log")).read())]
+            except OSError:
+                named = []
         if failed:
             for name in ("daemon.log", "gunicorn.log"):
                 try:
@@ -335,12 +345,24 @@ def main():
             print("| Python worker held per snapshot, locals on: %s, gunicorn gthread "
                   "(%d Python frames, %d snapshots) | median %.0f us, max %.0f us | %s | %s |"
                   % (label, frames, n, med, mx, peer, ratio))
+        if named:
+            print("| Python frames named after each hold (the loop waits), Django + synthetic "
+                  "worker, %s | median %.2f ms, max %.2f ms (%d) | - | - |"
+                  % ("in the daemon (privsep off)" if "--no-privsep" in sys.argv else
+                     "in the Python analysis process (privsep)",
+                     statistics.median(named), max(named), len(named)))
     else:
         print("| worker held per snapshot, stack_vars on | Python frames | snapshots "
               "| median | max |")
         print("|---|---|---|---|---|")
         for label, frames, n, med, mx in rows:
             print("| %s | %d | %d | %.0f us | %.0f us |" % (label, frames, n, med, mx))
+        if named:
+            print("\nPython frames named after each hold (the loop waits), %s: median %.2f ms, "
+                  "max %.2f ms, %d snapshots" % (
+                      "in the daemon" if "--no-privsep" in sys.argv else
+                      "in the Python analysis process", statistics.median(named), max(named),
+                      len(named)))
     for f in failed:
         print("FAILED: bench_django: %s" % f)
     return 1 if failed else 0

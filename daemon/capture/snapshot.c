@@ -636,7 +636,7 @@ static void reset(struct snapshot *s, const struct worker *w, pid_t tid)
     s->peeked_syscall = -1;
     s->err = 0;
     s->changed = false;
-    s->pause_ns = s->unwind_ns = 0;
+    s->pause_ns = s->unwind_ns = s->py_name_ns = 0;
     s->note[0] = '\0';
     s->pid = w->pid;
     s->tid = tid;

@@ -538,6 +538,7 @@ struct snapshot {
     int err;             /* 0, or why the stack is missing or short */
     char note[160];      /* a line for the report when err != 0 */
     uint64_t pause_ns;   /* time the thread was held */
+    uint64_t py_name_ns; /* naming its Python frames after the hold (the loop waits) */
     uint64_t unwind_ns;  /* time spent unwinding the copy afterwards */
     /* The process exited before the frames were named: only the copies are
      * read, never the live process (its pid may be another's by now). */

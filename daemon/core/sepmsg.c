@@ -657,7 +657,8 @@ static void put_py_stack(struct sep_buf *b, const struct py_stack *s)
     put_u32(b, s->nframes);
     for (unsigned i = 0; i < s->nframes; i++) {
         const struct py_frame *f = &s->frames[i];
-        bool named = f->filename && f->function;
+        /* Names exist once py_finish() ran: before, they are not set. */
+        bool named = s->finished && f->filename && f->function;
 
         put_u32(b, (f->entry ? PYF_ENTRY : 0) | (f->locals_truncated ? PYF_LTRUNC : 0) |
                        (named ? PYF_NAMED : 0));
@@ -677,8 +678,8 @@ static void put_py_stack(struct sep_buf *b, const struct py_stack *s)
             const struct py_local *lo = &f->locals[k];
 
             put_u32(b, lo->slot);
-            put_u8(b, lo->name != NULL);
-            if (lo->name)
+            put_u8(b, s->finished && lo->name);
+            if (s->finished && lo->name)
                 put_str(b, lo->name, SEP_PY_NAME_MAX);
             put_text(b, lo->value, PY_VALUE_MAX);
         }

@@ -204,8 +204,10 @@ static void finish_python(const struct config *cfg, struct worker *w, struct sna
     if (!s->py_captured)
         return;
     s->py_captured = false;
+    uint64_t t = dsl_now_ns(CLOCK_MONOTONIC);
     remote_mem_proc(&m, &p, s->tid);
     name_python(w, s->tid, &m, &s->py);
+    s->py_name_ns = dsl_now_ns(CLOCK_MONOTONIC) - t;
     if (s->tid == w->pid && ident_verify(&w->ident, w->pid, 0, NULL, why, sizeof(why)) != 0) {
         py_stack_free(&s->py);
         return;

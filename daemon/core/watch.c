@@ -204,7 +204,7 @@ struct job {
     unsigned nframes;
     int err;
     char note[160];
-    uint64_t pause_ns;
+    uint64_t pause_ns, py_name_ns;
     /* What the report shows of the worker, copied at the snapshot: the
      * record is the loop's (a reload changes its timer, its removal resets
      * its Python state) and the report file is written on the thread. */
@@ -496,6 +496,7 @@ static void analyse(struct job *j)
     s->err = j->err;
     memcpy(s->note, j->note, sizeof(s->note));
     s->pause_ns = j->pause_ns;
+    s->py_name_ns = j->py_name_ns;
     s->py = j->py;
     s->have_py = j->have_py;
     j->have_py = false;
@@ -691,6 +692,7 @@ static void fill_and_submit(struct worker *w, struct job *j, struct snapshot *sn
     j->err = sn->err;
     memcpy(j->note, sn->note, sizeof(j->note));
     j->pause_ns = sn->pause_ns;
+    j->py_name_ns = sn->py_name_ns;
     /* The Python frames move to the job. */
     j->py = sn->py;
     j->have_py = sn->have_py;
@@ -856,9 +858,14 @@ static void report(struct daemon *d, struct job *j)
                j->req.method, j->req.url, (int)j->pid, w->program, w->dead ? ", exited since" : "",
                (int)j->tid, (double)(j->now_mono - j->req.start_ns) / 1e9, snap->err ? " [" : "",
                snap->err ? snap->note : "", snap->err ? "]" : "");
-    if (path[0])
-        log_notice("report written to %s (thread held %.0f us)", path,
-                   (double)snap->pause_ns / 1e3);
+    if (path[0]) {
+        char py[64] = "";
+        if (snap->have_py)
+            snprintf(py, sizeof(py), "; Python frames named in %.2f ms",
+                     (double)snap->py_name_ns / 1e6);
+        log_notice("report written to %s (thread held %.0f us%s)", path,
+                   (double)snap->pause_ns / 1e3, py);
+    }
     /* JSON twin's result, retention, syslog, spool (outputs.c) */
     outputs_undead(d, &ri, path, &j->pre, NULL);
     if (j->exec_since && !w->dead)
