@@ -53,21 +53,11 @@ static const Dwfl_Callbacks proc_callbacks = {
 
 /* Set in the analysis process (child.c): files and maps come from the
  * daemon.  NULL: read them here. */
-static const struct analysis_io *io;
 
 /* Each looked up once, on whichever thread needs it first. */
 static pthread_once_t demangler_once = PTHREAD_ONCE_INIT;
 static pthread_once_t vdso_once = PTHREAD_ONCE_INIT;
 
-void analysis_set_io(const struct analysis_io *set)
-{
-    io = set;
-}
-
-const struct analysis_io *analysis_get_io(void)
-{
-    return io;
-}
 
 void symbolize_release_worker(struct worker *w)
 {
@@ -127,6 +117,7 @@ static void vdso_copy(void)
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
                     char **file_name, Elf **elfp)
 {
+    const struct analysis_io *io = analysis_get_io();
     if (name && !strcmp(name, VDSO_MODULE) && vdso_fd >= 0)
         return fcntl(vdso_fd, F_DUPFD_CLOEXEC, 0); /* libdwfl closes it */
     if (io) {
@@ -151,6 +142,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
                           const char *file_name, const char *debuglink_file,
                           GElf_Word debuglink_crc, char **debuginfo_file_name)
 {
+    const struct analysis_io *io = analysis_get_io();
     const unsigned char *bits;
     GElf_Addr vaddr;
     char path[PATH_MAX];
@@ -284,6 +276,7 @@ bool symbolize_covers(struct worker *w, const struct snapshot *s)
 
 int symbolize_refresh(struct worker *w)
 {
+    const struct analysis_io *io = analysis_get_io();
     Dwfl *dwfl = w->dwfl;
 
     if (!dwfl) {
