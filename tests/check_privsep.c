@@ -32,6 +32,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "analysis.h"
 #include "core.h"
 #include "harness.h"
 #include "util.h"
@@ -246,6 +247,198 @@ START_TEST(result_refuses_a_forged_variable_count)
 }
 END_TEST
 
+/* ---- the CPython reader's halves ----------------------------------------- */
+
+/* A stack as py_capture() leaves it: 3 frames, the middle one with two
+ * locals (values only, one with a type mark), no names. */
+static void sample_capture(struct py_stack *s)
+{
+    ck_assert_int_eq(py_stack_alloc(s, NULL, 0), 0);
+    s->version_hex = 0x030b07f0;
+    s->nframes = 3;
+    s->held_bytes = s->bytes_read = 8192;
+    s->held_reads = s->reads = 3;
+    s->code_misses = 1;
+    for (unsigned i = 0; i < 3; i++) {
+        struct py_frame *f = &s->frames[i];
+        memset(f, 0x5a, sizeof(*f)); /* as malloc leaves the names */
+        f->nlocals = 0;
+        f->locals = py_stack_locals(s, i);
+        f->frame_addr = 0x7f0000001000 + 0x100 * i;
+        f->code_addr = 0x7f0000100000 + 0x1000 * i;
+        f->instr = f->code_addr + 0x60;
+        f->tlbc_index = 0;
+        f->names_seen = 0x7f0000200000 + i;
+        f->nslots_seen = 4;
+        f->entry = i == 2;
+        f->locals_truncated = false;
+    }
+    struct py_frame *f = &s->frames[1];
+    f->locals[0].slot = 0;
+    f->locals[0].value = py_stack_add_text(s, "4242", 4);
+    f->locals[1].slot = 3;
+    static const char marked[] = "<\x01" "00007f0000300000\x02 object>";
+    f->locals[1].value = py_stack_add_text(s, marked, sizeof(marked) - 1);
+    f->nlocals = 2;
+}
+
+/* py_finish()'s doing on it: names, lines, one local left out. */
+static void sample_named(struct py_stack *s)
+{
+    sample_capture(s);
+    for (unsigned i = 0; i < 3; i++) {
+        s->frames[i].filename = "/srv/app/views.py";
+        s->frames[i].function = i ? "handler" : "<module>";
+        s->frames[i].line = 10 + (int)i;
+    }
+    s->frames[1].locals[0].name = "order_id";
+    s->frames[1].locals[1].name = "conn";
+    s->frames[1].locals[1].value = "<Connection object>";
+    s->finished = true;
+}
+
+static int decode_result(struct sep_buf *b, const struct py_stack *job, struct sep_py_result *r)
+{
+    return sep_py_result_decode(b->p + SEP_HDR_SIZE, b->len - SEP_HDR_SIZE, job, r);
+}
+
+START_TEST(python_job_and_result_round_trip_and_checks)
+{
+    static struct sep_py_job j, back;
+    static struct sep_py_result res, got;
+    struct sep_buf b = {0};
+
+    /* The job: the capture crosses whole, without the unset names. */
+    memset(&j, 0, sizeof(j));
+    j.worker_id = 7;
+    j.pid = 100;
+    j.tid = 101;
+    j.version_hex = 0x030b07f0;
+    j.runtime_addr = 0x7f0000000000;
+    j.types.str = 0x7f0000400000;
+    sample_capture(&j.stack);
+    ck_assert_int_eq(sep_py_job_encode(&b, &j), 0);
+    ck_assert_int_eq(sep_py_job_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back), 0);
+    ck_assert_uint_eq(back.stack.nframes, 3);
+    ck_assert_uint_eq(back.types.str, 0x7f0000400000);
+    ck_assert_uint_eq(back.stack.frames[1].nlocals, 2);
+    ck_assert_str_eq(back.stack.frames[1].locals[1].value, j.stack.frames[1].locals[1].value);
+    ck_assert_ptr_null(back.stack.frames[1].locals[1].name);
+    ck_assert_ptr_null(back.stack.frames[0].filename);
+    ck_assert_uint_eq(back.stack.frames[2].entry, 1);
+    ck_assert_int_eq(back.stack.frames[1].nslots_seen, 4);
+    ck_assert(memcmp(&back.stack.lim, &j.stack.lim, sizeof(j.stack.lim)) == 0);
+    py_stack_free(&back.stack);
+    /* Every shorter payload is refused. */
+    for (size_t cut = 1; cut < b.len - SEP_HDR_SIZE; cut += 7)
+        ck_assert_int_eq(sep_py_job_decode(b.p + SEP_HDR_SIZE, cut, &back), -EBADMSG);
+
+    /* The result, against the job. */
+    memset(&res, 0, sizeof(res));
+    sample_named(&res.stack);
+    res.ncache = 2;
+    res.cache[0] = (struct py_code_slot){.code = j.stack.frames[0].code_addr, .names = 1, .n = 4};
+    res.cache[1] = (struct py_code_slot){.code = j.stack.frames[1].code_addr, .names = 2, .n = 9};
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), 0);
+    ck_assert_str_eq(got.stack.frames[1].function, "handler");
+    ck_assert_str_eq(got.stack.frames[1].locals[0].name, "order_id");
+    ck_assert_str_eq(got.stack.frames[1].locals[1].value, "<Connection object>");
+    ck_assert_int_eq(got.stack.frames[2].line, 12);
+    ck_assert_uint_eq(got.ncache, 2);
+    ck_assert_int_eq(got.cache[1].n, 9);
+    py_stack_free(&got.stack);
+    for (size_t cut = 1; cut < b.len - SEP_HDR_SIZE; cut += 5)
+        ck_assert_int_eq(sep_py_result_decode(b.p + SEP_HDR_SIZE, cut, &j.stack, &got), -EBADMSG);
+
+    /* What a taken-over process might send instead, each refused: */
+    struct py_stack *n = &res.stack;
+    /* a code cache entry for a code object the job did not have (the
+     * held read would trust its slot count), */
+    res.cache[1].code = 0x7f0000999000;
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    res.cache[1].code = j.stack.frames[1].code_addr;
+    /* or a slot count no code object has, */
+    res.cache[1].n = 1 << 20;
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    res.cache[1].n = 9;
+    /* a frame moved to another code object, */
+    n->frames[1].code_addr += 8;
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    n->frames[1].code_addr -= 8;
+    /* a local the capture did not have, */
+    n->frames[0].nlocals = 1;
+    n->frames[0].locals[0] = n->frames[1].locals[0];
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    n->frames[0].nlocals = 0;
+    /* a local without a name, */
+    n->frames[1].locals[1].name = NULL;
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    n->frames[1].locals[1].name = "conn";
+    /* other limits (the stack would be laid out differently), */
+    n->lim.max_locals++;
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    n->lim.max_locals--;
+    /* a stack not named at all, */
+    n->finished = false;
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    n->finished = true;
+    /* or more frames than were sent. */
+    j.stack.nframes = 2;
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    j.stack.nframes = 3;
+    /* Unchanged again, it decodes (the checks above failed for their
+     * reason). */
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), 0);
+    py_stack_free(&got.stack);
+
+    py_stack_free(&res.stack);
+    py_stack_free(&j.stack);
+    sep_buf_free(&b);
+}
+END_TEST
+
+START_TEST(python_find_round_trip)
+{
+    static struct sep_py_find f, fb;
+    static struct sep_py_found r, rb;
+    struct sep_buf b = {0};
+
+    f.worker_id = 3;
+    f.pid = 55;
+    snprintf(f.exe, sizeof(f.exe), "/usr/bin/python3.11");
+    ck_assert_int_eq(sep_py_find_encode(&b, &f), 0);
+    ck_assert_int_eq(sep_py_find_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &fb), 0);
+    ck_assert_str_eq(fb.exe, "/usr/bin/python3.11");
+    /* A relative executable is not one. */
+    snprintf(f.exe, sizeof(f.exe), "python3");
+    ck_assert_int_eq(sep_py_find_encode(&b, &f), 0);
+    ck_assert_int_eq(sep_py_find_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &fb), -EBADMSG);
+
+    r.r = -EPROTONOSUPPORT;
+    snprintf(r.why, sizeof(r.why), "unsupported Python 3.10");
+    r.version_hex = 0x030a00f0;
+    r.types.code = 0x1234;
+    ck_assert_int_eq(sep_py_found_encode(&b, &r), 0);
+    ck_assert_int_eq(sep_py_found_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &rb), 0);
+    ck_assert_int_eq(rb.r, -EPROTONOSUPPORT);
+    ck_assert_str_eq(rb.why, "unsupported Python 3.10");
+    ck_assert_uint_eq(rb.types.code, 0x1234);
+    ck_assert_int_eq(sep_py_found_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE - 1, &rb),
+                     -EBADMSG);
+    sep_buf_free(&b);
+}
+END_TEST
+
 START_TEST(corpus_seeds_decode)
 {
     const char *top = env_or_die("TOP_SRCDIR");
@@ -349,66 +542,10 @@ END_TEST
 
 /* ---- the real daemon ----------------------------------------------------- */
 
-static char *proc_text(pid_t pid, const char *file)
-{
-    static char buf[8192];
-    char path[64];
-
-    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-    ssize_t n = dsl_read_text(path, buf, sizeof(buf));
-    if (n < 0)
-        buf[0] = '\0';
-    return buf;
-}
-
-static pid_t ppid_of(pid_t pid)
-{
-    long v = -1;
-    return dsl_proc_status_field(pid, 0, "PPid", &v) == 0 ? (pid_t)v : -1;
-}
-
-/* The child of parent whose name is comm, or 0. */
-static pid_t child_named(pid_t parent, const char *comm)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    pid_t found = 0;
-
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL && !found) {
-        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
-        if (pid <= 0 || ppid_of(pid) != parent)
-            continue;
-        char *c = proc_text(pid, "comm");
-        if (!strncmp(c, comm, strlen(comm)))
-            found = pid;
-    }
-    closedir(d);
-    return found;
-}
-
 static pid_t analysis_pid(struct tdaemon *d)
 {
-    pid_t sp = child_named(d->pid, "dogslowd-spawn");
-    return sp > 0 ? child_named(sp, "dogslowd-analys") : 0;
-}
-
-static long field(pid_t pid, const char *key)
-{
-    long v = -1;
-    ck_assert_int_eq(dsl_proc_status_field(pid, 0, key, &v), 0);
-    return v;
-}
-
-static void assert_holds_nothing(pid_t pid, int filters)
-{
-    char *st = proc_text(pid, "status");
-
-    ck_assert_msg(strstr(st, "CapEff:\t0000000000000000") && strstr(st, "CapPrm:\t0000000000000000"),
-                  "pid %d has capabilities:\n%s", (int)pid, st);
-    ck_assert_int_eq(field(pid, "NoNewPrivs"), 1);
-    ck_assert_int_eq(field(pid, "Seccomp"), 2);
-    ck_assert_int_eq(field(pid, "Seccomp_filters"), filters);
+    pid_t sp = td_child_named(d->pid, "dogslowd-spawn");
+    return sp > 0 ? td_child_named(sp, "dogslowd-analys") : 0;
 }
 
 /* A request of secs seconds at url, reported as the nth report and named;
@@ -439,7 +576,7 @@ static void slow_request(struct tdaemon *d, const char *url, int nth)
 /* The analysis processes (children of the spawner). */
 static int analysis_pids(struct tdaemon *d, pid_t *out, int max)
 {
-    pid_t sp = child_named(d->pid, "dogslowd-spawn");
+    pid_t sp = td_child_named(d->pid, "dogslowd-spawn");
     DIR *dir = opendir("/proc");
     struct dirent *e;
     int n = 0;
@@ -447,7 +584,7 @@ static int analysis_pids(struct tdaemon *d, pid_t *out, int max)
     ck_assert_ptr_nonnull(dir);
     while (sp > 0 && (e = readdir(dir)) != NULL && n < max) {
         pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
-        if (pid > 0 && ppid_of(pid) == sp && !strncmp(proc_text(pid, "comm"), "dogslowd-analys", 15))
+        if (pid > 0 && td_proc_status_field(pid, "PPid") == sp && !strncmp(td_proc_text(pid, "comm"), "dogslowd-analys", 15))
             out[n++] = pid;
     }
     closedir(dir);
@@ -578,12 +715,12 @@ START_TEST(analysis_process_holds_nothing)
     ck_assert(td_wait_log(&d, "privilege separation", 5000));
     slow_request_in(&d, &w, "/named-elsewhere", 1, "4");
 
-    pid_t spawner = child_named(d.pid, "dogslowd-spawn");
+    pid_t spawner = td_child_named(d.pid, "dogslowd-spawn");
     pid_t an = analysis_pid(&d);
     ck_assert_msg(spawner > 0 && an > 0, "no spawner (%d) or analysis process (%d)", (int)spawner,
                   (int)an);
-    assert_holds_nothing(spawner, 1);
-    assert_holds_nothing(an, 2); /* the spawner's filter and its own */
+    td_assert_holds_nothing(spawner, 1);
+    td_assert_holds_nothing(an, 2); /* the spawner's filter and its own */
 
     /* Descriptors: stdio, its socket, the vDSO copy, and the files the daemon
      * handed it (read-only); nothing it opened itself. */
@@ -609,7 +746,7 @@ START_TEST(analysis_process_holds_nothing)
         ck_assert_msg(stat(link, &st) == 0 && S_ISREG(st.st_mode),
                       "the analysis process holds fd %d: %s", fd, target);
         snprintf(info, sizeof(info), "fdinfo/%d", fd);
-        char *flags = strstr(proc_text(an, info), "flags:\t");
+        char *flags = strstr(td_proc_text(an, info), "flags:\t");
         ck_assert_ptr_nonnull(flags);
         ck_assert_msg((strtol(flags + 7, NULL, 8) & O_ACCMODE) == O_RDONLY,
                       "fd %d (%s) is not read-only", fd, target);
@@ -667,13 +804,13 @@ START_TEST(a_killed_analysis_process_is_replaced)
     ck_assert_msg(again > 0 && again != an, "no new analysis process (was %d, now %d)", (int)an,
                   (int)again);
     /* The killed one was reaped: no zombie under the spawner. */
-    pid_t zombie = 0, sp = child_named(d.pid, "dogslowd-spawn");
+    pid_t zombie = 0, sp = td_child_named(d.pid, "dogslowd-spawn");
     DIR *dir = opendir("/proc");
     struct dirent *e;
     ck_assert_ptr_nonnull(dir);
     while ((e = readdir(dir)) != NULL) {
         pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
-        const char *st = pid > 0 && ppid_of(pid) == sp ? strstr(proc_text(pid, "status"), "State:\t") : NULL;
+        const char *st = pid > 0 && td_proc_status_field(pid, "PPid") == sp ? strstr(td_proc_text(pid, "status"), "State:\t") : NULL;
         if (st && st[7] == 'Z')
             zombie = pid;
     }
@@ -723,7 +860,7 @@ START_TEST(privsep_false_names_in_the_daemon)
     td_write_conf(&d, "[dogslow]\nprivsep = false\n");
     td_launch(&d, "0.3", NULL);
     slow_request(&d, "/named-here", 1);
-    ck_assert_int_eq(child_named(d.pid, "dogslowd-spawn"), 0);
+    ck_assert_int_eq(td_child_named(d.pid, "dogslowd-spawn"), 0);
     ck_assert(!strstr(td_log(&d), "privilege separation"));
     ck_assert_int_eq(td_stop(&d), 0);
     td_cleanup(&d);
@@ -739,6 +876,8 @@ int main(void)
     tcase_add_test(units, job_round_trip);
     tcase_add_test(units, result_round_trip_and_bounds);
     tcase_add_test(units, result_refuses_a_forged_variable_count);
+    tcase_add_test(units, python_job_and_result_round_trip_and_checks);
+    tcase_add_test(units, python_find_round_trip);
     tcase_add_test(units, corpus_seeds_decode);
     tcase_add_test(units, only_mapped_files_and_debug_files);
     suite_add_tcase(s, units);

@@ -625,3 +625,68 @@ void td_copy_file(const char *from, const char *to, mode_t mode, uid_t owner)
     ck_assert_int_eq(fchmod(out, mode), 0);
     ck_assert_int_eq(close(out), 0);
 }
+
+/* ---- processes, from /proc ------------------------------------------------ */
+
+char *td_proc_text(pid_t pid, const char *file)
+{
+    static char buf[8192];
+    char path[64];
+    size_t n = 0;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+    buf[0] = '\0';
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return buf;
+    for (;;) {
+        ssize_t k = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = '\0';
+    return buf;
+}
+
+long td_proc_status_field(pid_t pid, const char *key)
+{
+    const char *st = td_proc_text(pid, "status");
+    char want[64];
+    const char *at;
+
+    snprintf(want, sizeof(want), "\n%s:", key);
+    at = strstr(st, want);
+    return at ? strtol(at + strlen(want), NULL, 10) : -1;
+}
+
+pid_t td_child_named(pid_t parent, const char *comm)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL && !found) {
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+        if (pid <= 0 || td_proc_status_field(pid, "PPid") != parent)
+            continue;
+        if (!strncmp(td_proc_text(pid, "comm"), comm, strlen(comm)))
+            found = pid;
+    }
+    closedir(d);
+    return found;
+}
+
+void td_assert_holds_nothing(pid_t pid, int filters)
+{
+    const char *st = td_proc_text(pid, "status");
+
+    ck_assert_msg(strstr(st, "CapEff:\t0000000000000000") && strstr(st, "CapPrm:\t0000000000000000"),
+                  "pid %d has capabilities:\n%s", (int)pid, st);
+    ck_assert_int_eq(td_proc_status_field(pid, "NoNewPrivs"), 1);
+    ck_assert_int_eq(td_proc_status_field(pid, "Seccomp"), 2);
+    ck_assert_int_eq(td_proc_status_field(pid, "Seccomp_filters"), filters);
+}

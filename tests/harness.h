@@ -84,6 +84,15 @@ const char *tw_expect(struct tworker *w, const char *prefix, int timeout_ms);
 int tw_wait(struct tworker *w, int timeout_ms);
 void tw_kill(struct tworker *w);
 
+/* /proc/PID/file's text (a static buffer; "" when unreadable), a number
+ * of /proc/PID/status (-1: none), the child of parent named comm (0:
+ * none), and: pid holds no capability, has no_new_privs and exactly
+ * filters seccomp filters. */
+char *td_proc_text(pid_t pid, const char *file);
+long td_proc_status_field(pid_t pid, const char *key);
+pid_t td_child_named(pid_t parent, const char *comm);
+void td_assert_holds_nothing(pid_t pid, int filters);
+
 /* Report files in d->out (slow_request_*.log). */
 int td_count_reports(struct tdaemon *d);
 /* Wait until at least n reports exist; returns the count seen. */
