@@ -636,6 +636,128 @@ START_TEST(newer_pythons_end_to_end)
 }
 END_TEST
 
+/* ---- privilege separation: the reader's unheld halves ------------------- */
+
+/* Two requests of a Python worker; the second waits for the file go. */
+static const char privsep_script[] =
+    "import os, sys, time, dogslow_client\n"
+    "def handler(order_id):\n"
+    "    query = 'SELECT * FROM orders WHERE id = %d' % order_id\n"
+    "    time.sleep(1.0)\n"
+    "dogslow_client.register()\n"
+    "for i in range(2):\n"
+    "    with dogslow_client.request('GET', '/privsep/%d' % i):\n"
+    "        print('ready', i, flush=True)\n"
+    "        handler(4240 + i)\n"
+    "    for _ in range(400):\n"
+    "        if os.path.exists(sys.argv[1]):\n"
+    "            break\n"
+    "        time.sleep(0.05)\n";
+
+/* The report of request i, named: its frame at line 4 and its local. */
+static void expect_named(struct tdaemon *d, int i)
+{
+    char url[32], local[64];
+
+    snprintf(url, sizeof(url), "/privsep/%d", i);
+    snprintf(local, sizeof(local), "      order_id = %d\n", 4240 + i);
+    char *r = td_wait_report_text(d, local, 8000);
+    ck_assert_ptr_nonnull(r);
+    expect(strstr(r, url) && strstr(r, "  File \"<string>\", line 4, in handler\n") &&
+               strstr(r, local) && strstr(r, "'SELECT * FROM orders WHERE id = "),
+           r, "request %d's Python frames are not named", i);
+    free(r);
+}
+
+static pid_t python_process(struct tdaemon *d)
+{
+    pid_t sp = td_child_named(d->pid, "dogslowd-spawn");
+    return sp > 0 ? td_child_named(sp, "dogslowd-python") : 0;
+}
+
+/*
+ * With privsep (the default) the reader's unheld halves -- the runtime's
+ * ELF symbols, and naming what was captured while held -- run in a Python
+ * analysis process that holds nothing; one that dies is replaced and the
+ * next report is named all the same.  Follow-up samples (on by default)
+ * go through it too.
+ */
+START_TEST(python_frames_are_named_in_an_unprivileged_process)
+{
+    struct tdaemon d;
+    struct tworker w;
+    char go[400], out[8192], want[96];
+
+    td_start(&d, "0.3", (const char *const[]){"--stack-vars", NULL});
+    python_env(&d);
+    snprintf(go, sizeof(go), "%s/go", d.dir);
+    python_preload();
+    tw_start(&w, &d, PYTHON, (const char *const[]){"-c", privsep_script, go, NULL});
+    unsetenv("LD_PRELOAD");
+    ck_assert_msg(tw_expect(&w, "ready 0", 10000), "the worker did not start");
+    expect_named(&d, 0);
+    pid_t pp = python_process(&d);
+    ck_assert_msg(pp > 0, "no dogslowd-python process:\n%s", td_log(&d));
+    td_assert_holds_nothing(pp, 2);
+    ck_assert_msg(td_wait_log(&d, "Python frames named in ", 2000), "%s", td_log(&d));
+
+    /* Killed: replaced at the next job, which is named. */
+    ck_assert_int_eq(kill(pp, SIGKILL), 0);
+    for (int i = 0; i < 100 && kill(pp, 0) == 0; i++)
+        sleep_ms(20);
+    ck_assert_int_eq(close(open(go, O_CREAT | O_WRONLY | O_CLOEXEC, 0644)), 0);
+    ck_assert(tw_expect(&w, "ready 1", 10000));
+    expect_named(&d, 1);
+    pid_t again = python_process(&d);
+    ck_assert_msg(again > 0 && again != pp, "no new Python process (was %d, now %d)", (int)pp,
+                  (int)again);
+
+    ck_assert_int_eq(run_capture((const char *const[]){env_or_die("DOGSLOWCTL"), "--socket",
+                                                       d.sock, "status", NULL},
+                                 NULL, out, sizeof(out), 30000),
+                     0);
+    snprintf(want, sizeof(want), "Python analysis processes: 1, pid %d (", (int)again);
+    ck_assert_msg(strstr(out, want), "want '%s' in:\n%s", want, out);
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
+/* A Python analysis process that answers nonsense: dropped, the report
+ * says why its Python frames are missing, and the next report is named. */
+START_TEST(malformed_python_result_is_refused)
+{
+    static const char *const env[] = {"DOGSLOWD_TEST_ANALYSIS_GARBAGE=python", NULL};
+    struct tdaemon d;
+    struct tworker w;
+    char go[400];
+
+    td_init(&d);
+    d.env = env;
+    td_launch(&d, "0.3", (const char *const[]){"--stack-vars", "--follow", "0", NULL});
+    python_env(&d);
+    snprintf(go, sizeof(go), "%s/go", d.dir);
+    ck_assert_int_eq(close(open(go, O_CREAT | O_WRONLY | O_CLOEXEC, 0644)), 0);
+    python_preload();
+    tw_start(&w, &d, PYTHON, (const char *const[]){"-c", privsep_script, go, NULL});
+    unsetenv("LD_PRELOAD");
+    ck_assert_int_eq(td_wait_reports(&d, 1, 10000), 1);
+    char *r = td_find_report_with(&d, "/privsep/0");
+    ck_assert_ptr_nonnull(r);
+    expect(strstr(r, "[Python: Python frames not named: the analysis process sent a malformed "
+                     "result]") &&
+               !strstr(r, "in handler"),
+           r, "the report does not say why its Python frames are missing");
+    free(r);
+    ck_assert(td_wait_log(&d, "dropped: sent a malformed result", 2000));
+    expect_named(&d, 1);
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
 START_TEST(works_without_daemon_or_library)
 {
     char out[8192];
@@ -888,6 +1010,8 @@ int main(void)
     find_new_pythons();
     if (nnewpy)
         tcase_add_loop_test(tc, newer_pythons_end_to_end, 0, (int)nnewpy);
+    tcase_add_test(tc, python_frames_are_named_in_an_unprivileged_process);
+    tcase_add_test(tc, malformed_python_result_is_refused);
     tcase_add_test(tc, wsgi_middleware);
     tcase_add_test(tc, works_without_daemon_or_library);
     tcase_add_test(tc, pip_installs_offline);

@@ -103,7 +103,7 @@ int remote_cache_prepare(void);
  * (plain reads: no readv, no budget of its own).  At most max_bytes are
  * fetched from under from now on; the counters start at 0.  The cache is
  * emptied first when fresh, or when *gen is not the last generation given
- * out; *gen is then a new one.  Returns the cache, or NULL (nothing
+ * out (0 never is); *gen is then a new one.  Returns the cache, or NULL (nothing
  * changed) when its pages cannot be allocated.
  */
 struct remote_cache *remote_cache_open(struct remote_mem *m, struct remote_mem *under,

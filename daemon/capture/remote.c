@@ -238,7 +238,9 @@ struct remote_cache *remote_cache_open(struct remote_mem *m, struct remote_mem *
 
     if (!pc_buffer())
         return NULL;
-    if (fresh || *gen != tl_generation) {
+    /* 0 is no generation: a stack that came from elsewhere (the analysis
+     * process decodes what the daemon captured) brings no pages along. */
+    if (fresh || *gen == 0 || *gen != tl_generation) {
         memset(pc->tag, 0, sizeof(pc->tag));
         memset(pc->used, 0, sizeof(pc->used));
         pc->clock = 0;
