@@ -680,8 +680,9 @@ START_TEST(dogslowctl_test_alert)
     /* Queued in the delivery spool (the server, localhost:25, is not
      * there: it stays pending, and status says so). */
     ck_assert_msg(strstr(out, "email:     queued for ops@example.com (spool entry "), "%s", out);
-    rc = ctl(&d, path, sizeof(path), "status", NULL);
-    ck_assert_msg(strstr(path, "deliveries pending: 1 ("), "%s", path);
+    char status[8192];
+    rc = ctl(&d, status, sizeof(status), "status", NULL);
+    ck_assert_msg(strstr(status, "deliveries pending: 1 ("), "%s", status);
     ck_assert_msg(strstr(out, "sentry:    off"), "%s", out);
     char *r = wait_report_with(&d, "TEST /dogslow/test-alert\n", 2000, path, sizeof(path));
     ck_assert_msg(r != NULL, "%s", out);

@@ -488,6 +488,33 @@ START_TEST(corpus_seeds_decode)
         }
         ck_assert_msg(rc == 0, "seed %s does not decode: %d", seeds[i], rc);
     }
+
+    /* The Python ones: the result decodes against the job seed's stack
+     * (the job sep_fuzz_one() checks results against has its shape). */
+    static struct sep_py_find f;
+    static struct sep_py_found fd;
+    static struct sep_py_job pj;
+    static struct sep_py_result pr;
+    static const char *const py_seeds[] = {"py_find", "py_found", "py_job", "py_result"};
+    for (size_t i = 0; i < ARRAY_SIZE(py_seeds); i++) {
+        snprintf(path, sizeof(path), "%s/fuzz/corpus/sep/%s", top, py_seeds[i]);
+        ssize_t n = dsl_read_text(path, buf, sizeof(buf));
+        ck_assert_msg(n > 2, "%s: %zd", path, n);
+        ck_assert_uint_eq((uint8_t)buf[0] % 10, 6 + i); /* sep_fuzz_one()'s choice */
+        const uint8_t *p = (const uint8_t *)buf + 1;
+        size_t len = (size_t)n - 1;
+        int rc = i == 0   ? sep_py_find_decode(p, len, &f)
+                 : i == 1 ? sep_py_found_decode(p, len, &fd)
+                 : i == 2 ? sep_py_job_decode(p, len, &pj)
+                          : sep_py_result_decode(p, len, &pj.stack, &pr);
+        ck_assert_msg(rc == 0, "seed %s does not decode: %d", py_seeds[i], rc);
+    }
+    ck_assert_uint_eq(pr.stack.nframes, 4);
+    ck_assert_uint_eq(pr.ncache, 2);
+    py_stack_free(&pr.stack);
+    py_stack_free(&pj.stack);
+    /* And through the fuzz entry. */
+    ck_assert_int_eq(sep_fuzz_one((const uint8_t *)buf, (size_t)dsl_read_text(path, buf, sizeof(buf))), 0);
 }
 END_TEST
 

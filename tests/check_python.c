@@ -659,10 +659,11 @@ static void expect_named(struct tdaemon *d, int i)
 {
     char url[32], local[64];
 
-    snprintf(url, sizeof(url), "/privsep/%d", i);
+    snprintf(url, sizeof(url), "\nGET /privsep/%d\n", i);
     snprintf(local, sizeof(local), "      order_id = %d\n", 4240 + i);
-    char *r = td_wait_report_text(d, local, 8000);
-    ck_assert_ptr_nonnull(r);
+    ck_assert_int_ge(td_wait_reports(d, i + 1, 8000), i + 1);
+    char *r = td_find_report_with(d, url);
+    ck_assert_msg(r, "no report of request %d:\n%s", i, td_log(d));
     expect(strstr(r, url) && strstr(r, "  File \"<string>\", line 4, in handler\n") &&
                strstr(r, local) && strstr(r, "'SELECT * FROM orders WHERE id = "),
            r, "request %d's Python frames are not named", i);

@@ -1004,7 +1004,7 @@ int sep_fuzz_one(const uint8_t *data, size_t size)
 
     if (size < 2)
         return 0;
-    switch (data[0] % 6) {
+    switch (data[0] % 10) {
     case 0:
         (void)sep_job_decode(data + 1, size - 1, &job);
         break;
@@ -1023,6 +1023,43 @@ int sep_fuzz_one(const uint8_t *data, size_t size)
         if (sep_open_decode(data + 1, size - 1, &kind, path, sizeof(path)) == 0)
             (void)sep_open_allowed(kind, path, NULL, 0, &dev, &ino);
         break;
+    case 6: {
+        static struct sep_py_find f;
+        (void)sep_py_find_decode(data + 1, size - 1, &f);
+        break;
+    }
+    case 7: {
+        static struct sep_py_found f;
+        (void)sep_py_found_decode(data + 1, size - 1, &f);
+        break;
+    }
+    case 8: {
+        static struct sep_py_job j;
+        if (sep_py_job_decode(data + 1, size - 1, &j) == 0)
+            py_stack_free(&j.stack);
+        break;
+    }
+    case 9: {
+        /* A result against a job of 4 frames at code objects 0x10000,
+         * 0x20000, ... (default limits), each with 2 locals. */
+        static struct py_stack pyjob;
+        static struct sep_py_result r;
+        if (!pyjob.mem) {
+            if (py_stack_alloc(&pyjob, NULL, 0) < 0)
+                break;
+            pyjob.nframes = 4;
+            for (unsigned i = 0; i < 4; i++) {
+                memset(&pyjob.frames[i], 0, sizeof(pyjob.frames[i]));
+                pyjob.frames[i].code_addr = 0x10000 * (i + 1);
+                pyjob.frames[i].frame_addr = 0x1000 * (i + 1);
+                pyjob.frames[i].nlocals = 2;
+                pyjob.frames[i].locals = py_stack_locals(&pyjob, i);
+            }
+        }
+        if (sep_py_result_decode(data + 1, size - 1, &pyjob, &r) == 0)
+            py_stack_free(&r.stack);
+        break;
+    }
     default: {
         /* A maps text, a NUL, and a path. */
         const uint8_t *nul = memchr(data + 1, '\0', size - 1);
