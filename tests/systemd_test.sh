@@ -14,7 +14,8 @@
 #     get their slow requests reported in /var/log/dogslow with function
 #     names and source lines (the sandbox does not break snapshots), and
 #     their requests end normally; their frames are named in an analysis
-#     process (privsep) of the dogslow user with no capability at all,
+#     process (privsep) and their Python frames in a Python analysis process,
+#     each of the dogslow user with no capability at all,
 #     NoNewPrivs and two seccomp filters more than systemd's;
 #   - socket activation: with the service stopped and the socket listening,
 #     a worker registering starts the service, and is reported;
@@ -352,19 +353,20 @@ pyworker() {
     echo "rc=$?" >>"$tmp/python.out"
 }
 
-# check_analysis: while the workers run, their frames are named in an
-# analysis process (privsep) of the daemon's user, without any capability,
-# under no_new_privs and the spawner's and its own seccomp filters on top of
-# systemd's.
+# check_analysis COMM: while the workers run, their frames are named in an
+# analysis process (privsep) named COMM -- dogslowd-analys names frames,
+# dogslowd-python the Python worker's Python frames -- of the daemon's user,
+# without any capability, under no_new_privs and the spawner's and its own
+# seccomp filters on top of systemd's.
 check_analysis() {
     end=$(($(date +%s) + 3))
     pids=
     while [ -z "$pids" ] && [ "$(date +%s)" -le "$end" ]; do
         pids=$(ct 5 sh -c 'for d in /proc/[0-9]*; do
-            [ "$(cat "$d/comm" 2>/dev/null)" = dogslowd-analys ] && echo "${d#/proc/}"; done')
+            [ "$(cat "$d/comm" 2>/dev/null)" = "$0" ] && echo "${d#/proc/}"; done' "$1")
         [ -n "$pids" ] || sleep 0.2
     done
-    [ -n "$pids" ] || fail "no analysis process (dogslowd-analys) while the workers' reports are named"
+    [ -n "$pids" ] || fail "no analysis process ($1) while the workers' reports are named"
     for apid in $pids; do
         aps=$(ct 5 cat "/proc/$apid/status") || continue
         afield() { echo "$aps" | awk -v f="$1:" '$1 == f { print $2; exit }'; }
@@ -380,7 +382,7 @@ check_analysis() {
         [ "$(afield Seccomp)" = 2 ] && [ "$(afield Seccomp_filters)" = $((mfilters + 1)) ] ||
             fail "analysis process $apid: $(afield Seccomp_filters) seccomp filters, not $((mfilters + 1))"
         echo "$aps" | grep -E '^(Uid|CapEff|CapPrm|NoNewPrivs|Seccomp|Seccomp_filters):' |
-            sed "s/^/  analysis pid $apid /"
+            sed "s/^/  $1 pid $apid /"
     done
 }
 
@@ -389,7 +391,8 @@ w1=$!
 pyworker &
 w2=$!
 sleep 1
-check_analysis
+check_analysis dogslowd-analys
+check_analysis dogslowd-python
 wait $w1 $w2
 check_worker native /systemd/native 3
 out=$(cat "$tmp/python.out")
