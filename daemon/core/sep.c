@@ -740,13 +740,16 @@ int sep_name(const struct config *cfg, struct worker *w, struct snapshot *s, boo
 /* ---- the CPython reader's unheld halves there ---------------------------- */
 
 /*
- * The loop waits for these: they read a few dozen objects or one ELF
- * symbol table, and a process that takes longer than PY_TIMEOUT_NS is
- * dropped.  Reads are of the worker's live memory only while it is the
+ * The loop waits for these: they read a few dozen objects (a naming: about
+ * half a millisecond) or one ELF symbol table (a find, once per worker),
+ * and a process that takes longer than PY_NAME_TIMEOUT_NS or
+ * PY_FIND_TIMEOUT_NS is dropped: what a process taken over by a worker's
+ * crafted objects can cost the loop.  Reads are of the worker's live memory only while it is the
  * registered process (the loop's own thread; the identity is checked by
  * take.c after), maps and files as for naming.
  */
-#define PY_TIMEOUT_NS (5 * NSEC_PER_SEC)
+#define PY_NAME_TIMEOUT_NS (2 * NSEC_PER_SEC)
+#define PY_FIND_TIMEOUT_NS (5 * NSEC_PER_SEC)
 
 /* A snapshot with no copy: reads go to the live process pid. */
 static struct snapshot py_view;
@@ -777,7 +780,8 @@ static int py_job(const struct worker *w, pid_t read_pid, enum sep_type want,
             return r;
         }
         stat_py_jobs++;
-        r = exchange(ch, &v, want, PY_TIMEOUT_NS, why);
+        r = exchange(ch, &v, want, want == SEP_PY_FOUND ? PY_FIND_TIMEOUT_NS : PY_NAME_TIMEOUT_NS,
+                     why);
         if (r == 0)
             return 0;
         drop_cur(ch, *why);
