@@ -757,9 +757,9 @@ static struct snapshot py_view;
 /* Send the job encode() builds to uid's Python process and wait for its
  * answer (want): 0, or -errno with *why.  A dead process is replaced and
  * the job sent once more. */
-static int py_job(const struct worker *w, pid_t read_pid, enum sep_type want,
-                  int (*encode)(struct chan *ch, const void *arg), const void *arg,
-                  const char **why)
+static int py_exchange(const struct worker *w, pid_t read_pid, enum sep_type want,
+                       int (*encode)(struct chan *ch, const void *arg), const void *arg,
+                       const char **why)
 {
     struct chan *ch = &py_chan;
     struct serving v = {.w = w, .s = &py_view};
@@ -791,6 +791,28 @@ static int py_job(const struct worker *w, pid_t read_pid, enum sep_type want,
     return r;
 }
 
+/* The whole of a Python job, under the loop's lock: the exchange, then
+ * decode() of the answer (as hostile: a failure drops the process); 0, or
+ * -errno with *why. */
+static int py_job(const struct worker *w, pid_t read_pid, enum sep_type want,
+                  int (*encode)(struct chan *ch, const void *arg),
+                  int (*decode)(const uint8_t *p, size_t len, void *arg), const void *arg,
+                  void *out, const char **why)
+{
+    int r;
+
+    pthread_mutex_lock(&py_lock);
+    r = py_exchange(w, read_pid, want, encode, arg, why);
+    if (r == 0 && decode(py_chan.in.p, py_chan.in.len, out) < 0) {
+        *why = "sent a malformed result";
+        drop_cur(&py_chan, *why);
+        r = -EBADMSG;
+    }
+    trim(&py_chan);
+    pthread_mutex_unlock(&py_lock);
+    return r;
+}
+
 static int encode_find(struct chan *ch, const void *arg)
 {
     const struct worker *w = arg;
@@ -809,6 +831,11 @@ static int encode_find(struct chan *ch, const void *arg)
     return sep_py_find_encode(&ch->out, &f);
 }
 
+static int decode_found(const uint8_t *p, size_t len, void *out)
+{
+    return sep_py_found_decode(p, len, out);
+}
+
 int sep_py_find(struct worker *w, struct py_runtime *ret, char *why, size_t why_size)
 {
     static struct sep_py_found found;
@@ -818,15 +845,7 @@ int sep_py_find(struct worker *w, struct py_runtime *ret, char *why, size_t why_
     struct py_runtime rt;
     int r;
 
-    pthread_mutex_lock(&py_lock);
-    r = py_job(w, w->pid, SEP_PY_FOUND, encode_find, w, &how);
-    if (r == 0 && sep_py_found_decode(py_chan.in.p, py_chan.in.len, &found) < 0) {
-        drop_cur(&py_chan, "sent a malformed result");
-        how = "sent a malformed result";
-        r = -EBADMSG;
-    }
-    trim(&py_chan);
-    pthread_mutex_unlock(&py_lock);
+    r = py_job(w, w->pid, SEP_PY_FOUND, encode_find, decode_found, w, &found, &how);
     if (r < 0) {
         snprintf(why, why_size, "the Python analysis process %s", how);
         return r;
@@ -878,24 +897,30 @@ static int encode_py_job(struct chan *ch, const void *arg)
     return sep_py_job_encode(&ch->out, &j);
 }
 
+/* A naming's answer, checked against the job's stack. */
+struct py_result_out {
+    const struct py_stack *job;
+    struct sep_py_result *res;
+};
+
+static int decode_py_result(const uint8_t *p, size_t len, void *out)
+{
+    struct py_result_out *o = out;
+
+    return sep_py_result_decode(p, len, o->job, o->res);
+}
+
 void sep_py_name(struct worker *w, pid_t tid, struct py_stack *s)
 {
     static struct sep_py_result res;
     struct py_name_arg a = {.w = w, .tid = tid, .stack = s};
+    struct py_result_out o = {.job = s, .res = &res};
     const char *how;
     int r;
 
     if (!s->mem || s->finished || !w->py)
         return;
-    pthread_mutex_lock(&py_lock);
-    r = py_job(w, tid, SEP_PY_RESULT, encode_py_job, &a, &how);
-    if (r == 0 && sep_py_result_decode(py_chan.in.p, py_chan.in.len, s, &res) < 0) {
-        drop_cur(&py_chan, "sent a malformed result");
-        how = "sent a malformed result";
-        r = -EBADMSG;
-    }
-    trim(&py_chan);
-    pthread_mutex_unlock(&py_lock);
+    r = py_job(w, tid, SEP_PY_RESULT, encode_py_job, decode_py_result, &a, &o, &how);
     if (r < 0) {
         /* Captured values without names are shown to nobody. */
         s->nframes = 0;
