@@ -390,6 +390,17 @@ START_TEST(python_job_and_result_round_trip_and_checks)
     ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
     ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
     n->finished = true;
+    /* a name with a line break (the reader escapes every control
+     * character: it would be a forged line in the report), */
+    n->frames[0].function = "handler\n  File \"/etc/shadow\", line 1, in forged";
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    n->frames[0].function = "<module>";
+    /* a type mark left in a named value, */
+    n->frames[1].locals[1].value = "<\x01" "00007f0000300000\x02 object>";
+    ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
+    ck_assert_int_eq(decode_result(&b, &j.stack, &got), -EBADMSG);
+    n->frames[1].locals[1].value = "<Connection object>";
     /* or more frames than were sent. */
     j.stack.nframes = 2;
     ck_assert_int_eq(sep_py_result_encode(&b, &res), 0);
@@ -435,6 +446,10 @@ START_TEST(python_find_round_trip)
     ck_assert_uint_eq(rb.types.code, 0x1234);
     ck_assert_int_eq(sep_py_found_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE - 1, &rb),
                      -EBADMSG);
+    /* Its reason goes into the log and the report: one line, always. */
+    snprintf(r.why, sizeof(r.why), "unsupported\nFAKE LOG LINE");
+    ck_assert_int_eq(sep_py_found_encode(&b, &r), 0);
+    ck_assert_int_eq(sep_py_found_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &rb), -EBADMSG);
     sep_buf_free(&b);
 }
 END_TEST

@@ -587,16 +587,30 @@ static void put_text(struct sep_buf *b, const char *s, size_t max)
     put(b, s, n);
 }
 
+/* The reader escapes every control character a worker's data holds, so
+ * its names and values have none -- but the type marks of a value not yet
+ * named (marks).  One that does was not made by the reader: it would be a
+ * line of its own in a report or the log. */
+static bool plain_text(const uint8_t *p, size_t n, bool marks)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((p[i] < 0x20 || p[i] == 0x7f) && !(marks && (p[i] == 1 || p[i] == 2)))
+            return false;
+    return true;
+}
+
 /* A string of at most max bytes into s's arena; NULL (and c->err) when it
- * is malformed or the arena is full. */
-static const char *get_text(struct dsl_cursor *c, struct py_stack *s, bool wide, size_t max)
+ * is malformed, holds a control character (but marks, if allowed) or the
+ * arena is full. */
+static const char *get_text(struct dsl_cursor *c, struct py_stack *s, bool wide, size_t max,
+                            bool marks)
 {
     uint32_t n = wide ? dsl_get_u32(c) : dsl_get_u16(c);
     const char *t;
 
     if (c->err)
         return NULL;
-    if (n > max || c->len - c->off < n || memchr(c->p + c->off, '\0', n)) {
+    if (n > max || c->len - c->off < n || !plain_text(c->p + c->off, n, marks)) {
         c->err = true;
         return NULL;
     }
@@ -722,7 +736,8 @@ static int get_py_stack(struct dsl_cursor *c, struct py_stack *s)
     s->held_reads = dsl_get_u32(c);
     s->code_misses = dsl_get_u32(c);
     nframes = dsl_get_u32(c);
-    if (c->err || (flags & ~PYS_KNOWN) || err > 4095 || nframes > l.max_frames)
+    if (c->err || (flags & ~PYS_KNOWN) || err > 4095 || nframes > l.max_frames ||
+        !plain_text((const uint8_t *)s->note, strlen(s->note), false))
         goto bad;
     s->truncated = flags & PYS_TRUNC;
     s->finished = flags & PYS_FINISHED;
@@ -740,8 +755,8 @@ static int get_py_stack(struct dsl_cursor *c, struct py_stack *s)
         f->entry = ff & PYF_ENTRY;
         f->locals_truncated = ff & PYF_LTRUNC;
         if (ff & PYF_NAMED) {
-            f->filename = get_text(c, s, false, SEP_PY_NAME_MAX);
-            f->function = get_text(c, s, false, SEP_PY_NAME_MAX);
+            f->filename = get_text(c, s, false, SEP_PY_NAME_MAX, false);
+            f->function = get_text(c, s, false, SEP_PY_NAME_MAX, false);
         }
         line = dsl_get_u32(c);
         f->frame_addr = dsl_get_u64(c);
@@ -767,8 +782,9 @@ static int get_py_stack(struct dsl_cursor *c, struct py_stack *s)
                 c->err = true;
                 break;
             }
-            lo->name = has_name ? get_text(c, s, false, SEP_PY_NAME_MAX) : NULL;
-            lo->value = get_text(c, s, true, PY_VALUE_MAX);
+            lo->name = has_name ? get_text(c, s, false, SEP_PY_NAME_MAX, false) : NULL;
+            /* Marks only in a stack not yet named. */
+            lo->value = get_text(c, s, true, PY_VALUE_MAX, !s->finished);
             f->nlocals = k + 1;
         }
     }
@@ -827,7 +843,9 @@ int sep_py_found_decode(const uint8_t *p, size_t len, struct sep_py_found *f)
     f->runtime_addr = dsl_get_u64(&c);
     get_types(&c, &f->types);
     dsl_get_str_max(&c, f->path, sizeof(f->path) - 1);
-    if (dsl_cursor_finish(&c) < 0 || err > 4095)
+    if (dsl_cursor_finish(&c) < 0 || err > 4095 ||
+        !plain_text((const uint8_t *)f->why, strlen(f->why), false) ||
+        !plain_text((const uint8_t *)f->path, strlen(f->path), false))
         return -EBADMSG;
     f->r = -(int)err;
     return 0;
