@@ -183,6 +183,19 @@ START_TEST(result_round_trip_and_bounds)
     ck_assert_str_eq(out[1].vars_note, "no debug info");
     symframes_free(out, back.nsym);
 
+    /* A name with a line break (a worker's DWARF, or a process taken over
+     * by it) stays one line. */
+    snprintf(sym[0].function, sizeof(sym[0].function), "handle\n  File \"forged.c\"");
+    vars[0].value = (char *)"1\r\n";
+    ck_assert_int_eq(sep_result_encode(&b, &r), 0);
+    ck_assert_int_eq(sep_result_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back, 8), 0);
+    ck_assert_str_eq(out[0].function, "handle?  File \"forged.c\"");
+    ck_assert_str_eq(out[0].vars[0].value, "1??");
+    symframes_free(out, back.nsym);
+    snprintf(sym[0].function, sizeof(sym[0].function), "handle_request");
+    vars[0].value = (char *)"1";
+    ck_assert_int_eq(sep_result_encode(&b, &r), 0);
+
     /* More frames than the caller has room for. */
     ck_assert_int_eq(sep_result_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, &back, 1),
                      -EBADMSG);
