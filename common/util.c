@@ -284,3 +284,9 @@ bool dsl_maps_line(const char *line, size_t len, struct dsl_mapping *ret)
     return true;
 }
 
+void dsl_unctrl(char *p)
+{
+    for (; p && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}

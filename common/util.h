@@ -104,4 +104,8 @@ int dsl_socket_path_candidate(int idx, char *buf, size_t size);
  * past U+10FFFF are not UTF-8. */
 size_t dsl_utf8_len(const unsigned char *s, size_t n);
 
+/* Control characters (C0 and DEL) in p become '?': text a worker controls
+ * (a name from its DWARF) stays one line of a report or the log. */
+void dsl_unctrl(char *p);
+
 #endif

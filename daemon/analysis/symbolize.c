@@ -827,5 +827,16 @@ int symbolize(const struct config *cfg, struct worker *w, const struct snapshot 
         n += name_frame(w, s, &ph, with_locals, out + n, max - n, &lc);
     }
     locals_end(&lc);
+    /* Names from the worker's DWARF with a control character in them
+     * would be lines of their own in the report. */
+    for (unsigned i = 0; i < n; i++) {
+        dsl_unctrl(out[i].module);
+        dsl_unctrl(out[i].function);
+        dsl_unctrl(out[i].file);
+        for (unsigned k = 0; k < out[i].nvars; k++) {
+            dsl_unctrl(out[i].vars[k].name);
+            dsl_unctrl(out[i].vars[k].value);
+        }
+    }
     return (int)n;
 }

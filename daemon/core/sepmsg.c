@@ -422,15 +422,6 @@ int sep_result_encode(struct sep_buf *b, const struct sep_result *r)
     return b->err ? -EMSGSIZE : 0;
 }
 
-/* Control characters become '?': a name from a worker's DWARF (or an
- * analysis process taken over by it) is one line in the report. */
-static void unctrl(char *p)
-{
-    for (; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-}
-
 /* A string as dsl_get_str_max() reads it (checked the same way), malloc'd;
  * max <= SEP_VAR_VALUE_MAX. */
 static char *get_dup(struct dsl_cursor *c, size_t max)
@@ -441,7 +432,7 @@ static char *get_dup(struct dsl_cursor *c, size_t max)
     dsl_get_str_max(c, tmp, max);
     if (c->err)
         return NULL;
-    unctrl(tmp);
+    dsl_unctrl(tmp);
     s = strdup(tmp);
     if (!s)
         c->err = true;
@@ -458,7 +449,7 @@ int sep_result_decode(const uint8_t *p, size_t len, struct sep_result *r, unsign
     dsl_cursor_init(&c, p, len);
     r->err = (int)dsl_get_u32(&c);
     dsl_get_str_max(&c, r->note, sizeof(r->note) - 1);
-    unctrl(r->note);
+    dsl_unctrl(r->note);
     r->unwind_ns = dsl_get_u64(&c);
     r->nframes = dsl_get_u32(&c);
     if (c.err || r->nframes > DSL_FRAMES_MAX || r->err < 0 || r->err > 4095)
@@ -483,9 +474,9 @@ int sep_result_decode(const uint8_t *p, size_t len, struct sep_result *r, unsign
         dsl_get_str_max(&c, f->module, sizeof(f->module) - 1);
         dsl_get_str_max(&c, f->function, sizeof(f->function) - 1);
         dsl_get_str_max(&c, f->file, sizeof(f->file) - 1);
-        unctrl(f->module);
-        unctrl(f->function);
-        unctrl(f->file);
+        dsl_unctrl(f->module);
+        dsl_unctrl(f->function);
+        dsl_unctrl(f->file);
         note = dsl_get_u8(&c);
         nvars = dsl_get_u16(&c);
         if (c.err || line > INT32_MAX || inl > 1 || note > ARRAY_SIZE(vars_notes) ||
