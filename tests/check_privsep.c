@@ -907,6 +907,33 @@ START_TEST(a_malformed_result_is_refused)
 }
 END_TEST
 
+/* A file name in a worker's DWARF with a line break in it (by #line) is
+ * one line of the report, with privsep (_i 0) and without (_i 1). */
+START_TEST(a_name_with_a_line_break_stays_one_line)
+{
+    struct tdaemon d;
+    struct tworker w;
+    char prog[600];
+
+    td_init(&d);
+    if (_i)
+        td_write_conf(&d, "[dogslow]\nprivsep = false\n");
+    td_launch(&d, "0.3", NULL);
+    snprintf(prog, sizeof(prog), "%s/deep_worker_O0", env_or_die("DEEP_WORKER_DIR"));
+    tw_start(&w, &d, prog, (const char *const[]){"forged", "1", NULL});
+    ck_assert_int_eq(td_wait_reports(&d, 1, 10000), 1);
+    char *r = td_find_report_with(&d, "/deep/forged");
+    ck_assert_ptr_nonnull(r);
+    expect(strstr(r, "forged?  File \"/etc/shadow\", line 1, in root_only\", line ") &&
+               !strstr(r, "\n  File \"/etc/shadow\""),
+           r, "the file name's line break made a line of the report");
+    free(r);
+    ck_assert_int_eq(tw_wait(&w, 10000), 0);
+    ck_assert_int_eq(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+END_TEST
+
 START_TEST(privsep_false_names_in_the_daemon)
 {
     struct tdaemon d;
@@ -940,6 +967,7 @@ int main(void)
     tcase_add_test(daemon, analysis_process_holds_nothing);
     tcase_add_test(daemon, a_killed_analysis_process_is_replaced);
     tcase_add_test(daemon, privsep_false_names_in_the_daemon);
+    tcase_add_loop_test(daemon, a_name_with_a_line_break_stays_one_line, 0, 2);
     tcase_add_test(daemon, a_malformed_result_is_refused);
     tcase_add_test(daemon, one_analysis_process_per_user);
     tcase_add_test(daemon, a_swapped_file_is_not_handed_over);

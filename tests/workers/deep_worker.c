@@ -9,6 +9,9 @@
  *                                 (a vDSO call) for SECONDS
  *   deep_worker signal SECONDS    a request stuck inside a signal handler
  *   deep_worker thread SECONDS    a second thread stuck; it exits afterwards
+ *   deep_worker forged SECONDS    stuck in a function whose file name (in the
+ *                                 DWARF, by #line) holds a line break and
+ *                                 a forged report line
  *
  * Prints "ready pid=P tid=T" when the request has begun.
  */
@@ -41,6 +44,7 @@ union number {
 };
 
 static const char *mode = "sleep";
+static void forged(double s);
 static double seconds = 1.0;
 static volatile unsigned long sink;
 
@@ -155,6 +159,11 @@ int main(int argc, char **argv)
         ready();
         raise(SIGUSR1);
         dogslow_end();
+    } else if (!strcmp(mode, "forged")) {
+        dogslow_begin("GET", "/deep/forged");
+        ready();
+        forged(seconds);
+        dogslow_end();
     } else if (!strcmp(mode, "thread")) {
         pthread_t t;
         pthread_create(&t, NULL, thread_main, NULL);
@@ -170,4 +179,15 @@ int main(int argc, char **argv)
     }
     printf("done\n");
     return 0;
+}
+
+/* Last in the file: everything after the #line is attributed to a file
+ * whose name is two report lines. */
+#line 1 "forged\n  File \"/etc/shadow\", line 1, in root_only"
+static void __attribute__((noinline)) forged(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
 }
