@@ -186,8 +186,10 @@ int main(int argc, char **argv)
 #line 1 "forged\n  File \"/etc/shadow\", line 1, in root_only"
 static void __attribute__((noinline)) forged(double s)
 {
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
+    /* Not sleep_for()'s code: -O2 would fold the two into one. */
+    for (int i = 0; i < (int)(s * 100); i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        sink++;
+    }
 }
