@@ -111,7 +111,9 @@ END_TEST
 /* Give the next fork the pid of a dead worker (root: ns_last_pid). */
 static pid_t fork_with_pid(pid_t want)
 {
-    for (int tries = 0; tries < 20; tries++) {
+    /* Another suite forking at the same moment (make -j2 check) can take
+     * the pid between the write and the fork: try many times. */
+    for (int tries = 0; tries < 500; tries++) {
         FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
         if (!f)
             return -1;
