@@ -431,6 +431,51 @@ START_TEST(python_job_and_result_round_trip_and_checks)
 }
 END_TEST
 
+/* The vectored read the Python analysis process's page cache asks for:
+ * at most 64 ranges, 1 MiB in all, none empty or wrapping. */
+START_TEST(vectored_read_bounds)
+{
+    static uint64_t addr[SEP_READV_MAX + 1], ba[SEP_READV_MAX];
+    static uint32_t len[SEP_READV_MAX + 1], bl[SEP_READV_MAX];
+    struct sep_buf b = {0};
+    unsigned n;
+
+    for (unsigned i = 0; i <= SEP_READV_MAX; i++) {
+        addr[i] = 0x7f0000000000 + 0x1000 * (uint64_t)i;
+        len[i] = 4096;
+    }
+    ck_assert_int_eq(sep_mem_readv_encode(&b, addr, len, SEP_READV_MAX), 0);
+    ck_assert_int_eq(sep_mem_readv_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE, ba, bl, &n), 0);
+    ck_assert_uint_eq(n, SEP_READV_MAX);
+    ck_assert_uint_eq(ba[63], addr[63]);
+    ck_assert_uint_eq(bl[63], 4096);
+    ck_assert_int_eq(sep_mem_readv_decode(b.p + SEP_HDR_SIZE, b.len - SEP_HDR_SIZE - 1, ba, bl, &n),
+                     -EBADMSG);
+    /* More ranges than one call takes, none, too many bytes. */
+    ck_assert_int_eq(sep_mem_readv_encode(&b, addr, len, SEP_READV_MAX + 1), -EINVAL);
+    ck_assert_int_eq(sep_mem_readv_encode(&b, addr, len, 0), -EINVAL);
+    len[0] = SEP_READ_MAX;
+    ck_assert_int_eq(sep_mem_readv_encode(&b, addr, len, 2), -EINVAL);
+    /* Decoded, whatever the encoder would have done: */
+    uint8_t msg[4 + 2 * 12];
+    uint32_t two = 2;
+    memcpy(msg, &two, 4);
+    uint64_t a0 = 0x1000, a1 = UINT64_MAX - 10;
+    uint32_t l0 = 4096, l1 = 4096, zero = 0;
+    memcpy(msg + 4, &a0, 8);
+    memcpy(msg + 12, &l0, 4);
+    memcpy(msg + 16, &a1, 8);
+    memcpy(msg + 24, &l1, 4);
+    ck_assert_int_eq(sep_mem_readv_decode(msg, sizeof(msg), ba, bl, &n), -EBADMSG); /* wraps */
+    a1 = 0x2000;
+    memcpy(msg + 16, &a1, 8);
+    ck_assert_int_eq(sep_mem_readv_decode(msg, sizeof(msg), ba, bl, &n), 0);
+    memcpy(msg + 24, &zero, 4);
+    ck_assert_int_eq(sep_mem_readv_decode(msg, sizeof(msg), ba, bl, &n), -EBADMSG); /* empty */
+    sep_buf_free(&b);
+}
+END_TEST
+
 START_TEST(python_find_round_trip)
 {
     static struct sep_py_find f, fb;
@@ -960,6 +1005,7 @@ int main(void)
     tcase_add_test(units, result_refuses_a_forged_variable_count);
     tcase_add_test(units, python_job_and_result_round_trip_and_checks);
     tcase_add_test(units, python_find_round_trip);
+    tcase_add_test(units, vectored_read_bounds);
     tcase_add_test(units, corpus_seeds_decode);
     tcase_add_test(units, only_mapped_files_and_debug_files);
     suite_add_tcase(s, units);

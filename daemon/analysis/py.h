@@ -139,6 +139,10 @@ const char *py_arena_str(struct py_stack *s, struct ctx *c, uint64_t obj, const 
 const char *py_name_types(struct ctx *c, struct py_stack *s, const char *value, char *buf,
                           size_t size);
 
+/* The types value's marks name (at most max of them, in order): what
+ * py_name_types() will read, for a prefetch. */
+size_t py_marked_types(const char *value, uint64_t *out, size_t max);
+
 /* ---- py_linetable.c ------------------------------------------------------- */
 
 /* The line of code unit 'unit' (an index into co_code_adaptive) from the

@@ -712,6 +712,22 @@ const char *py_arena_str(struct py_stack *s, struct ctx *c, uint64_t obj, const 
     return p ? p : dflt;
 }
 
+size_t py_marked_types(const char *value, uint64_t *out, size_t max)
+{
+    size_t n = 0;
+
+    for (const char *mark = value; n < max && (mark = strchr(mark, TYPE_MARK_OPEN)) != NULL;
+         mark++) {
+        char hex[17];
+        if (strlen(mark) < TYPE_MARK_LEN || mark[TYPE_MARK_LEN - 1] != TYPE_MARK_CLOSE)
+            break;
+        memcpy(hex, mark + 1, 16);
+        hex[16] = '\0';
+        out[n++] = strtoull(hex, NULL, 16);
+    }
+    return n;
+}
+
 /* After the thread is let go: a value's type marks, replaced by the
  * types' names. */
 const char *py_name_types(struct ctx *c, struct py_stack *s, const char *value, char *buf,

@@ -488,6 +488,97 @@ static uint64_t tlbc_base(struct ctx *c, uint64_t code, int32_t idx, uint64_t ad
         return 0;
     return entry;
 }
+/*
+ * After the thread is let go, before finish_frames(): the pages it will
+ * read, in as few vectored reads as the objects' links allow -- the code
+ * objects; then their file and function names, line tables, names tuples;
+ * then the line tables' bytes and the names tuples' slots in use; then
+ * those names.  In the analysis process each vectored read is one request
+ * to the daemon, where a page read alone would be one each.  Best effort:
+ * what finish_frames() then reads is the same, cached or not.
+ */
+static void prefetch_finish(struct ctx *c, const struct py_stack *s)
+{
+    const struct py_offsets *o = c->o;
+    size_t cap = (size_t)s->nframes * 8 + 1, n = 0;
+    struct remote_span *sp;
+    uint8_t hdr[512];
+
+    for (unsigned i = 0; i < s->nframes; i++)
+        cap += s->frames[i].nlocals;
+    if (o->code_size > sizeof(hdr) || !(sp = calloc(cap, sizeof(*sp))))
+        return;
+    for (unsigned i = 0; i < s->nframes; i++)
+        sp[n++] = (struct remote_span){s->frames[i].code_addr, o->code_size};
+    remote_cache_prefetch(c->pc, sp, n);
+    n = 0;
+    for (unsigned i = 0; i < s->nframes; i++) {
+        const uint32_t at[] = {o->code_filename, o->code_qualname, o->code_name,
+                               o->code_linetable, o->code_localsplusnames,
+                               o->code_localspluskinds};
+        if (rd(c, s->frames[i].code_addr, hdr, o->code_size) < 0)
+            continue;
+        for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+            uint64_t p;
+            memcpy(&p, hdr + at[k], 8);
+            if (plausible(p))
+                sp[n++] = (struct remote_span){p, 128};
+        }
+    }
+    remote_cache_prefetch(c->pc, sp, n);
+    n = 0;
+    for (unsigned i = 0; i < s->nframes; i++) {
+        const struct py_frame *f = &s->frames[i];
+        uint64_t table, names;
+        int64_t size;
+        if (rd(c, f->code_addr, hdr, o->code_size) < 0)
+            continue;
+        memcpy(&table, hdr + o->code_linetable, 8);
+        memcpy(&names, hdr + o->code_localsplusnames, 8);
+        if (plausible(table) && rd(c, table + o->head, &size, 8) == 0 && size > 0 &&
+            size <= (int64_t)LINETABLE_MAX)
+            sp[n++] = (struct remote_span){table + o->head + 16,
+                                           (size_t)(size < 65536 ? size : 65536)};
+        for (unsigned k = 0; plausible(names) && k < f->nlocals; k++)
+            sp[n++] = (struct remote_span){names + o->tuple_item + (uint64_t)f->locals[k].slot * 8, 8};
+    }
+    remote_cache_prefetch(c->pc, sp, n);
+    n = 0;
+    for (unsigned i = 0; i < s->nframes; i++) {
+        const struct py_frame *f = &s->frames[i];
+        uint64_t names, name;
+        if (!f->nlocals || rd(c, f->code_addr, hdr, o->code_size) < 0)
+            continue;
+        memcpy(&names, hdr + o->code_localsplusnames, 8);
+        for (unsigned k = 0; plausible(names) && k < f->nlocals; k++)
+            if (rd_ptr(c, names + o->tuple_item + (uint64_t)f->locals[k].slot * 8, &name) == 0 &&
+                plausible(name))
+                sp[n++] = (struct remote_span){name, 128};
+    }
+    remote_cache_prefetch(c->pc, sp, n);
+    /* The types named in values (one a value, the first: the rest are
+     * read alone), then their names. */
+    uint64_t *types = calloc(cap, sizeof(*types));
+    size_t nt = 0;
+    for (unsigned i = 0; types && i < s->nframes; i++)
+        for (unsigned k = 0; k < s->frames[i].nlocals && nt < cap; k++)
+            nt += py_marked_types(s->frames[i].locals[k].value, types + nt, 1);
+    n = 0;
+    for (size_t k = 0; k < nt; k++)
+        if (plausible(types[k]))
+            sp[n++] = (struct remote_span){types[k], o->type_name + 8};
+    remote_cache_prefetch(c->pc, sp, n);
+    n = 0;
+    for (size_t k = 0; k < nt; k++) {
+        uint64_t name;
+        if (plausible(types[k]) && rd_ptr(c, types[k] + o->type_name, &name) == 0 && name)
+            sp[n++] = (struct remote_span){name, 64};
+    }
+    remote_cache_prefetch(c->pc, sp, n);
+    free(types);
+    free(sp);
+}
+
 /* After the thread is let go: file, function and line of each frame, and
  * its locals' names (hidden slots left out, as f_locals does). */
 static void finish_frames(struct ctx *c, struct py_stack *s)
@@ -685,6 +776,7 @@ void py_finish(struct py_runtime *rt, struct remote_mem *m, struct py_stack *s)
         s->finished = true;
         return;
     }
+    prefetch_finish(&c, s);
     finish_frames(&c, s);
     s->bytes_read += remote_cache_bytes(c.pc);
     s->reads += remote_cache_reads(c.pc);

@@ -57,7 +57,9 @@ int remote_read(struct remote_mem *m, uint64_t addr, void *buf, size_t len);
  * process_vm_readv(), unless a reader was set: the analysis process has
  * no right to read another process and asks the daemon (child.c). */
 typedef int (*remote_live_fn)(pid_t pid, uint64_t addr, void *buf, size_t len);
-void remote_set_live(remote_live_fn fn);
+/* Its vectored read, as struct remote_mem's readv (NULL: none). */
+typedef int (*remote_livev_fn)(pid_t pid, const struct remote_range *r, unsigned n);
+void remote_set_live(remote_live_fn fn, remote_livev_fn fnv);
 int remote_live_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 
 /* A reader over a live process with process_vm_readv().  ctx is the pid. */

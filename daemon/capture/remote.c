@@ -31,8 +31,9 @@ int remote_read(struct remote_mem *m, uint64_t addr, void *buf, size_t len)
     return r;
 }
 
-/* The analysis process's reader (remote_set_live), or NULL. */
+/* The analysis process's readers (remote_set_live), or NULL. */
 static remote_live_fn live_override;
+static remote_livev_fn livev_override;
 
 static int proc_read(void *ctx, uint64_t addr, void *buf, size_t len)
 {
@@ -52,6 +53,8 @@ static int proc_readv(void *ctx, const struct remote_range *r, unsigned n)
 
     if (n == 0 || n > REMOTE_READV_MAX)
         return n == 0 ? 0 : -EINVAL;
+    if (livev_override)
+        return livev_override(p->pid, r, n);
     for (unsigned i = 0; i < n; i++) {
         local[i] = (struct iovec){.iov_base = r[i].buf, .iov_len = r[i].len};
         remote[i] = (struct iovec){.iov_base = (void *)(uintptr_t)r[i].addr, .iov_len = r[i].len};
@@ -71,9 +74,9 @@ void remote_mem_proc(struct remote_mem *m, struct remote_proc *p, pid_t pid)
     p->pid = pid;
     memset(m, 0, sizeof(*m));
     m->read = proc_read;
-    /* Where reads are asked of the daemon (remote_set_live), one at a
-     * time. */
-    m->readv = live_override ? NULL : proc_readv;
+    /* Where reads are asked of the daemon (remote_set_live), vectored
+     * only if it was given a way to. */
+    m->readv = live_override && !livev_override ? NULL : proc_readv;
     m->ctx = p;
 }
 
@@ -330,9 +333,10 @@ out:
     pc_flush(c, rr, slots, k);
 }
 
-void remote_set_live(remote_live_fn fn)
+void remote_set_live(remote_live_fn fn, remote_livev_fn fnv)
 {
     live_override = fn;
+    livev_override = fnv;
 }
 
 int remote_live_read(pid_t pid, uint64_t addr, void *buf, size_t len)

@@ -705,6 +705,8 @@ enum sep_type {
     SEP_PY_FOUND,  /* analysis -> daemon: what it found (struct sep_py_found) */
     SEP_PY_JOB,    /* daemon -> analysis: Python frames read while held (struct sep_py_job) */
     SEP_PY_RESULT, /* analysis -> daemon: them named, the code cache's entries */
+    SEP_MEM_READV, /* analysis -> daemon: u32 n, n x (u64 addr, u32 len) */
+    SEP_MEM_DATAV, /* daemon -> analysis: an answer: errno, u32 ranges read whole, their bytes */
     SEP_TYPE_END
 };
 
@@ -816,6 +818,13 @@ int sep_result_encode(struct sep_buf *b, const struct sep_result *r);
  * left allocated. */
 int sep_result_decode(const uint8_t *p, size_t len, struct sep_result *r, unsigned max_sym);
 void sep_mem_read_encode(struct sep_buf *b, uint64_t addr, uint32_t len);
+/* A vectored read: at most REMOTE_READV_MAX ranges (struct remote_range's
+ * addr and len; buf is not sent), SEP_READ_MAX bytes in all. */
+#define SEP_READV_MAX 64u
+int sep_mem_readv_encode(struct sep_buf *b, const uint64_t *addr, const uint32_t *len,
+                         unsigned n);
+int sep_mem_readv_decode(const uint8_t *p, size_t len, uint64_t *ret_addr, uint32_t *ret_len,
+                         unsigned *ret_n);
 int sep_mem_read_decode(const uint8_t *p, size_t len, uint64_t *ret_addr, uint32_t *ret_len);
 void sep_answer_encode(struct sep_buf *b, enum sep_type type, int err, const void *p, size_t n);
 int sep_answer_decode(const uint8_t *p, size_t len, int *ret_err, const uint8_t **ret_data,

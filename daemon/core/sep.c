@@ -501,7 +501,7 @@ static int open_checked(struct serving *v, enum sep_open_kind kind, const char *
  * broke the protocol. */
 static int serve(struct chan *ch, struct serving *v, const struct sep_hdr *h)
 {
-    static uint8_t buf[SEP_READ_MAX];
+    static uint8_t buf[SEP_READ_MAX + 4];
     int r;
 
     switch (h->type) {
@@ -519,6 +519,31 @@ static int serve(struct chan *ch, struct serving *v, const struct sep_hdr *h)
             r = snapshot_read(v->s, addr, buf, len);
         }
         sep_answer_encode(&ch->out, SEP_MEM_DATA, -r, buf, len);
+        return sep_send(ch->cur->chan, &ch->out, -1);
+    }
+    case SEP_MEM_READV: {
+        static uint64_t addr[SEP_READV_MAX];
+        static uint32_t len[SEP_READV_MAX];
+        uint32_t done = 0;
+        size_t at = 0;
+        unsigned n;
+
+        if (sep_mem_readv_decode(ch->in.p, ch->in.len, addr, len, &n) < 0)
+            return -EBADMSG;
+        /* Whole ranges in order, up to the first that cannot be read; the
+         * bytes follow the count. */
+        for (; done < n; done++) {
+            if (v->read_bytes + len[done] > JOB_READ_BUDGET) {
+                stat_refused++;
+                break;
+            }
+            if (snapshot_read(v->s, addr[done], buf + 4 + at, len[done]) < 0)
+                break;
+            v->read_bytes += len[done];
+            at += len[done];
+        }
+        memcpy(buf, &done, 4);
+        sep_answer_encode(&ch->out, SEP_MEM_DATAV, 0, buf, 4 + at);
         return sep_send(ch->cur->chan, &ch->out, -1);
     }
     case SEP_MAPS: {

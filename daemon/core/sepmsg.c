@@ -531,6 +531,47 @@ void sep_mem_read_encode(struct sep_buf *b, uint64_t addr, uint32_t len)
     put_u32(b, len);
 }
 
+int sep_mem_readv_encode(struct sep_buf *b, const uint64_t *addr, const uint32_t *len,
+                         unsigned n)
+{
+    uint64_t total = 0;
+
+    if (n == 0 || n > SEP_READV_MAX)
+        return -EINVAL;
+    sep_begin(b, SEP_MEM_READV);
+    put_u32(b, n);
+    for (unsigned i = 0; i < n; i++) {
+        total += len[i];
+        put_u64(b, addr[i]);
+        put_u32(b, len[i]);
+    }
+    return total > SEP_READ_MAX || b->err ? -EINVAL : 0;
+}
+
+int sep_mem_readv_decode(const uint8_t *p, size_t len, uint64_t *ret_addr, uint32_t *ret_len,
+                         unsigned *ret_n)
+{
+    struct dsl_cursor c;
+    uint64_t total = 0;
+    uint32_t n;
+
+    dsl_cursor_init(&c, p, len);
+    n = dsl_get_u32(&c);
+    if (c.err || n == 0 || n > SEP_READV_MAX)
+        return -EBADMSG;
+    for (unsigned i = 0; i < n; i++) {
+        ret_addr[i] = dsl_get_u64(&c);
+        ret_len[i] = dsl_get_u32(&c);
+        total += ret_len[i];
+        if (ret_len[i] == 0 || ret_addr[i] + ret_len[i] < ret_addr[i])
+            return -EBADMSG;
+    }
+    if (dsl_cursor_finish(&c) < 0 || total > SEP_READ_MAX)
+        return -EBADMSG;
+    *ret_n = n;
+    return 0;
+}
+
 /* An answer: an errno (0: done) and, when 0, the bytes. */
 void sep_answer_encode(struct sep_buf *b, enum sep_type type, int err, const void *p, size_t n)
 {
@@ -1036,9 +1077,14 @@ int sep_fuzz_one(const uint8_t *data, size_t size)
         if (sep_result_decode(data + 2, size - 2, &res, data[1] % (DSL_SYMFRAMES_MAX + 1)) == 0)
             symframes_free(sym, res.nsym);
         break;
-    case 2:
+    case 2: {
+        static uint64_t va[SEP_READV_MAX];
+        static uint32_t vl[SEP_READV_MAX];
+        unsigned vn;
         (void)sep_mem_read_decode(data + 1, size - 1, &addr, &len);
+        (void)sep_mem_readv_decode(data + 1, size - 1, va, vl, &vn);
         break;
+    }
     case 3:
         (void)sep_answer_decode(data + 1, size - 1, &err, &d, &n);
         break;
