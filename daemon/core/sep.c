@@ -87,6 +87,7 @@ struct pool {
     bool ready;
 };
 static struct pool naming, python;
+static struct pool *const pools[] = {&naming, &python}; /* [1]: the Python ones */
 
 /* A conversation with one process of a pool: under its lock. */
 struct chan {
@@ -357,8 +358,6 @@ void sep_forget(const struct worker *w)
 {
     if (!sep_active())
         return;
-    struct pool *pools[] = {&naming, &python};
-
     pthread_mutex_lock(&forget_lock);
     for (size_t k = 0; k < ARRAY_SIZE(pools); k++) {
         for (unsigned i = 0; pools[k]->ready && i < PROCS_MAX; i++) {
@@ -412,8 +411,6 @@ void sep_sweep(struct daemon *d)
 
 void sep_get_stats(struct sep_stats *ret)
 {
-    struct pool *pools[] = {&naming, &python};
-
     memset(ret, 0, sizeof(*ret));
     pthread_mutex_lock(&forget_lock);
     for (size_t k = 0; k < ARRAY_SIZE(pools); k++) {
@@ -497,6 +494,17 @@ static int open_checked(struct serving *v, enum sep_open_kind kind, const char *
     return 0;
 }
 
+/* One read the process asked for, within the job's budget. */
+static int budgeted_read(struct serving *v, uint64_t addr, void *buf, uint32_t len)
+{
+    if (v->read_bytes + len > JOB_READ_BUDGET) {
+        stat_refused++;
+        return -E2BIG;
+    }
+    v->read_bytes += len;
+    return snapshot_read(v->s, addr, buf, len);
+}
+
 /* Answer the request in ch->in (header h).  0, or -errno: the process
  * broke the protocol. */
 static int serve(struct chan *ch, struct serving *v, const struct sep_hdr *h)
@@ -511,13 +519,7 @@ static int serve(struct chan *ch, struct serving *v, const struct sep_hdr *h)
 
         if (sep_mem_read_decode(ch->in.p, ch->in.len, &addr, &len) < 0)
             return -EBADMSG;
-        if (v->read_bytes + len > JOB_READ_BUDGET) {
-            stat_refused++;
-            r = -E2BIG;
-        } else {
-            v->read_bytes += len;
-            r = snapshot_read(v->s, addr, buf, len);
-        }
+        r = budgeted_read(v, addr, buf, len);
         sep_answer_encode(&ch->out, SEP_MEM_DATA, -r, buf, len);
         return sep_send(ch->cur->chan, &ch->out, -1);
     }
@@ -532,16 +534,8 @@ static int serve(struct chan *ch, struct serving *v, const struct sep_hdr *h)
             return -EBADMSG;
         /* Whole ranges in order, up to the first that cannot be read; the
          * bytes follow the count. */
-        for (; done < n; done++) {
-            if (v->read_bytes + len[done] > JOB_READ_BUDGET) {
-                stat_refused++;
-                break;
-            }
-            if (snapshot_read(v->s, addr[done], buf + 4 + at, len[done]) < 0)
-                break;
-            v->read_bytes += len[done];
+        for (; done < n && budgeted_read(v, addr[done], buf + 4 + at, len[done]) == 0; done++)
             at += len[done];
-        }
         memcpy(buf, &done, 4);
         sep_answer_encode(&ch->out, SEP_MEM_DATAV, 0, buf, 4 + at);
         return sep_send(ch->cur->chan, &ch->out, -1);
