@@ -177,6 +177,15 @@ int py_runtime_init(struct py_runtime *ret, uint32_t version_hex, uint64_t runti
  */
 int py_runtime_load_debug_offsets(struct py_runtime *rt, struct remote_mem *m);
 
+/* py_runtime_init() and, for 3.13+, py_runtime_load_debug_offsets()
+ * through m (the worker's memory): the offsets for a runtime found at
+ * runtime_addr, wherever it was found (py_runtime_find(), or the daemon
+ * from what its analysis process found).  -EPROTONOSUPPORT with why
+ * ("unsupported Python 3.10", "... (free-threaded build)"), or a read's
+ * -errno. */
+int py_runtime_setup(struct py_runtime *rt, uint32_t version_hex, uint64_t runtime_addr,
+                     struct remote_mem *m, char *why, size_t why_size);
+
 /* The defaults above, with locals on. */
 void py_limits_default(struct py_limits *ret);
 

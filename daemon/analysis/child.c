@@ -327,8 +327,7 @@ static struct py_runtime *py_runtime_of(struct mirror *m, const struct sep_py_jo
     if (!m->py)
         return NULL;
     remote_mem_proc(&mem, &p, j->pid);
-    if (py_runtime_init(m->py, j->version_hex, j->runtime_addr) < 0 ||
-        (((j->version_hex >> 16) & 0xff) >= 13 && py_runtime_load_debug_offsets(m->py, &mem) < 0)) {
+    if (py_runtime_setup(m->py, j->version_hex, j->runtime_addr, &mem, NULL, 0) < 0) {
         free(m->py);
         m->py = NULL;
         return NULL;

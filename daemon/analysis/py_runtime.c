@@ -334,6 +334,32 @@ static void fill_types(struct py_types *t, const uint64_t *v, const bool *found,
 #undef T
 }
 
+int py_runtime_setup(struct py_runtime *rt, uint32_t version_hex, uint64_t runtime_addr,
+                     struct remote_mem *m, char *why, size_t why_size)
+{
+    char vs[32];
+    int e;
+
+    if (version_hex)
+        snprintf(vs, sizeof(vs), "%u.%u", version_hex >> 24, (version_hex >> 16) & 0xff);
+    else
+        snprintf(vs, sizeof(vs), "(unknown version)");
+    e = py_runtime_init(rt, version_hex, runtime_addr);
+    if (e < 0) {
+        set_why(why, why_size, "unsupported Python %s", vs);
+        return -EPROTONOSUPPORT;
+    }
+    if (((version_hex >> 16) & 0xff) >= 13) {
+        e = py_runtime_load_debug_offsets(rt, m);
+        if (e < 0) {
+            set_why(why, why_size, "unsupported Python %s (%s)", vs,
+                    e == -EPROTONOSUPPORT ? "free-threaded build" : "unexpected _Py_DebugOffsets");
+            return e == -EPROTONOSUPPORT || e == -EPROTO ? -EPROTONOSUPPORT : e;
+        }
+    }
+    return 0;
+}
+
 int py_runtime_find(pid_t pid, struct py_runtime *ret, char *why, size_t why_size)
 {
     char exe[PATH_MAX], path[64];
@@ -452,28 +478,11 @@ int py_runtime_find_exe(pid_t pid, const char *exe, struct py_runtime *ret, char
         } else {
             version = version_from_name(cand[i].path);
         }
-        char vs[32];
-        if (version)
-            snprintf(vs, sizeof(vs), "%u.%u", version >> 24, (version >> 16) & 0xff);
-        else
-            snprintf(vs, sizeof(vs), "(unknown version)");
-
         struct py_runtime rt;
-        e = py_runtime_init(&rt, version, v[SYM_RUNTIME] + bias);
+        e = py_runtime_setup(&rt, version, v[SYM_RUNTIME] + bias, &m, why, why_size);
         if (e < 0) {
-            set_why(why, why_size, "unsupported Python %s", vs);
-            r = -EPROTONOSUPPORT;
+            r = e;
             break;
-        }
-        if (((version >> 16) & 0xff) >= 13) {
-            e = py_runtime_load_debug_offsets(&rt, &m);
-            if (e < 0) {
-                set_why(why, why_size, "unsupported Python %s (%s)", vs,
-                        e == -EPROTONOSUPPORT ? "free-threaded build"
-                                              : "unexpected _Py_DebugOffsets");
-                r = e == -EPROTONOSUPPORT || e == -EPROTO ? -EPROTONOSUPPORT : e;
-                break;
-            }
         }
         rt.pid = pid;
         fill_types(&rt.types, v, found, bias);

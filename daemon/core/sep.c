@@ -877,15 +877,9 @@ int sep_py_find(struct worker *w, struct py_runtime *ret, char *why, size_t why_
      * table for the version it names, or (3.13+) the runtime's table,
      * read and checked here. */
     remote_mem_proc(&m, &p, w->pid);
-    r = py_runtime_init(&rt, found.version_hex, found.runtime_addr);
-    if (r == 0 && ((found.version_hex >> 16) & 0xff) >= 13)
-        r = py_runtime_load_debug_offsets(&rt, &m);
-    if (r < 0) {
-        char vs[32];
-        py_version_string(found.version_hex, vs, sizeof(vs));
-        snprintf(why, why_size, "unsupported Python %s", vs);
-        return -EPROTONOSUPPORT;
-    }
+    r = py_runtime_setup(&rt, found.version_hex, found.runtime_addr, &m, why, why_size);
+    if (r < 0)
+        return r;
     rt.pid = w->pid;
     rt.types = found.types;
     dsl_strlcpy(rt.path, found.path, sizeof(rt.path));
