@@ -500,24 +500,37 @@ static uint64_t tlbc_base(struct ctx *c, uint64_t code, int32_t idx, uint64_t ad
 static void prefetch_finish(struct ctx *c, const struct py_stack *s)
 {
     const struct py_offsets *o = c->o;
-    size_t cap = (size_t)s->nframes * 8 + 1, n = 0;
+    unsigned nf = s->nframes;
+    size_t cap = (size_t)nf * 8 + 1, n = 0, nt = 0;
     struct remote_span *sp;
+    uint64_t *words, *table, *names, *types;
     uint8_t hdr[512];
 
-    for (unsigned i = 0; i < s->nframes; i++)
+    for (unsigned i = 0; i < nf; i++)
         cap += s->frames[i].nlocals;
-    if (o->code_size > sizeof(hdr) || !(sp = calloc(cap, sizeof(*sp))))
+    if (o->code_size > sizeof(hdr))
         return;
-    for (unsigned i = 0; i < s->nframes; i++)
+    sp = calloc(cap, sizeof(*sp));
+    /* Per frame its line table and names tuple (0: unknown); the types
+     * named in values. */
+    words = calloc(2 * (size_t)nf + cap, sizeof(*words));
+    if (!sp || !words)
+        goto out;
+    table = words;
+    names = words + nf;
+    types = words + 2 * (size_t)nf;
+    for (unsigned i = 0; i < nf; i++)
         sp[n++] = (struct remote_span){s->frames[i].code_addr, o->code_size};
     remote_cache_prefetch(c->pc, sp, n);
     n = 0;
-    for (unsigned i = 0; i < s->nframes; i++) {
+    for (unsigned i = 0; i < nf; i++) {
         const uint32_t at[] = {o->code_filename, o->code_qualname, o->code_name,
                                o->code_linetable, o->code_localsplusnames,
                                o->code_localspluskinds};
         if (rd(c, s->frames[i].code_addr, hdr, o->code_size) < 0)
             continue;
+        memcpy(&table[i], hdr + o->code_linetable, 8);
+        memcpy(&names[i], hdr + o->code_localsplusnames, 8);
         for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
             uint64_t p;
             memcpy(&p, hdr + at[k], 8);
@@ -527,40 +540,31 @@ static void prefetch_finish(struct ctx *c, const struct py_stack *s)
     }
     remote_cache_prefetch(c->pc, sp, n);
     n = 0;
-    for (unsigned i = 0; i < s->nframes; i++) {
+    for (unsigned i = 0; i < nf; i++) {
         const struct py_frame *f = &s->frames[i];
-        uint64_t table, names;
         int64_t size;
-        if (rd(c, f->code_addr, hdr, o->code_size) < 0)
-            continue;
-        memcpy(&table, hdr + o->code_linetable, 8);
-        memcpy(&names, hdr + o->code_localsplusnames, 8);
-        if (plausible(table) && rd(c, table + o->head, &size, 8) == 0 && size > 0 &&
+        if (plausible(table[i]) && rd(c, table[i] + o->head, &size, 8) == 0 && size > 0 &&
             size <= (int64_t)LINETABLE_MAX)
-            sp[n++] = (struct remote_span){table + o->head + 16,
+            sp[n++] = (struct remote_span){table[i] + o->head + 16,
                                            (size_t)(size < 65536 ? size : 65536)};
-        for (unsigned k = 0; plausible(names) && k < f->nlocals; k++)
-            sp[n++] = (struct remote_span){names + o->tuple_item + (uint64_t)f->locals[k].slot * 8, 8};
+        for (unsigned k = 0; plausible(names[i]) && k < f->nlocals; k++)
+            sp[n++] = (struct remote_span){names[i] + o->tuple_item + (uint64_t)f->locals[k].slot * 8,
+                                           8};
     }
     remote_cache_prefetch(c->pc, sp, n);
     n = 0;
-    for (unsigned i = 0; i < s->nframes; i++) {
+    for (unsigned i = 0; i < nf; i++) {
         const struct py_frame *f = &s->frames[i];
-        uint64_t names, name;
-        if (!f->nlocals || rd(c, f->code_addr, hdr, o->code_size) < 0)
-            continue;
-        memcpy(&names, hdr + o->code_localsplusnames, 8);
-        for (unsigned k = 0; plausible(names) && k < f->nlocals; k++)
-            if (rd_ptr(c, names + o->tuple_item + (uint64_t)f->locals[k].slot * 8, &name) == 0 &&
+        uint64_t name;
+        for (unsigned k = 0; plausible(names[i]) && k < f->nlocals; k++)
+            if (rd_ptr(c, names[i] + o->tuple_item + (uint64_t)f->locals[k].slot * 8, &name) == 0 &&
                 plausible(name))
                 sp[n++] = (struct remote_span){name, 128};
     }
     remote_cache_prefetch(c->pc, sp, n);
     /* The types named in values (one a value, the first: the rest are
      * read alone), then their names. */
-    uint64_t *types = calloc(cap, sizeof(*types));
-    size_t nt = 0;
-    for (unsigned i = 0; types && i < s->nframes; i++)
+    for (unsigned i = 0; i < nf; i++)
         for (unsigned k = 0; k < s->frames[i].nlocals && nt < cap; k++)
             nt += py_marked_types(s->frames[i].locals[k].value, types + nt, 1);
     n = 0;
@@ -575,7 +579,8 @@ static void prefetch_finish(struct ctx *c, const struct py_stack *s)
             sp[n++] = (struct remote_span){name, 64};
     }
     remote_cache_prefetch(c->pc, sp, n);
-    free(types);
+out:
+    free(words);
     free(sp);
 }
 
