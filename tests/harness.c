@@ -20,6 +20,7 @@
 #include <check.h>
 
 #include "harness.h"
+#include "util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <link.h>
@@ -632,34 +633,18 @@ char *td_proc_text(pid_t pid, const char *file)
 {
     static char buf[8192];
     char path[64];
-    size_t n = 0;
-    int fd;
 
     snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-    buf[0] = '\0';
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return buf;
-    for (;;) {
-        ssize_t k = read(fd, buf + n, sizeof(buf) - 1 - n);
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-    }
-    close(fd);
-    buf[n] = '\0';
+    if (dsl_read_text(path, buf, sizeof(buf)) < 0)
+        buf[0] = '\0';
     return buf;
 }
 
 long td_proc_status_field(pid_t pid, const char *key)
 {
-    const char *st = td_proc_text(pid, "status");
-    char want[64];
-    const char *at;
+    long v;
 
-    snprintf(want, sizeof(want), "\n%s:", key);
-    at = strstr(st, want);
-    return at ? strtol(at + strlen(want), NULL, 10) : -1;
+    return dsl_proc_status_field(pid, 0, key, &v) == 0 ? v : -1;
 }
 
 pid_t td_child_named(pid_t parent, const char *comm)
