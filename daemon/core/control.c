@@ -97,13 +97,13 @@ static void fmt_age(uint64_t ns, char *buf, size_t size)
 }
 
 
-/* "P1, P2, P3" of the first pids (at most four: struct sep_stats). */
-static void pid_list(char *buf, size_t size, const pid_t *pids, unsigned n)
+/* "P1, P2, P3" of the first n pids, of at most max known. */
+static void pid_list(char *buf, size_t size, const pid_t *pids, unsigned n, size_t max)
 {
     size_t len = 0;
 
     buf[0] = '\0';
-    for (unsigned i = 0; i < n && i < 4 && len < size; i++)
+    for (unsigned i = 0; i < n && i < max && len < size; i++)
         len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? ", " : "", (int)pids[i]);
 }
 static void cmd_status(struct daemon *d, struct dsl_text *t)
@@ -152,13 +152,13 @@ static void cmd_status(struct daemon *d, struct dsl_text *t)
         char pids[64] = "";
 
         sep_get_stats(&ss);
-        pid_list(pids, sizeof(pids), ss.pids, ss.nprocs);
+        pid_list(pids, sizeof(pids), ss.pids, ss.nprocs, ARRAY_SIZE(ss.pids));
         tprintf(t,
                 "analysis processes: %u%s%s%s (one per user of the workers, no capabilities); "
                 "%lu snapshots named there, %lu replaced, %lu requests refused\n",
                 ss.nprocs, ss.nprocs ? ", pid " : "", pids,
                 ss.nprocs > ARRAY_SIZE(ss.pids) ? ", ..." : "", ss.jobs, ss.restarts, ss.refused);
-        pid_list(pids, sizeof(pids), ss.py_pids, ss.py_nprocs);
+        pid_list(pids, sizeof(pids), ss.py_pids, ss.py_nprocs, ARRAY_SIZE(ss.py_pids));
         tprintf(t,
                 "Python analysis processes: %u%s%s%s (one per user of Python workers); "
                 "%lu Python stacks named or runtimes looked for there\n",
